@@ -1,0 +1,342 @@
+"""Quote headers and delimiters: the per-language word tables and the line tests built on them.
+
+Everything here looks at one line, or at two to four lines joined with spaces (mail
+clients wrap long "On ... wrote:" lines).  Regexes are compiled once, at import time,
+from the tables; every pattern is anchored or length-bounded so no input can make them
+backtrack badly.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+__all__ = [
+    "FIELD_KINDS",
+    "ends_with_verb",
+    "field_kind",
+    "forward_kept_marker",
+
+    "forwarded_by_delimiter",
+    "is_blank",
+    "is_delimiter_row",
+    "is_gateway_marker",
+    "is_lotus_date_line",
+    "is_lotus_name_line",
+    "is_quote_line",
+    "may_end_header",
+    "midline_header_start",
+    "original_message_delimiter",
+    "quote_header_kind",
+]
+
+# --------------------------------------------------------------------------- tables
+
+#: Words that open an "On <date>, <name> wrote:" header, per language.
+ON_WORDS: Final = (
+    "On", "Am", "Le", "El", "Il", "Il giorno", "Em", "Op", "W dniu", "Dnia", "Den", "På",
+    "Vào", "Dne", "Dňa", "В", "Ve", "Pada", "Στις", "La", "Na", "Dana", "Kun", "Op de",
+    "Le jour", "El día", "On the", "Am Datum", "Il giorno", "在", "於",
+)
+
+#: The verb of an attribution line ("wrote", "a écrit", "schrieb" ...), per language.
+WROTE_VERBS: Final = (
+    "wrote", "writes", "has written", "schrieb", "hat geschrieben", "a écrit", "écrit",
+    "escribió", "escribio", "ha escrito", "ha scritto", "scrisse", "escreveu", "schreef",
+    "heeft geschreven", "het volgende geschreven", "geschreven", "napisał\\(a\\)", "napisał",
+    "napisała", "napisal", "pisze", "napisał/a", "skrev", "skriver", "skrifaði",
+    "kirjoitti", "napsal\\(a\\)", "napsal", "napsala", "napísal\\(a\\)", "napísal",
+    "написал\\(а\\)", "написал", "написала", "пишет", "пише", "написав", "написа",
+    "έγραψε", "yazdı", "şunu yazdı", "írta", "ezt írta", "a scris", "je napisal",
+    "je napisala", "rašė", "rakstīja", "kirjutas", "đã viết", "menulis", "kirjoitti seuraavaa",
+)
+
+#: Attribution verbs of scripts without word spaces (matched anywhere, no word boundary).
+CJK_VERBS: Final = ("写道", "寫道", "のメッセージ", "書きました", "が書きました", "작성", "님이 작성")
+
+#: Outlook / Lotus header field names, per language, by the field they name.
+FIELD_KINDS: Final[dict[str, tuple[str, ...]]] = {
+    "from": (
+        "From", "Von", "De", "Da", "Van", "Od", "Från", "Fra", "Frá", "Lähettäjä", "От",
+        "Від", "差出人", "发件人", "發件人", "寄件者", "보낸 사람", "Kimden", "Gönderen",
+        "Feladó", "Από", "Afzender", "Absender", "Expéditeur", "Remitente", "Mittente",
+        "Saatja", "Nuo", "No", "Pošiljatelj", "Pošiljalac", "Odesílatel", "Sent by",
+        "Gesendet von", "Envoyé par", "Enviado por", "Mottaker",
+    ),
+    "sent": (
+        "Sent", "Date", "Gesendet", "Datum", "Envoyé", "Enviado", "Enviada", "Enviado el",
+        "Enviado em", "Fecha", "Inviato", "Data", "Verzonden", "Verstuurd", "Wysłano",
+        "Wysłane", "Skickat", "Sendt", "Dato", "Lähetetty", "Päivämäärä", "Отправлено",
+        "Дата", "Надіслано", "送信日時", "日付", "发送时间", "發送時間", "日期", "傳送時間",
+        "날짜", "보낸 날짜", "Tarih", "Gönderildi", "Gönderilme", "Odesláno", "Elküldve",
+        "Dátum", "Küldve", "Ημερομηνία", "Στάλθηκε", "Trimis", "Poslano", "Išsiųsta",
+    ),
+    "to": (
+        "To", "An", "À", "A", "Para", "Aan", "Do", "Till", "Til", "Vastaanottaja", "Кому",
+        "宛先", "收件人", "收件者", "받는 사람", "Kime", "Komu", "Címzett", "Προς", "Adresát",
+        "Destinatario", "Destinataire", "Empfänger", "Către", "Prima", "Kam",
+    ),
+    "cc": ("Cc", "CC", "Kopie", "Kopia", "Kopio", "Копия", "Копія", "抄送", "副本", "참조", "Bilgi"),
+    "subject": (
+        "Subject", "Betreff", "Objet", "Asunto", "Oggetto", "Onderwerp", "Temat", "Ämne",
+        "Emne", "Aihe", "Тема", "件名", "主题", "主旨", "제목", "Konu", "Předmět", "Tárgy",
+        "Θέμα", "Assunto", "Subiect", "Predmet", "Tema", "Efni", "Teema",
+    ),
+    "reply_to": ("Reply-To", "Antwort an", "Répondre à", "Responder a"),
+}
+
+#: "-----Original Message-----" and its translations (the dashes are optional in the table).
+ORIGINAL_MESSAGE: Final = (
+    "Original Message", "Reply Message", "Original", "Ursprüngliche Nachricht",
+    "Ursprungliche Nachricht", "Originalnachricht", "Antwort Nachricht",
+    "Message d'origine", "Message d’origine", "Message original", "Mensaje original",
+    "Mensaje Original", "Messaggio originale", "Messaggio Originale", "Mensagem original",
+    "Mensagem Original", "Oorspronkelijk bericht", "Origineel bericht", "Oprindelig meddelelse",
+    "Oprindelig besked", "Opprinnelig melding", "Ursprungligt meddelande",
+    "Alkuperäinen viesti", "Oryginalna wiadomość", "Wiadomość oryginalna", "Původní zpráva",
+    "Pôvodná správa", "Исходное сообщение", "Оригинальное сообщение", "Початкове повідомлення",
+    "Αρχικό μήνυμα", "Eredeti üzenet", "Orijinal Mesaj", "Özgün İleti", "Mesaj original",
+    "Izvorna poruka", "原始邮件", "原始郵件", "元のメッセージ", "원본 메시지",
+)
+
+#: Markers of a message forwarded on purpose: what follows is kept.
+FORWARD_MARKERS: Final = (
+    "Forwarded message", "Forwarded Message", "Weitergeleitete Nachricht", "Message transféré",
+    "Message transmis", "Mensaje reenviado", "Messaggio inoltrato", "Mensagem encaminhada",
+    "Doorgestuurd bericht", "Vidarebefordrat meddelande", "Videresendt meddelelse",
+    "Videresendt melding", "Välitetty viesti", "Przekazana wiadomość", "Přeposlaná zpráva",
+    "Пересылаемое сообщение", "Переслане повідомлення", "Προωθημένο μήνυμα",
+    "Továbbított üzenet", "İletilen ileti", "転送されたメッセージ", "转发的邮件", "轉寄的郵件",
+    "전달된 메시지",
+)
+
+#: Apple Mail style forward openers ("Begin forwarded message:").
+FORWARD_OPENERS: Final = (
+    "Begin forwarded message", "Anfang der weitergeleiteten Nachricht",
+    "Début du message réexpédié", "Début du message transféré", "Inicio del mensaje reenviado",
+    "Comienzo del mensaje reenviado", "Inizio messaggio inoltrato", "Begin doorgestuurd bericht",
+    "Início da mensagem reencaminhada", "Vidarebefordrat brev", "Videresendt brev",
+)
+
+# --------------------------------------------------------------------------- compiled
+
+
+def _alt(words: tuple[str, ...] | list[str], escape: bool = True) -> str:
+    items = sorted(set(words), key=len, reverse=True)
+    return "|".join(re.escape(w) if escape else w for w in items)
+
+
+
+_FIELD_NAME_TO_KIND: Final = {
+    name.casefold(): kind for kind, names in FIELD_KINDS.items() for name in names
+}
+_FIELD_RE: Final = re.compile(
+    r"[ \t]*[*_]{0,2}[ \t]*(" + _alt([n for ns in FIELD_KINDS.values() for n in ns]) + r")"
+    r"[ \t]*[*_]{0,2}[ \t]*[:：]",
+    re.IGNORECASE,
+)
+
+_ORIGINAL_RE: Final = re.compile(
+    r"[ \t]*[-_=*]{2,}[ \t]*(?:" + _alt(ORIGINAL_MESSAGE) + r")[ \t]*[-_=*]{2,}[ \t]*:?[ \t]*$",
+    re.IGNORECASE,
+)
+_FORWARDED_BY_RE: Final = re.compile(r"[ \t]*-{3,}[ \t]*Forwarded by\b", re.IGNORECASE)
+_FORWARD_KEEP_RE: Final = re.compile(
+    r"[ \t]*(?:[-_=*]{2,}[ \t]*(?:" + _alt(FORWARD_MARKERS) + r")[ \t]*[-_=*]{2,}"
+    r"|(?:" + _alt(FORWARD_OPENERS) + r")[ \t]*:)",
+    re.IGNORECASE,
+)
+_DELIMITER_ROW_RE: Final = re.compile(r"[ \t]*(?:[-_=*~][ \t]?){5,}[ \t]*$")
+
+_GATEWAY_RE: Final = re.compile(
+    r"#{1,3}-?[ \t]*Please type your reply above this line[ \t]*-?#{1,3}", re.IGNORECASE
+)
+
+_ON_START_RE: Final = re.compile(r"[-–—>*\s]*(?:" + _alt(ON_WORDS) + r")\b")
+# A date/time-led start: "2014-10-17 11:28", "mån 4 dec. 2024", "пн, 1 янв.", "2022年1月1日".
+_DATE_START_RE: Final = re.compile(r"[-–—>*\s]*(?:\w{1,4}\.?,?[ \t]+)?\d")
+_DATE_RE: Final = re.compile(
+    r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}[:.]\d{2}\b|\b(?:19|20)\d{2}\b|\d+[年년]"
+)
+_EMAIL_RE: Final = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
+
+_VERBS: Final = _alt(WROTE_VERBS, escape=False)
+_CJK: Final = _alt(CJK_VERBS)
+# The verb sits inside and the line ends with a colon: "... skrev Anna <a@b.se>:".
+_VERB_INSIDE_RE: Final = re.compile(
+    r"(?:(?<![\w])(?:" + _VERBS + r")(?![\w])|(?:" + _CJK + r"))", re.IGNORECASE
+)
+_VERB_SET: Final = frozenset(v.replace("\\", "").casefold() for v in WROTE_VERBS)
+_TRAILING_WORD_RE: Final = re.compile(r"[^\W\d_]+(?:\([^\W\d_]+\)|/[^\W\d_]+)?$")
+_ENDS_COLON_RE: Final = re.compile(r"[:：][ \t]*$")
+# "... <name@host>:" / "... (name@host):" / "... name@host:" without any verb (Gmail ru/ja).
+_EMAIL_COLON_END_RE: Final = re.compile(r"@[\w.-]+[>)\]]?[ \t]*[:：][ \t]*$")
+# "2011/4/7 Nathan <support@example.com>" (no colon at all), only before a quote block.
+_DATE_EMAIL_RE: Final = re.compile(r"[ \t]*\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\b.{0,120}@[\w.-]+>?[ \t]*$")
+# "reply text On Wed, Apr 4, 2012 at ..." - where a header starts inside a line.
+_MIDLINE_ON_RE: Final = re.compile(
+    r"(?:(?<=\s)|(?<=-{2}))(?:On|Am|Le|El|Il|Op|Em)[ \t]+"
+    r"(?:\d|(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+    r"|(?:lun|mar|mer|jeu|ven|sam|dim|Mo|Di|Mi|Do|Fr|Sa|So)\w{0,6}[.,])"
+)
+_LOTUS_DATE_LINE_RE: Final = re.compile(
+    r"[ \t]*\d{1,2}/\d{1,2}/\d{2,4}[ \t]+\d{1,2}:\d{2}(?::\d{2})?[ \t]*(?:[AP]M)?[ \t]*$",
+    re.IGNORECASE,
+)
+_ON_DATE_RE: Final = re.compile(
+    r"\bon[ \t]+\d{1,2}/\d{1,2}/\d{2,4}[ \t]+\d{1,2}:\d{2}", re.IGNORECASE
+)
+_NAME_AT_ORG_RE: Final = re.compile(r"[ \t]*[\w .,'&-]{1,60}@[\w .&-]{1,40}$")
+_NAME_LINE_RE: Final = re.compile(r"[ \t]*[A-Z][\w.'-]*(?:[ \t]+[\w.'-]+){0,4}[ \t]*$")
+
+#: Longest line (characters) we try to read as a header; longer lines are text.
+MAX_HEADER_CHARS: Final = 500
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def is_blank(line: str) -> bool:
+    """True for empty or whitespace-only lines (including NBSP and zero-width spaces)."""
+    return not line.strip() or not line.strip().strip("\u200b\ufeff")
+
+
+def is_quote_line(line: str) -> bool:
+    """True for a line quoted with ``>``."""
+    return line.lstrip(" \t").startswith(">")
+
+
+def is_gateway_marker(line: str) -> bool:
+    """True when the line carries :data:`REPLY_ABOVE_MARKER` (possibly quoted or reflowed)."""
+    return "above this line" in line.lower() and _GATEWAY_RE.search(line) is not None
+
+
+def field_kind(line: str) -> str | None:
+    """The header field ("from", "sent", "to", "cc", "subject", "reply_to") a line opens."""
+    if len(line) > MAX_HEADER_CHARS or (":" not in line[:40] and "：" not in line[:40]):
+        return None
+    m = _FIELD_RE.match(line)
+    if m is None:
+        return None
+    return _FIELD_NAME_TO_KIND.get(m.group(1).casefold())
+
+
+def _starts_with_rule(line: str) -> bool:
+    return line.lstrip(" \t")[:1] in ("-", "_", "=", "*")
+
+
+def original_message_delimiter(line: str) -> bool:
+    """True for "-----Original Message-----" and its translations."""
+    return len(line) <= 120 and _starts_with_rule(line) and _ORIGINAL_RE.match(line) is not None
+
+
+def forwarded_by_delimiter(line: str) -> bool:
+    """True for Lotus Notes' "----- Forwarded by Name/Org on <date> -----" line."""
+    return _starts_with_rule(line) and _FORWARDED_BY_RE.match(line) is not None
+
+
+def forward_kept_marker(line: str) -> bool:
+    """True for a "---------- Forwarded message ---------" / "Begin forwarded message:" line."""
+    if len(line) > 160 or not (_starts_with_rule(line) or line.rstrip().endswith((":", "："))):
+        return False
+    return _FORWARD_KEEP_RE.match(line) is not None
+
+
+def may_end_header(line: str) -> bool:
+    """Cheap test: can an attribution end on this line (colon, dash, ``>`` or a verb)?"""
+    tail = line.rstrip()[-60:]
+    if not tail:
+        return False
+    if tail[-1] in ":：->":
+        return True
+    return tail[-1].isalpha() and ends_with_verb(tail)
+
+
+def ends_with_verb(text: str) -> bool:
+    """True when ``text`` ends with an attribution verb ("wrote", "schrieb:", "写道：")."""
+    t = text[-80:].rstrip(" \t:：-–—").casefold()
+    if not t:
+        return False
+    if t.endswith(CJK_VERBS):
+        return True
+    words = t.split()
+    m = _TRAILING_WORD_RE.search(words[-1][-30:])
+    if m is None:
+        return False
+    last = m.group()
+    if last in _VERB_SET:
+        return True
+    if len(words) >= 2 and f"{words[-2]} {last}" in _VERB_SET:
+        return True
+    return len(words) >= 3 and f"{words[-3]} {words[-2]} {last}" in _VERB_SET
+
+
+def is_delimiter_row(line: str) -> bool:
+    """True for a row of underscores, dashes or equals signs (a separator line)."""
+    return _DELIMITER_ROW_RE.match(line) is not None
+
+
+def is_lotus_date_line(line: str) -> bool:
+    """True for a Lotus Notes date line ("03/26/2001 10:20 AM") or "X on <date> <time>"."""
+    if len(line) > 200:
+        return False
+    return _LOTUS_DATE_LINE_RE.match(line) is not None or _ON_DATE_RE.search(line) is not None
+
+
+def is_lotus_name_line(line: str) -> bool:
+    """True for a short name line, or Lotus "Name/Org@Domain" ("Mary Poorman@ENRON")."""
+    if len(line) > 80:
+        return False
+    return _NAME_AT_ORG_RE.match(line) is not None or _NAME_LINE_RE.match(line) is not None
+
+
+def _word_count(text: str) -> int:
+    return len(text.split())
+
+
+def quote_header_kind(
+    joined: str, *, multiline: bool, first_line: str, followed_by_quote: bool
+) -> str | None:
+    """Classify ``joined`` (one line, or lines joined by spaces) as an attribution line.
+
+    Returns "on_wrote" for "On <date>, <name> wrote:" in any language, "date_email" for
+    verb-less "<date> <name> <email>:" attributions, or None.
+    """
+    s = joined.strip()
+    if not s or len(s) > MAX_HEADER_CHARS:
+        return None
+    on_start = _ON_START_RE.match(s) is not None
+    date_start = _DATE_START_RE.match(s) is not None
+    has_email = "@" in s and _EMAIL_RE.search(s) is not None
+    if multiline and not (on_start or date_start or "@" in first_line or "<" in first_line):
+        return None
+    has_date = _DATE_RE.search(s) is not None
+    if ends_with_verb(s):
+        if on_start and (has_date or has_email or followed_by_quote or _word_count(s) <= 12):
+            return "on_wrote"
+        if has_email or has_date:
+            return "on_wrote"
+        if followed_by_quote and _word_count(s) <= 8:
+            return "on_wrote"
+        return None
+    if _ENDS_COLON_RE.search(s) is None:
+        if followed_by_quote and not multiline and _DATE_EMAIL_RE.match(s) is not None:
+            return "date_email"
+        return None
+    if _VERB_INSIDE_RE.search(s) is not None and (has_email or has_date) and (
+        on_start or date_start or has_email
+    ):
+        return "on_wrote"
+    if has_email and has_date and _EMAIL_COLON_END_RE.search(s) is not None:
+        return "date_email"
+    return None
+
+
+def midline_header_start(line: str) -> int:
+    """Where an "On <date> ... wrote:" header starts inside a line of reply text, or -1."""
+    if len(line) > MAX_HEADER_CHARS or not ends_with_verb(line):
+        return -1
+    m = _MIDLINE_ON_RE.search(line)
+    if m is None or m.start() == 0:
+        return -1
+    return m.start()

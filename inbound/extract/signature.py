@@ -1,0 +1,175 @@
+"""Split the sign-off, signature and client footer off the end of a reply.
+
+Nothing is dropped here: what looks like a signature moves to ``signature``.  The first
+line (top-down) that opens a signature-shaped tail wins:
+
+* ``-- `` on its own line (RFC 3676), anything after it;
+* a row of underscores / dashes / stars with a short footer under it (mailing lists,
+  disclaimers);
+* a mobile / client footer ("Sent from my iPhone", "Von meinem iPhone gesendet", "Get
+  Outlook for iOS") with at most a few lines after it;
+* a closing line ("Thanks,", "Best regards", "Mvh", "Pozdrawiam") or a "-Name" line,
+  followed by at most a few short lines (name, title, phone);
+* a last short block of one to three title-case lines (a name, a company).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from inbound.extract.headers import is_blank, is_delimiter_row
+
+__all__ = ["CLOSINGS", "MOBILE_FOOTERS", "split_signature"]
+
+#: Closing words and phrases that open a sign-off, per language (matched case-insensitively).
+CLOSINGS: Final = (
+    # en
+    "thanks", "thank you", "thanks again", "many thanks", "thanks in advance", "thx", "ty",
+    "cheers", "regards", "best regards", "kind regards", "warm regards", "warmest regards",
+    "best wishes", "all the best", "best", "sincerely", "yours sincerely", "yours truly",
+    "yours", "respectfully", "rgds", "br", "brgds", "take care", "talk soon", "later",
+    "hope this helps", "hope that helps", "hth", "with thanks", "with regards", "love",
+    "greetings", "ciao", "thanks and regards", "thanks & regards", "appreciate it",
+    # de
+    "mit freundlichen grüßen", "mit freundlichen grüssen", "freundliche grüße", "viele grüße",
+    "viele grüsse", "beste grüße", "liebe grüße", "grüße", "grüsse", "gruß", "gruss", "lg",
+    "vg", "mfg", "danke", "vielen dank", "besten dank",
+    # fr
+    "cordialement", "bien cordialement", "bien à vous", "salutations", "merci",
+    "merci beaucoup", "bonne journée", "amicalement", "bises",
+    # es / pt / it
+    "saludos", "un saludo", "atentamente", "gracias", "muchas gracias", "abrazos",
+    "atenciosamente", "obrigado", "obrigada", "abraços", "cumprimentos",
+    "cordiali saluti", "distinti saluti", "saluti", "grazie", "grazie mille", "a presto",
+    # nl / nordic / fi
+    "met vriendelijke groet", "met vriendelijke groeten", "vriendelijke groet", "groeten",
+    "groetjes", "bedankt", "dank je", "mvh", "med vänlig hälsning", "vänliga hälsningar",
+    "hälsningar", "med venlig hilsen", "venlig hilsen", "vennlig hilsen", "hilsen", "kh",
+    "vh", "tack", "tak", "takk", "ystävällisin terveisin", "terveisin", "kiitos",
+    # pl / cs / ru / uk / tr / el
+    "pozdrawiam", "z poważaniem", "dziękuję", "pozdrowienia", "s pozdravem", "děkuji",
+    "s pozdravom", "с уважением", "спасибо", "с наилучшими пожеланиями", "всего доброго",
+    "з повагою", "дякую", "saygılarımla", "teşekkürler", "iyi çalışmalar",
+    "με εκτίμηση", "ευχαριστώ",
+    # ja / zh / ko
+    "よろしくお願いします", "よろしくお願いいたします", "以上、よろしくお願いいたします", "敬具",
+    "此致", "谢谢", "謝謝", "祝好", "감사합니다", "고맙습니다",
+)
+
+#: Mobile and mail-client footers (whole line, matched case-insensitively).
+MOBILE_FOOTERS: Final = (
+    r"sent from my [\w .'&+-]{1,40}",
+    r"sent from (?:yahoo mail|mail|outlook|samsung|aol|gmail|proton ?mail|acompli|"
+    r"bluemail|spark|edison|mymail|windows|huawei|xiaomi|the [\w ]{1,20} app)[\w .'&+-]{0,40}",
+    r"sent (?:with|via|using) [\w .'&+()/:?=-]{1,80}",
+    r"get outlook for (?:ios|android|mac|windows)[\w .]{0,20}",
+    r"envoyé (?:de|depuis) (?:mon|ma|l'application)? ?[\w .'-]{1,40}",
+    r"von meinem [\w .'-]{1,40} gesendet",
+    r"(?:gesendet|versendet) (?:von|mit|vom) (?:meinem )?[\w .'-]{1,40}",
+    r"enviado (?:desde|de|do|a partir do|a partir de) (?:mi|meu|o meu|my)? ?[\w .'-]{1,40}",
+    r"inviato da(?:l mio| il mio| mio)? [\w .'-]{1,40}",
+    r"verzonden (?:vanaf|met|via) (?:mijn )?[\w .'-]{1,40}",
+    r"skickat från (?:min )?[\w .'-]{1,40}",
+    r"sendt fra (?:min )?[\w .'-]{1,40}",
+    r"wysłane z (?:mojego )?[\w .'-]{1,40}",
+    r"wysłano z (?:mojego )?[\w .'-]{1,40}",
+    r"отправлено с [\w .'-]{1,40}",
+    r"надіслано з [\w .'-]{1,40}",
+    r"lähetetty [\w .'-]{1,40}",
+    r"odesláno z [\w .'-]{1,40}",
+    r"[\w .'-]{1,30}から送信",
+    r"(?:从我的|發自我的|发自我的|从) ?[\w .'-]{1,30}(?:发送|傳送)?",
+    r"내 [\w .'-]{1,30}에서 보냄",
+)
+
+_DASHES: Final = frozenset({"--", "—", "–", "-- --"})
+_MOBILE_RE: Final = re.compile(
+    r"[ \t>]*(?:" + "|".join(MOBILE_FOOTERS) + r")[ \t]*$", re.IGNORECASE
+)
+_CLOSING_RE: Final = re.compile(
+    r"[ \t]*(?:"
+    + "|".join(re.escape(c) for c in sorted(CLOSINGS, key=len, reverse=True))
+    + r")(?![\w])[ \t,.!:;~-]*(?:[\w.'-]+[ \t,.!]*){0,3}$",
+    re.IGNORECASE,
+)
+_DASH_NAME_RE: Final = re.compile(r"[ \t]*(?:-{1,2}|/|~|–|—)[ \t]?[A-Z][\w.'-]*(?:[ \t][\w.'-]+){0,2}[ \t]*$")
+_TITLE_LINE_RE: Final = re.compile(r"[ \t]*[A-Z][\w&.'-]*(?:[ \t]+[\w&.'(),/-]+){0,5}[ \t]*$")
+
+#: Longest line (characters) that may sit under a sign-off (name, title, phone).
+MAX_SIGNOFF_LINE: Final = 72
+#: Most non-blank lines under a closing line / "-Name" line.
+MAX_SIGNOFF_TAIL: Final = 6
+#: Most non-blank lines under a mobile footer.
+MAX_FOOTER_TAIL: Final = 3
+#: Most non-blank lines under a separator row (mailing-list footers, disclaimers).
+MAX_ROW_TAIL: Final = 14
+
+
+def split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
+    """Return ``(reply_lines, signature_lines)``; the signature may be empty.
+
+    The blank lines between reply and signature go with the signature.
+    """
+    content = [i for i, line in enumerate(lines) if not is_blank(line)]
+    m = len(content)
+    if m < 2:
+        return lines, []
+    # Content positions from here on form the last block (no blank line in between).
+    last_block = m - 1
+    while last_block > 0 and content[last_block - 1] == content[last_block] - 1:
+        last_block -= 1
+    hard = [_is_hard_rule(lines[i]) for i in content]
+    for pos in range(1, m):
+        i = content[pos]
+        if _opens_signature(lines, content, hard, pos, last_block):
+            j = i
+            while j > 0 and is_blank(lines[j - 1]):
+                j -= 1
+            return lines[:j], lines[j:]
+    return lines, []
+
+
+def _is_hard_rule(line: str) -> bool:
+    s = line.strip()
+    return s in _DASHES or (s[:1] in "-_=*~" and is_delimiter_row(s))
+
+
+def _opens_signature(
+    lines: list[str], content: list[int], hard: list[bool], pos: int, last_block: int
+) -> bool:
+    line = lines[content[pos]]
+    if len(line) > 200:
+        return False
+    n_after = len(content) - pos - 1
+    stripped = line.strip()
+    if stripped in _DASHES:
+        return True
+    if hard[pos]:
+        return 0 < n_after <= MAX_ROW_TAIL
+    if n_after <= MAX_FOOTER_TAIL and _is_mobile_footer(line):
+        return True
+    window = range(pos + 1, min(len(content), pos + 1 + MAX_SIGNOFF_TAIL))
+    after_short = all(len(lines[content[k]]) <= MAX_SIGNOFF_LINE for k in window)
+    if n_after <= MAX_SIGNOFF_TAIL:
+        ok_tail = after_short
+    else:
+        ok_tail = after_short and any(
+            hard[k] or _is_mobile_footer(lines[content[k]]) for k in window
+        )
+    if not ok_tail:
+        return False
+    if len(stripped) <= 40 and (_CLOSING_RE.match(line) or _DASH_NAME_RE.match(line)):
+        return True
+    if pos >= last_block and pos == last_block and n_after <= 2:
+        block = [lines[content[k]] for k in range(pos, len(content))]
+        return all(
+            len(x.strip()) <= 40 and _TITLE_LINE_RE.match(x) is not None
+            and not x.rstrip().endswith(("?", ":", "!"))
+            for x in block
+        )
+    return False
+
+
+def _is_mobile_footer(line: str) -> bool:
+    return len(line) <= 120 and "," not in line and _MOBILE_RE.match(line) is not None
