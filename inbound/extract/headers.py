@@ -28,6 +28,7 @@ __all__ = [
     "midline_header_start",
     "original_message_delimiter",
     "quote_header_kind",
+    "starts_like_header",
 ]
 
 # --------------------------------------------------------------------------- tables
@@ -154,7 +155,7 @@ _GATEWAY_RE: Final = re.compile(
 
 _ON_START_RE: Final = re.compile(r"[-–—>*\s]*(?:" + _alt(ON_WORDS) + r")\b")
 # A date/time-led start: "2014-10-17 11:28", "mån 4 dec. 2024", "пн, 1 янв.", "2022年1月1日".
-_DATE_START_RE: Final = re.compile(r"[-–—>*\s]*(?:\w{1,4}\.?,?[ \t]+)?\d")
+_DATE_START_RE: Final = re.compile(r"[-–—>*\s]*(?:(?P<wd>[^\W\d_]{1,4})\.?,?[ \t]+)?\d")
 _DATE_RE: Final = re.compile(
     r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}[:.]\d{2}\b|\b(?:19|20)\d{2}\b|\d+[年년]"
 )
@@ -168,6 +169,7 @@ _VERB_INSIDE_RE: Final = re.compile(
 )
 _VERB_SET: Final = frozenset(v.replace("\\", "").casefold() for v in WROTE_VERBS)
 _TRAILING_WORD_RE: Final = re.compile(r"[^\W\d_]+(?:\([^\W\d_]+\)|/[^\W\d_]+)?$")
+_SENT_END_RE: Final = re.compile(r"\bsent[ \t]*:[ \t]*$", re.IGNORECASE)
 _ENDS_COLON_RE: Final = re.compile(r"[:：][ \t]*$")
 # "... <name@host>:" / "... (name@host):" / "... name@host:" without any verb (Gmail ru/ja).
 _EMAIL_COLON_END_RE: Final = re.compile(r"@[\w.-]+[>)\]]?[ \t]*[:：][ \t]*$")
@@ -306,11 +308,13 @@ def quote_header_kind(
     if not s or len(s) > MAX_HEADER_CHARS:
         return None
     on_start = _ON_START_RE.match(s) is not None
-    date_start = _DATE_START_RE.match(s) is not None
+    date_start = _date_start(s)
     has_email = "@" in s and _EMAIL_RE.search(s) is not None
     if multiline and not (on_start or date_start or "@" in first_line or "<" in first_line):
         return None
     has_date = _DATE_RE.search(s) is not None
+    if on_start and has_date and _SENT_END_RE.search(s[-12:]) is not None:
+        return "on_wrote"  # "On <date>, <name> sent:"
     if ends_with_verb(s):
         if on_start and (has_date or has_email or followed_by_quote or _word_count(s) <= 12):
             return "on_wrote"
@@ -332,9 +336,20 @@ def quote_header_kind(
     return None
 
 
+def _date_start(s: str) -> bool:
+    """True when ``s`` opens with a date, or a lower-case weekday then a number ("mån 4 dec")."""
+    m = _DATE_START_RE.match(s)
+    return m is not None and (m.group("wd") is None or m.group("wd").islower())
+
+
+def starts_like_header(s: str) -> bool:
+    """True when ``s`` opens like an attribution: an "On"-word or a date."""
+    return _ON_START_RE.match(s) is not None or _date_start(s)
+
+
 def midline_header_start(line: str) -> int:
     """Where an "On <date> ... wrote:" header starts inside a line of reply text, or -1."""
-    if len(line) > MAX_HEADER_CHARS or not ends_with_verb(line):
+    if len(line) > MAX_HEADER_CHARS or not ends_with_verb(line) or starts_like_header(line):
         return -1
     m = _MIDLINE_ON_RE.search(line)
     if m is None or m.start() == 0:

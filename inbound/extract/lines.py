@@ -31,12 +31,15 @@ from inbound.extract.model import (
 
 __all__ = ["Split", "split_quoted"]
 
-#: How many lines an attribution may be wrapped over.
-MAX_HEADER_LINES: Final = 4
+#: How many lines an attribution may be wrapped over (blank lines included).
+MAX_HEADER_LINES: Final = 5
 #: How far (lines) a header block may reach: fields, wrapped values and blank lines.
 MAX_BLOCK_LINES: Final = 40
 #: Wrapped-value lines allowed after one header field (long To: lists wrap a lot).
 MAX_FIELD_CONTINUATION: Final = 8
+#: A quoted line at least this long may have been wrapped by a client, leaving its end
+#: unquoted on the next line.
+MIN_WRAPPED_QUOTE_LINE: Final = 50
 #: Lines above a header block that may belong to it (Lotus name/date lines, separators).
 MAX_LEADING_HEADER_LINES: Final = 5
 
@@ -103,6 +106,12 @@ def _scan(lines: list[str]) -> Split:
         if b is None:
             kept.append(lines[i])
             i += 1
+            continue
+        if b.rule == RULE_OUTLOOK_HEADER_BLOCK and not quoted and all(blank[:i]):
+            # A header block with nothing above it heads a pasted or forwarded message
+            # (or an empty reply): it is the content, so keep it and read on below.
+            kept.extend(lines[i : b.end + 1])
+            i = b.end + 1
             continue
         if b.rule == RULE_FORWARDED_MESSAGE:
             kept.extend(lines[i:])
@@ -171,8 +180,9 @@ def _wrapped_run(lines: list[str], j: int, quote: list[bool], blank: list[bool])
     first = lines[j].strip()
     if not first:
         return 0
-    if (first[0].islower() or "http" in first or "://" in first or first.endswith(">")
-            or " " not in first):
+    if "http" in first or "://" in first or first.endswith(">") or " " not in first:
+        return k - j
+    if not first[0].isupper() and len(lines[j - 1].strip()) >= MIN_WRAPPED_QUOTE_LINE:
         return k - j
     return 0
 
@@ -210,41 +220,37 @@ def _attribution_at(
 ) -> _Boundary | None:
     n = len(lines)
     first = lines[i]
+    cut = h.midline_header_start(first) if ends[i] else -1
+    if cut > 0:
+        rest = first[cut:]
+        kind = h.quote_header_kind(
+            rest, multiline=False, first_line=rest,
+            followed_by_quote=_next_is_quote(i + 1, quote, blank),
+        )
+        if kind is not None:
+            return _Boundary(i, i, RULE_ON_WROTE_HEADER, cut=cut)
+    strong_start = h.starts_like_header(first)
     parts: list[str] = []
     k = i
     while k < n and k - i < MAX_HEADER_LINES:
-        if k > i and quote[k]:
-            part = lines[k].lstrip().lstrip(">")
-        else:
-            part = lines[k]
-        if k > i and quote[k] and k + 1 < n and not part.strip():
-            break
-        parts.append(part.strip())
-        joined = " ".join(p for p in parts if p)
-        if len(joined) > h.MAX_HEADER_CHARS:
-            break
-        if not ends[k]:
-            if k > i and quote[k]:
+        if k > i and blank[k]:
+            if not strong_start:
                 break
             k += 1
             continue
-        kind = h.quote_header_kind(
-            joined, multiline=k > i, first_line=first,
-            followed_by_quote=_next_is_quote(k + 1, quote, blank),
-        )
-        if kind is not None:
-            rule = RULE_ON_WROTE_HEADER if kind == "on_wrote" else RULE_DATE_EMAIL_HEADER
-            return _Boundary(i, k, rule)
-        if k == i:
-            cut = h.midline_header_start(first)
-            if cut > 0:
-                rest = first[cut:]
-                kind = h.quote_header_kind(
-                    rest, multiline=False, first_line=rest,
-                    followed_by_quote=_next_is_quote(k + 1, quote, blank),
-                )
-                if kind is not None:
-                    return _Boundary(i, k, RULE_ON_WROTE_HEADER, cut=cut)
+        part = lines[k].lstrip().lstrip(">") if k > i and quote[k] else lines[k]
+        parts.append(part.strip())
+        joined = " ".join(parts)
+        if len(joined) > h.MAX_HEADER_CHARS:
+            break
+        if ends[k]:
+            kind = h.quote_header_kind(
+                joined, multiline=k > i, first_line=first,
+                followed_by_quote=_next_is_quote(k + 1, quote, blank),
+            )
+            if kind is not None:
+                rule = RULE_ON_WROTE_HEADER if kind == "on_wrote" else RULE_DATE_EMAIL_HEADER
+                return _Boundary(i, k, rule)
         if k > i and quote[k]:
             break
         k += 1
