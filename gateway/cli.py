@@ -1,0 +1,120 @@
+"""``web2chat-gateway``: run the gateway or its parts, migrate, list the outbox, parse an email."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from gateway.errors import ConfigError
+from gateway.settings import Settings, load_settings
+
+__all__ = ["main"]
+
+
+def _settings(environ: Mapping[str, str]) -> Settings:
+    try:
+        return load_settings(environ)
+    except ConfigError as exc:
+        raise SystemExit(f"web2chat-gateway: configuration error: {exc}") from None
+
+
+def _run(settings: Settings, parts: Sequence[str]) -> int:
+    from gateway.app import build_gateway
+    from gateway.run import Parts
+
+    gw = build_gateway(settings)
+    running = Parts(gw, parts)
+    running.start(api_in_thread=False)
+    for line in running.where():
+        print(line, flush=True)
+    if "api" in parts and not settings.api_keys:
+        print(f"api key {gw.api_keys[0]}  (generated; set GATEWAY_API_KEYS to choose your own)", flush=True)
+    try:
+        if "api" in parts:
+            running.run_api()  # returns on Ctrl-C / SIGTERM (uvicorn handles both)
+        else:
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            stop.wait()
+    finally:
+        running.stop()
+    return 0
+
+
+def _migrate(settings: Settings) -> int:
+    from gateway.store import make_engine, migrate, pending_migrations
+
+    engine = make_engine(settings.database_url)
+    pending = pending_migrations(engine)
+    migrate(engine)
+    print(f"applied {len(pending)} migration(s): {', '.join(pending) or 'none, already current'}")
+    return 0
+
+
+def _outbox(settings: Settings, *, as_json: bool, limit: int) -> int:
+    from gateway.api.ops import outbox_json
+    from gateway.app import build_gateway
+
+    gw = build_gateway(settings)
+    emails = gw.outbox.recent(limit=limit)
+    if as_json:
+        print(json.dumps([outbox_json(e) for e in emails], indent=2))
+        return 0
+    if not emails:
+        print("the outbox is empty")
+    for e in emails:
+        when = f"{e.created_at:%Y-%m-%d %H:%M:%S}"
+        print(f"{e.pk:>6}  {when}  {e.status.value:<10} {e.attempts:>2}  {e.to:<30}  {e.subject}")
+    return 0
+
+
+def _parse(path: str) -> int:
+    from inbound.extract import extract_reply
+    from inbound.pipeline import preview
+
+    try:
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise SystemExit(f"web2chat-gateway: cannot read {path}: {exc.strerror}") from None
+    result = preview(raw, extract_reply)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0 if result["ok"] else 1
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Entry point of the ``web2chat-gateway`` command."""
+    parser = argparse.ArgumentParser(prog="web2chat-gateway", description="Web2Chat email gateway")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("serve", help="run everything in one process: API, SMTP server and worker")
+    commands.add_parser("api", help="run only the HTTP API")
+    commands.add_parser("smtp", help="run only the inbound SMTP server")
+    commands.add_parser("worker", help="run only the worker (delivery, inbound pipeline, sweeper)")
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    outbox = commands.add_parser("outbox", help="list outbound emails, newest first")
+    outbox.add_argument("--json", action="store_true", help="print JSON, with each email's full source")
+    outbox.add_argument("--limit", type=int, default=50)
+    parse = commands.add_parser("parse", help="show what the inbound pipeline would make of a raw email")
+    parse.add_argument("file", help="a raw RFC 5322 email, or - for stdin")
+    args = parser.parse_args(argv)
+    env = os.environ if environ is None else environ
+
+    if args.command == "parse":
+        return _parse(args.file)
+    settings = _settings(env)
+    if args.command == "migrate":
+        return _migrate(settings)
+    if args.command == "outbox":
+        return _outbox(settings, as_json=args.json, limit=args.limit)
+    parts = {"serve": ("api", "smtp", "worker")}.get(args.command, (args.command,))
+    return _run(settings, parts)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""One error tree for the gateway.
+
+    GatewayError
+    ├── ConfigError          a setting is missing or malformed
+    ├── TokenError           a reply address or token is not ours
+    │   ├── MalformedToken
+    │   └── ForgedToken
+    ├── StoreError           the store cannot do what was asked
+    │   └── StoreUnavailable
+    ├── EventError           a help-desk event cannot be applied
+    │   ├── UnknownTicket
+    │   ├── DuplicateReply
+    │   └── InvalidTransition
+    ├── InboundError         an inbound message cannot be processed
+    │   └── MalformedMessage
+    └── DeliveryError        an outbound email could not be handed over
+        ├── TemporaryDeliveryFailure
+        └── PermanentDeliveryFailure
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DeliveryError",
+    "DuplicateReply",
+    "EventError",
+    "ForgedToken",
+    "GatewayError",
+    "InboundError",
+    "InvalidTransition",
+    "MalformedMessage",
+    "MalformedToken",
+    "PermanentDeliveryFailure",
+    "StoreError",
+    "StoreUnavailable",
+    "TemporaryDeliveryFailure",
+    "TokenError",
+    "UnknownTicket",
+]
+
+
+class GatewayError(Exception):
+    """Base class for every error the gateway raises on purpose."""
+
+
+class ConfigError(GatewayError):
+    """Raised when a setting is missing or malformed; the message names the variable."""
+
+
+class TokenError(GatewayError):
+    """Raised when a reply address does not carry a token of ours."""
+
+
+class MalformedToken(TokenError):
+    """Raised when a reply address or token is not of the form we issue."""
+
+
+class ForgedToken(TokenError):
+    """Raised when a well-formed token's signature does not verify under any known key."""
+
+
+class StoreError(GatewayError):
+    """Raised when the store cannot do what was asked."""
+
+
+class StoreUnavailable(StoreError):
+    """Raised when the database cannot be reached or cannot commit."""
+
+
+class EventError(GatewayError):
+    """Raised when a help-desk event cannot be applied; nothing of it is applied."""
+
+
+class UnknownTicket(EventError):
+    """Raised when an event or message names a ticket the gateway does not know."""
+
+
+class DuplicateReply(EventError):
+    """Raised when a teammate reply id has been seen before on another event."""
+
+
+class InvalidTransition(EventError):
+    """Raised when a state change names an impossible state or transition."""
+
+
+class InboundError(GatewayError):
+    """Raised when an inbound message cannot be processed."""
+
+
+class MalformedMessage(InboundError):
+    """Raised when an inbound message is not parseable MIME."""
+
+
+class DeliveryError(GatewayError):
+    """Raised when an outbound email could not be handed to the relay."""
+
+
+class TemporaryDeliveryFailure(DeliveryError):
+    """Raised on a 4xx answer or a dropped connection: the email is retried later."""
+
+
+class PermanentDeliveryFailure(DeliveryError):
+    """Raised on a 5xx answer: the email is not retried. ``code`` is the SMTP reply code."""
+
+    def __init__(self, message: str, *, code: int = 550, enhanced: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.enhanced = enhanced

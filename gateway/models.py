@@ -1,0 +1,120 @@
+"""Plain records passed between the pure core and the adapters (no I/O, no ORM)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+__all__ = [
+    "Customer",
+    "Entry",
+    "EntryKind",
+    "OutboxEmail",
+    "OutboxStatus",
+    "Ticket",
+    "TicketCreated",
+    "TicketState",
+]
+
+
+class TicketState(StrEnum):
+    """The states a ticket can be in, as the help desk names them."""
+
+    SUBMITTED = "submitted"
+    IN_PROGRESS = "in_progress"
+    WAITING_ON_CUSTOMER = "waiting_on_customer"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class EntryKind(StrEnum):
+    """What a thread entry records."""
+
+    TICKET_CREATED = "ticket_created"
+    TEAMMATE_REPLY = "teammate_reply"
+    CUSTOMER_REPLY = "customer_reply"
+    STATE_CHANGED = "state_changed"
+
+
+class OutboxStatus(StrEnum):
+    """Where an outbound email is on its way out."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Customer:
+    """The customer a ticket belongs to."""
+
+    id: str
+    email: str
+    name: str
+    locale: str = "en"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ticket:
+    """A ticket as the gateway keeps it; ``key`` is the gateway's own number for it."""
+
+    key: int
+    id: str
+    title: str
+    description: str
+    state: TicketState
+    created_by: str
+    created_at: datetime
+    last_activity_at: datetime
+    customer: Customer
+    root_message_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    """One entry of a ticket's thread."""
+
+    kind: EntryKind
+    text: str
+    created_at: datetime
+    author_name: str | None = None
+    channel: str | None = None
+    external_id: str | None = None
+    state_from: str | None = None
+    state_to: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboxEmail:
+    """An outbound email as stored: its full source and where it is on its way out."""
+
+    pk: int
+    ticket_key: int | None
+    kind: str
+    to: str
+    subject: str
+    message_id: str
+    raw: bytes
+    status: OutboxStatus
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TicketCreated:
+    """Help-desk event: a ticket was created (by a teammate or by the customer)."""
+
+    event_id: str
+    occurred_at: datetime
+    ticket_id: str
+    title: str
+    description: str
+    state: TicketState
+    created_by: str
+    customer: Customer

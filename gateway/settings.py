@@ -1,0 +1,194 @@
+"""Gateway settings, read once from ``GATEWAY_*`` environment variables.
+
+Only the composition root calls :func:`load_settings`; everything else receives the frozen
+:class:`Settings` (or the single values it needs) by keyword.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from gateway.errors import ConfigError
+
+__all__ = ["PREFIX", "Settings", "load_settings", "parse_secret_keys"]
+
+#: Every variable the gateway reads starts with this.
+PREFIX = "GATEWAY_"
+#: SQLite file in the working directory: the embedded default store.
+DEFAULT_DATABASE_URL = "sqlite:///web2chat-gateway.sqlite3"
+#: Where the HTTP API listens by default (loopback only).
+DEFAULT_API_HOST, DEFAULT_API_PORT = "127.0.0.1", 8025
+#: Where the inbound SMTP server listens by default (loopback only).
+DEFAULT_SMTP_HOST, DEFAULT_SMTP_PORT = "127.0.0.1", 2525
+#: How long a teammate reply may stay unseen in the Messenger before it is emailed.
+DEFAULT_UNSEEN_DELAY_SECONDS = 180
+#: The longest any reply waits for its email while the teammate keeps replying.
+DEFAULT_UNSEEN_MAX_WAIT_SECONDS = 600
+#: Largest inbound message accepted (advertised with the SMTP SIZE extension).
+DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+#: Shortest secret accepted for signing reply tokens.
+MIN_SECRET_LENGTH = 16
+
+_KEY_ID = re.compile(r"^\d{1,3}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the gateway can be configured with; see docs/configuration.md."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    smtp_relay_url: str | None = None
+    reply_domain: str = "reply.localhost"
+    from_address: str = "Web2Chat Support <support@localhost>"
+    #: Reply-token keys, newest (signing) first: ``{key_id: secret}``. Empty: generated and
+    #: kept in the store on first start.
+    secret_keys: tuple[tuple[int, bytes], ...] = ()
+    #: Help-desk API keys. Empty: one is generated, kept in the store and printed at start.
+    api_keys: tuple[str, ...] = ()
+    api_host: str = DEFAULT_API_HOST
+    api_port: int = DEFAULT_API_PORT
+    smtp_host: str = DEFAULT_SMTP_HOST
+    smtp_port: int = DEFAULT_SMTP_PORT
+    unseen_delay_seconds: int = DEFAULT_UNSEEN_DELAY_SECONDS
+    unseen_max_wait_seconds: int = DEFAULT_UNSEEN_MAX_WAIT_SECONDS
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    messenger_url: str = "http://127.0.0.1:8025/demo"
+    product_name: str = "Web2Chat"
+    brand_color: str = "#3b5bdb"
+    logo_url: str | None = None
+    footer_address: str = ""
+    helpdesk_webhook_url: str | None = None
+    worker_threads: int = 4
+
+
+def parse_secret_keys(value: str) -> tuple[tuple[int, bytes], ...]:
+    """Parse ``"2:newsecret,1:oldsecret"`` into ``((2, b"newsecret"), (1, b"oldsecret"))``."""
+    keys: list[tuple[int, bytes]] = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        kid, sep, secret = item.partition(":")
+        if not sep or not _KEY_ID.match(kid) or int(kid) > 255:
+            raise ValueError(f"expected 'id:secret' with an id from 0 to 255, got {item[:8]!r}...")
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(f"secret for key id {kid} is shorter than {MIN_SECRET_LENGTH} characters")
+        if any(existing == int(kid) for existing, _ in keys):
+            raise ValueError(f"key id {kid} appears twice")
+        keys.append((int(kid), secret.encode()))
+    if not keys:
+        raise ValueError("no keys given")
+    return tuple(keys)
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port out of range: {port}")
+    return port
+
+
+def _non_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"must not be negative: {number}")
+    return number
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError(f"must be positive: {number}")
+    return number
+
+
+def _database_url(value: str) -> str:
+    scheme = urlsplit(value).scheme
+    if not (scheme.startswith("sqlite") or scheme.startswith("postgresql")):
+        raise ValueError(f"expected a sqlite:/// or postgresql:// URL, got scheme {scheme!r}")
+    return value
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ValueError(f"expected a {' or '.join(s + '://' for s in schemes)} URL with a host")
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+        return value
+
+    return check
+
+
+def _domain(value: str) -> str:
+    domain = value.strip().lower()
+    if not _DOMAIN.match(domain):
+        raise ValueError(f"not a domain name: {value!r}")
+    return domain
+
+
+def _address(value: str) -> str:
+    if "@" not in value or "\r" in value or "\n" in value:
+        raise ValueError(f"not an email address: {value!r}")
+    return value.strip()
+
+
+def _api_keys(value: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in value.split(",") if k.strip())
+    if not keys:
+        raise ValueError("no keys given")
+    short = [k for k in keys if len(k) < MIN_SECRET_LENGTH]
+    if short:
+        raise ValueError(f"every API key needs at least {MIN_SECRET_LENGTH} characters")
+    return keys
+
+
+def _colour(value: str) -> str:
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+        raise ValueError(f"expected a colour like #3b5bdb, got {value!r}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Build :class:`Settings` from ``environ``; raise :class:`ConfigError` naming a bad variable."""
+
+    def read(name: str, convert: Callable[[str], T]) -> T | None:
+        raw = environ.get(PREFIX + name)
+        if raw is None or raw.strip() == "":
+            return None
+        try:
+            return convert(raw.strip())
+        except ValueError as exc:
+            raise ConfigError(f"{PREFIX}{name}: {exc}") from None
+
+    values: dict[str, object] = {
+        "database_url": read("DATABASE_URL", _database_url),
+        "redis_url": read("REDIS_URL", _url("redis", "rediss")),
+        "smtp_relay_url": read("SMTP_RELAY_URL", _url("smtp", "smtps")),
+        "reply_domain": read("REPLY_DOMAIN", _domain),
+        "from_address": read("FROM_ADDRESS", _address),
+        "secret_keys": read("SECRET_KEYS", parse_secret_keys),
+        "api_keys": read("API_KEYS", _api_keys),
+        "api_host": read("API_HOST", str),
+        "api_port": read("API_PORT", _port),
+        "smtp_host": read("SMTP_HOST", str),
+        "smtp_port": read("SMTP_PORT", _port),
+        "unseen_delay_seconds": read("UNSEEN_DELAY_SECONDS", _non_negative),
+        "unseen_max_wait_seconds": read("UNSEEN_MAX_WAIT_SECONDS", _non_negative),
+        "max_message_bytes": read("MAX_MESSAGE_BYTES", _positive),
+        "messenger_url": read("MESSENGER_URL", _url("http", "https")),
+        "product_name": read("PRODUCT_NAME", str),
+        "brand_color": read("BRAND_COLOR", _colour),
+        "logo_url": read("LOGO_URL", _url("https", "http")),
+        "footer_address": read("FOOTER_ADDRESS", str),
+        "helpdesk_webhook_url": read("HELPDESK_WEBHOOK_URL", _url("http", "https")),
+        "worker_threads": read("WORKER_THREADS", _positive),
+    }
+    return Settings(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]

@@ -1,0 +1,187 @@
+"""The store's tables (SQLAlchemy Core). Migrations in ``migrations/`` create exactly these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "customers",
+    "entries",
+    "events",
+    "inbound_messages",
+    "kv",
+    "metadata",
+    "outbox",
+    "suppressions",
+    "tickets",
+]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime given to the store: {value!r}")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment: datetime = value
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: Small values the gateway generates for itself (a reply-token key, an API key).
+kv = Table(
+    "kv",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+#: Every help-desk event applied, with the answer given, so a repeated id answers the same.
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("type", String(40), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("response", Text, nullable=False),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("external_id", String(200), nullable=False, unique=True),
+    Column("email", String(320), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("locale", String(35), nullable=False),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("external_id", String(200), nullable=False, unique=True),
+    Column("customer_pk", Integer, ForeignKey("customers.pk"), nullable=False, index=True),
+    Column("title", String(500), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("created_by", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_activity_at", UTCDateTime, nullable=False),
+    #: Message-ID of the ticket's first email: every later email points at it.
+    Column("root_message_id", String(250), nullable=True),
+)
+
+#: The ticket's thread as the customer sees it, oldest first.
+entries = Table(
+    "entries",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("ticket_pk", Integer, ForeignKey("tickets.pk"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("html", Text, nullable=True),
+    Column("author_name", String(200), nullable=True),
+    Column("channel", String(16), nullable=True),
+    #: The help desk's id for a teammate reply.
+    Column("external_id", String(200), nullable=True),
+    #: Inbound Message-ID (or content hash) of a customer reply: lands once per ticket.
+    Column("dedup_key", String(250), nullable=True),
+    Column("inbound_pk", Integer, ForeignKey("inbound_messages.pk"), nullable=True),
+    Column("state_from", String(32), nullable=True),
+    Column("state_to", String(32), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    #: Unseen check (teammate replies): when the email becomes due, when seen, when emailed.
+    Column("due_at", UTCDateTime, nullable=True),
+    Column("seen_at", UTCDateTime, nullable=True),
+    Column("claimed_at", UTCDateTime, nullable=True),
+    Column("emailed_outbox_pk", Integer, nullable=True),
+    UniqueConstraint("ticket_pk", "external_id", name="uq_entries_ticket_external_id"),
+    UniqueConstraint("ticket_pk", "dedup_key", name="uq_entries_ticket_dedup_key"),
+    Index("ix_entries_ticket_pk_pk", "ticket_pk", "pk"),
+    Index("ix_entries_due_at", "due_at"),
+)
+
+#: Every outbound email, stored before it is handed to the broker.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("ticket_pk", Integer, ForeignKey("tickets.pk"), nullable=True, index=True),
+    Column("kind", String(40), nullable=False),
+    Column("to_addr", String(320), nullable=False),
+    Column("subject", String(500), nullable=False),
+    Column("message_id", String(250), nullable=False, unique=True),
+    Column("raw", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
+#: Addresses that must not be emailed (hard bounces, 5.1.x answers).
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("address", String(320), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+#: Raw inbound messages, committed before SMTP answers 250.
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("mail_from", String(320), nullable=False),
+    Column("rcpt_to", Text, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("ticket_pk", Integer, ForeignKey("tickets.pk"), nullable=True),
+    Column("threaded_by", String(24), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("processed_at", UTCDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Index("ix_inbound_messages_status", "status"),
+)

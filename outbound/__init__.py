@@ -1,0 +1,1 @@
+"""Outbound side: notification policy, rendering, composition, delivery and the unseen check."""
