@@ -67,7 +67,7 @@ def _config(connection: Any) -> Config:
 def migrate(engine: Engine) -> None:
     """Bring the database to the newest schema (idempotent)."""
     with engine.begin() as connection:
-        command.upgrade(_config(connection), "head")
+        command.upgrade(_config(connection), "heads")
 
 
 def pending_migrations(engine: Engine) -> list[str]:
