@@ -12,15 +12,15 @@ import re
 from typing import Final
 
 __all__ = [
+    "BLANK_CHARS",
     "FIELD_KINDS",
     "ends_with_verb",
     "field_kind",
+    "find_gateway_marker",
     "forward_kept_marker",
-
     "forwarded_by_delimiter",
     "is_blank",
     "is_delimiter_row",
-    "is_gateway_marker",
     "is_lotus_date_line",
     "is_lotus_name_line",
     "is_quote_line",
@@ -128,6 +128,8 @@ def _alt(words: tuple[str, ...] | list[str], escape: bool = True) -> str:
 
 
 
+#: Characters a blank line may consist of.
+BLANK_CHARS: Final = " \t\r\n\f\v\u00a0\u2007\u202f\u200b\ufeff\u3000"
 _FIELD_NAME_TO_KIND: Final = {
     name.casefold(): kind for kind, names in FIELD_KINDS.items() for name in names
 }
@@ -168,6 +170,7 @@ _VERB_INSIDE_RE: Final = re.compile(
     r"(?:(?<![\w])(?:" + _VERBS + r")(?![\w])|(?:" + _CJK + r"))", re.IGNORECASE
 )
 _VERB_SET: Final = frozenset(v.replace("\\", "").casefold() for v in WROTE_VERBS)
+_VERB_LAST_WORDS: Final = frozenset(v.rsplit(None, 1)[-1] for v in _VERB_SET)
 _TRAILING_WORD_RE: Final = re.compile(r"[^\W\d_]+(?:\([^\W\d_]+\)|/[^\W\d_]+)?$")
 _SENT_END_RE: Final = re.compile(r"\bsent[ \t]*:[ \t]*$", re.IGNORECASE)
 _ENDS_COLON_RE: Final = re.compile(r"[:：][ \t]*$")
@@ -200,7 +203,7 @@ MAX_HEADER_CHARS: Final = 500
 
 def is_blank(line: str) -> bool:
     """True for empty or whitespace-only lines (including NBSP and zero-width spaces)."""
-    return not line.strip() or not line.strip().strip("\u200b\ufeff")
+    return not line.strip(BLANK_CHARS)
 
 
 def is_quote_line(line: str) -> bool:
@@ -208,9 +211,12 @@ def is_quote_line(line: str) -> bool:
     return line.lstrip(" \t").startswith(">")
 
 
-def is_gateway_marker(line: str) -> bool:
-    """True when the line carries :data:`REPLY_ABOVE_MARKER` (possibly quoted or reflowed)."""
-    return "above this line" in line.lower() and _GATEWAY_RE.search(line) is not None
+def find_gateway_marker(text: str) -> int:
+    """Offset of :data:`REPLY_ABOVE_MARKER` (quoted or not, any case) in ``text``, or -1."""
+    if "#" not in text:
+        return -1
+    m = _GATEWAY_RE.search(text)
+    return -1 if m is None else m.start()
 
 
 def field_kind(line: str) -> str | None:
@@ -262,10 +268,14 @@ def ends_with_verb(text: str) -> bool:
     if t.endswith(CJK_VERBS):
         return True
     words = t.split()
-    m = _TRAILING_WORD_RE.search(words[-1][-30:])
-    if m is None:
-        return False
-    last = m.group()
+    last = words[-1]
+    if last not in _VERB_LAST_WORDS:
+        if last.isalpha():
+            return False  # the common case: a plain last word that is no verb
+        m = _TRAILING_WORD_RE.search(last[-30:])
+        if m is None or m.group() not in _VERB_LAST_WORDS:
+            return False
+        last = m.group()
     if last in _VERB_SET:
         return True
     if len(words) >= 2 and f"{words[-2]} {last}" in _VERB_SET:

@@ -12,7 +12,10 @@ The text is read top-down.  The first boundary decides the style of the reply:
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Final
 
 from inbound.extract import headers as h
@@ -63,119 +66,169 @@ class _Boundary:
 
 def split_quoted(text: str) -> Split:
     """Split ``text`` (LF line endings) into kept and quoted lines."""
-    lines = text.split("\n")
-    tail: list[str] = []
-    rule = ""
-    for idx, line in enumerate(lines):
-        if h.is_gateway_marker(line):
-            lines, tail, rule = lines[:idx], lines[idx:], RULE_GATEWAY_MARKER
-            break
-    split = _scan(lines)
-    return Split(split.kept, split.quoted + tail, rule or split.rule)
+    at = h.find_gateway_marker(text)
+    if at >= 0:
+        start = text.rfind("\n", 0, at) + 1
+        split = _scan(text[: max(start - 1, 0)] if start else "")
+        tail = text[start:].split("\n")
+        return Split(split.kept, split.quoted + tail, RULE_GATEWAY_MARKER)
+    return _scan(text)
 
 
-def _scan(lines: list[str]) -> Split:
-    n = len(lines)
-    quote = [h.is_quote_line(x) for x in lines]
-    blank = [h.is_blank(x) for x in lines]
-    ends = [
-        (x.rstrip().endswith(":") if q else h.may_end_header(x))
-        for x, q in zip(lines, quote, strict=True)
-    ]
+def _is_quote(line: str) -> bool:
+    return line.lstrip(" \t")[:1] == ">"
+
+
+def _is_blank(line: str) -> bool:
+    return not line.strip(h.BLANK_CHARS)
+
+
+class _Doc:
+    """The lines of the text, their offsets, and the regex jumps over them."""
+
+    __slots__ = ("lines", "n", "offsets", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lines = text.split("\n")
+        self.n = len(self.lines)
+        self.offsets = list(accumulate(map((1).__add__, map(len, self.lines)), initial=0))
+
+    def line_at(self, pos: int) -> int:
+        return bisect_right(self.offsets, pos) - 1
+
+    def next_candidate(self, i: int) -> int:
+        """First line >= ``i`` that may be a quote, a delimiter or a header (else ``n``)."""
+        m = _CANDIDATE_RE.search(self.text, self.offsets[i])
+        return self.n if m is None else self.line_at(m.start())
+
+    def next_unquoted(self, i: int) -> int:
+        """First line >= ``i`` with content that is not ``>``-quoted (else ``n``)."""
+        m = _UNQUOTED_RE.search(self.text, self.offsets[i])
+        return self.n if m is None else self.line_at(m.start())
+
+
+# A line that may matter: quoted, opening with a rule character, holding a colon near its
+# start, or ending with a colon, ">" or a dash.  Everything else is plain reply text.
+_CANDIDATE_RE: Final = re.compile(
+    r"^[ \t]*[>\-_=*]|^[^\n:：]{0,40}[:：]|[:：>\-][ \t]*$", re.MULTILINE
+)
+_UNQUOTED_RE: Final = re.compile(
+    r"^(?![ \t]*>)[ \t\u00a0\u2007\u202f\u200b\ufeff\u3000]*[^\s\u200b\ufeff\u3000]",
+    re.MULTILINE,
+)
+
+
+def _scan(text: str) -> Split:
+    doc = _Doc(text)
+    lines, n = doc.lines, doc.n
     kept: list[str] = []
     quoted: list[str] = []
     rule = ""
+    run_start = 0  # first line of the current stretch of reply text
     i = 0
     while i < n:
-        if quote[i]:
-            if _is_lone_quote(i, quote, blank):
-                kept.append(lines[i])
+        line = lines[i]
+        b = _wrapped_into_quote(lines, i, run_start) if _is_quote(line) else None
+        if b is not None:
+            pass  # "On <date>, <name>" then "> wrote:": an attribution, handled below
+        elif _is_quote(line):
+            if _is_lone_quote(lines, i):
+                kept.append(line)
                 i += 1
                 continue
-            end = _quote_block_end(lines, i, quote, blank)
+            end = _quote_block_end(doc, i)
             _pull_attribution(kept, quoted)
             quoted.extend(lines[i:end])
             rule = rule or RULE_QUOTE_PREFIX
-            i = end
+            i = run_start = end
             continue
-        if blank[i]:
-            kept.append(lines[i])
-            i += 1
-            continue
-        b = _boundary_at(lines, i, quote, blank, ends)
+        else:
+            c = doc.next_candidate(i)
+            if c > i:
+                kept.extend(lines[i:c])
+                i = c
+                continue
+            if _is_blank(line):
+                kept.append(line)
+                i += 1
+                continue
+            b = _boundary_at(lines, i, run_start)
         if b is None:
-            kept.append(lines[i])
+            kept.append(line)
             i += 1
             continue
-        if b.rule == RULE_OUTLOOK_HEADER_BLOCK and not quoted and all(blank[:i]):
+        if b.start < i:  # a wrapped attribution whose first lines were taken as text
+            del kept[len(kept) - (i - b.start):]
+            i = b.start
+            line = lines[i]
+        if b.rule == RULE_OUTLOOK_HEADER_BLOCK and not quoted and not any(
+            not _is_blank(x) for x in kept
+        ):
             # A header block with nothing above it heads a pasted or forwarded message
             # (or an empty reply): it is the content, so keep it and read on below.
             kept.extend(lines[i : b.end + 1])
-            i = b.end + 1
+            i = run_start = b.end + 1
             continue
         if b.rule == RULE_FORWARDED_MESSAGE:
             kept.extend(lines[i:])
             rule = rule or RULE_FORWARDED_MESSAGE
             break
         if b.cut:
-            kept.append(lines[i][: b.cut].rstrip(" \t-"))
+            kept.append(line[: b.cut].rstrip(" \t-"))
         lead = _pull_leading_header_lines(kept) if b.rule != RULE_ON_WROTE_HEADER else []
         if not rule:
             lotus = b.rule == RULE_OUTLOOK_HEADER_BLOCK and _lotus_lead(lead)
             rule = RULE_LOTUS_NOTES_HEADER if lotus else b.rule
         quoted.extend(lead)
-        quoted.append(lines[i][b.cut:])
+        quoted.append(line[b.cut:])
         nxt = b.end + 1
-        while nxt < n and blank[nxt]:
+        while nxt < n and _is_blank(lines[nxt]):
             nxt += 1
-        if nxt < n and quote[nxt] and b.rule != RULE_FORWARDED_BY:
-            end = _quote_block_end(lines, nxt, quote, blank)
+        if nxt < n and _is_quote(lines[nxt]) and b.rule != RULE_FORWARDED_BY:
+            end = _quote_block_end(doc, nxt)
             quoted.extend(lines[i + 1 : end])
-            i = end
+            i = run_start = end
             continue
         quoted.extend(lines[i + 1 :])
         break
     return Split(kept, quoted, rule or RULE_NO_QUOTE)
 
 
-def _is_lone_quote(i: int, quote: list[bool], blank: list[bool]) -> bool:
+def _is_lone_quote(lines: list[str], i: int) -> bool:
     """A single ``>`` line wedged between two text lines is content, not a quote."""
-    n = len(quote)
-    if i == 0 or i + 1 >= n:
+    if i == 0 or i + 1 >= len(lines):
         return False
-    return (not quote[i - 1] and not blank[i - 1]
-            and not quote[i + 1] and not blank[i + 1])
+    before, after = lines[i - 1], lines[i + 1]
+    return not (_is_quote(before) or _is_blank(before) or _is_quote(after) or _is_blank(after))
 
 
-def _quote_block_end(lines: list[str], i: int, quote: list[bool], blank: list[bool]) -> int:
+def _quote_block_end(doc: _Doc, i: int) -> int:
     """Index after the ``>`` block starting at ``i`` (blank lines and wrap leftovers included)."""
-    n = len(lines)
     j = i
-    while j < n:
-        if quote[j] or blank[j]:
-            j += 1
-            continue
-        run = _wrapped_run(lines, j, quote, blank)
+    while True:
+        j = doc.next_unquoted(j)
+        if j >= doc.n:
+            return doc.n
+        run = _wrapped_run(doc.lines, j)
         if run == 0:
-            break
+            return j
         j += run
-    # Give back the trailing blank lines only if nothing quoted follows them.
-    return j
 
 
-def _wrapped_run(lines: list[str], j: int, quote: list[bool], blank: list[bool]) -> int:
+def _wrapped_run(lines: list[str], j: int) -> int:
     """Length of a run of unquoted lines that are really a quoted line wrapped by a client.
 
-    They sit directly between two ``>`` lines and read as a continuation: they start in
-    lower case, hold a link fragment, or carry no space at all.
+    They sit directly between two ``>`` lines and read as a continuation: they hold a
+    link fragment or no space at all, or follow a long quoted line without a capital.
     """
-    if j == 0 or not quote[j - 1]:
+    if j == 0 or not _is_quote(lines[j - 1]):
         return 0
     n = len(lines)
     k = j
-    while k < n and k - j < 3 and not quote[k] and not blank[k]:
+    while k < n and k - j < 3 and not _is_quote(lines[k]) and not _is_blank(lines[k]):
         k += 1
-    if k >= n or not quote[k]:
+    if k >= n or not _is_quote(lines[k]):
         return 0
     first = lines[j].strip()
     if not first:
@@ -187,9 +240,13 @@ def _wrapped_run(lines: list[str], j: int, quote: list[bool], blank: list[bool])
     return 0
 
 
-def _boundary_at(
-    lines: list[str], i: int, quote: list[bool], blank: list[bool], ends: list[bool]
-) -> _Boundary | None:
+def _ends_header(line: str) -> bool:
+    """Can an attribution end on this line?  (It ends with a colon, ``>`` or a dash.)"""
+    tail = line.rstrip()[-1:]
+    return tail != "" and tail in ":：->"
+
+
+def _boundary_at(lines: list[str], i: int, run_start: int) -> _Boundary | None:
     line = lines[i]
     if len(line) > h.MAX_HEADER_CHARS:
         return None
@@ -200,64 +257,88 @@ def _boundary_at(
     if h.forwarded_by_delimiter(line):
         return _Boundary(i, i, RULE_FORWARDED_BY)
     if h.field_kind(line) is not None:
-        end = _header_block_end(lines, i, blank)
+        end = _header_block_end(lines, i)
         if end is not None:
             return _Boundary(i, end, RULE_OUTLOOK_HEADER_BLOCK)
-    if not any(ends[i : i + MAX_HEADER_LINES]):
+    if not _ends_header(line):
         return None
-    return _attribution_at(lines, i, quote, blank, ends)
+    # An attribution ending here may have started on one of the lines above.
+    for start in range(max(run_start, i - MAX_HEADER_LINES + 1), i + 1):
+        first = lines[start]
+        if start < i and not (h.starts_like_header(first) or "@" in first or "<" in first):
+            continue
+        b = _attribution_at(lines, start, i)
+        if b is not None:
+            return b
+    return None
 
 
-def _next_is_quote(k: int, quote: list[bool], blank: list[bool]) -> bool:
-    n = len(quote)
-    while k < n and blank[k]:
+def _wrapped_into_quote(lines: list[str], i: int, run_start: int) -> _Boundary | None:
+    """An attribution whose last line ("> wrote:") a client quoted by mistake."""
+    if i == run_start or not _ends_header(lines[i]):
+        return None
+    for start in range(max(run_start, i - MAX_HEADER_LINES + 1), i):
+        first = lines[start]
+        if _is_quote(first) or not h.starts_like_header(first):
+            continue
+        b = _attribution_at(lines, start, i)
+        if b is not None:
+            return b
+    return None
+
+
+def _next_is_quote(lines: list[str], k: int) -> bool:
+    n = len(lines)
+    while k < n and _is_blank(lines[k]):
         k += 1
-    return k < n and quote[k]
+    return k < n and _is_quote(lines[k])
 
 
-def _attribution_at(
-    lines: list[str], i: int, quote: list[bool], blank: list[bool], ends: list[bool]
-) -> _Boundary | None:
+def _attribution_at(lines: list[str], i: int, last: int) -> _Boundary | None:
+    """An attribution running from line ``i`` to line ``last`` (or a little past it)."""
     n = len(lines)
     first = lines[i]
-    cut = h.midline_header_start(first) if ends[i] else -1
-    if cut > 0:
-        rest = first[cut:]
-        kind = h.quote_header_kind(
-            rest, multiline=False, first_line=rest,
-            followed_by_quote=_next_is_quote(i + 1, quote, blank),
-        )
-        if kind is not None:
-            return _Boundary(i, i, RULE_ON_WROTE_HEADER, cut=cut)
+    if i == last:
+        cut = h.midline_header_start(first)
+        if cut > 0:
+            rest = first[cut:]
+            kind = h.quote_header_kind(
+                rest, multiline=False, first_line=rest,
+                followed_by_quote=_next_is_quote(lines, i + 1),
+            )
+            if kind is not None:
+                return _Boundary(i, i, RULE_ON_WROTE_HEADER, cut=cut)
     strong_start = h.starts_like_header(first)
     parts: list[str] = []
     k = i
     while k < n and k - i < MAX_HEADER_LINES:
-        if k > i and blank[k]:
+        line = lines[k]
+        if k > i and _is_blank(line):
             if not strong_start:
                 break
             k += 1
             continue
-        part = lines[k].lstrip().lstrip(">") if k > i and quote[k] else lines[k]
+        quoted_line = k > i and _is_quote(line)
+        part = line.lstrip().lstrip(">") if quoted_line else line
         parts.append(part.strip())
         joined = " ".join(parts)
         if len(joined) > h.MAX_HEADER_CHARS:
             break
-        if ends[k]:
+        if k >= last and _ends_header(line):
             kind = h.quote_header_kind(
                 joined, multiline=k > i, first_line=first,
-                followed_by_quote=_next_is_quote(k + 1, quote, blank),
+                followed_by_quote=_next_is_quote(lines, k + 1),
             )
             if kind is not None:
                 rule = RULE_ON_WROTE_HEADER if kind == "on_wrote" else RULE_DATE_EMAIL_HEADER
                 return _Boundary(i, k, rule)
-        if k > i and quote[k]:
+        if quoted_line:
             break
         k += 1
     return None
 
 
-def _header_block_end(lines: list[str], i: int, blank: list[bool]) -> int | None:
+def _header_block_end(lines: list[str], i: int) -> int | None:
     """Last line of an Outlook/Lotus header block starting at ``i``, or None if it is not one."""
     n = len(lines)
     kinds: set[str] = set()
@@ -270,7 +351,7 @@ def _header_block_end(lines: list[str], i: int, blank: list[bool]) -> int | None
         if kind is not None:
             kinds.add(kind)
             last, blanks, cont = j, 0, 0
-        elif blank[j]:
+        elif _is_blank(lines[j]):
             blanks += 1
             if blanks > 3:
                 break

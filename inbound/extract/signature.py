@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from inbound.extract.headers import is_blank, is_delimiter_row
+from inbound.extract.headers import BLANK_CHARS, is_blank, is_delimiter_row
 
 __all__ = ["CLOSINGS", "MOBILE_FOOTERS", "split_signature"]
 
@@ -84,6 +84,8 @@ MOBILE_FOOTERS: Final = (
 )
 
 _DASHES: Final = frozenset({"--", "—", "–", "-- --"})
+_RULE_START: Final = frozenset("-_=*~—–")
+_CLOSING_FIRST_WORDS: Final = frozenset(c.split()[0].strip(",.!") for c in CLOSINGS)
 _MOBILE_RE: Final = re.compile(
     r"[ \t>]*(?:" + "|".join(MOBILE_FOOTERS) + r")[ \t]*$", re.IGNORECASE
 )
@@ -111,19 +113,26 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
 
     The blank lines between reply and signature go with the signature.
     """
-    content = [i for i, line in enumerate(lines) if not is_blank(line)]
+    content = [i for i, line in enumerate(lines) if line.strip(BLANK_CHARS)]
     m = len(content)
     if m < 2:
         return lines, []
-    # Content positions from here on form the last block (no blank line in between).
+    texts = [lines[i] for i in content]
+    hard = {pos for pos, t in enumerate(texts) if t.lstrip()[:1] in _RULE_START and _is_hard_rule(t)}
+    mobile = {
+        pos for pos in range(max(1, m - 1 - MAX_FOOTER_TAIL), m) if _is_mobile_footer(texts[pos])
+    }
+    # Only lines near the end, or just above a separator / footer, can open a signature.
+    near = set(range(max(1, m - 1 - MAX_SIGNOFF_TAIL), m)) | hard | mobile
+    for anchor in hard | mobile:
+        near.update(range(max(1, anchor - MAX_SIGNOFF_TAIL), anchor))
+    near.discard(0)
     last_block = m - 1
     while last_block > 0 and content[last_block - 1] == content[last_block] - 1:
         last_block -= 1
-    hard = [_is_hard_rule(lines[i]) for i in content]
-    for pos in range(1, m):
-        i = content[pos]
-        if _opens_signature(lines, content, hard, pos, last_block):
-            j = i
+    for pos in sorted(near):
+        if _opens_signature(texts, pos, hard, mobile, last_block):
+            j = content[pos]
             while j > 0 and is_blank(lines[j - 1]):
                 j -= 1
             return lines[:j], lines[j:]
@@ -132,43 +141,45 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
 
 def _is_hard_rule(line: str) -> bool:
     s = line.strip()
-    return s in _DASHES or (s[:1] in "-_=*~" and is_delimiter_row(s))
+    return s in _DASHES or is_delimiter_row(s)
 
 
 def _opens_signature(
-    lines: list[str], content: list[int], hard: list[bool], pos: int, last_block: int
+    texts: list[str], pos: int, hard: set[int], mobile: set[int], last_block: int
 ) -> bool:
-    line = lines[content[pos]]
+    line = texts[pos]
     if len(line) > 200:
         return False
-    n_after = len(content) - pos - 1
+    m = len(texts)
+    n_after = m - pos - 1
     stripped = line.strip()
     if stripped in _DASHES:
         return True
-    if hard[pos]:
+    if pos in hard:
         return 0 < n_after <= MAX_ROW_TAIL
-    if n_after <= MAX_FOOTER_TAIL and _is_mobile_footer(line):
+    if pos in mobile:
         return True
-    window = range(pos + 1, min(len(content), pos + 1 + MAX_SIGNOFF_TAIL))
-    after_short = all(len(lines[content[k]]) <= MAX_SIGNOFF_LINE for k in window)
-    if n_after <= MAX_SIGNOFF_TAIL:
-        ok_tail = after_short
-    else:
-        ok_tail = after_short and any(
-            hard[k] or _is_mobile_footer(lines[content[k]]) for k in window
-        )
-    if not ok_tail:
+    window = texts[pos + 1 : pos + 1 + MAX_SIGNOFF_TAIL]
+    if any(len(t) > MAX_SIGNOFF_LINE for t in window):
         return False
-    if len(stripped) <= 40 and (_CLOSING_RE.match(line) or _DASH_NAME_RE.match(line)):
+    if n_after > MAX_SIGNOFF_TAIL and not any(
+        k in hard or k in mobile for k in range(pos + 1, pos + 1 + MAX_SIGNOFF_TAIL)
+    ):
+        return False
+    if len(stripped) <= 40 and (_is_closing(stripped) or _DASH_NAME_RE.match(line)):
         return True
-    if pos >= last_block and pos == last_block and n_after <= 2:
-        block = [lines[content[k]] for k in range(pos, len(content))]
+    if pos == last_block and n_after <= 2:
         return all(
             len(x.strip()) <= 40 and _TITLE_LINE_RE.match(x) is not None
             and not x.rstrip().endswith(("?", ":", "!"))
-            for x in block
+            for x in texts[pos:]
         )
     return False
+
+
+def _is_closing(stripped: str) -> bool:
+    first = stripped.split(None, 1)[0].strip(",.!:;-~").casefold() if stripped else ""
+    return first in _CLOSING_FIRST_WORDS and _CLOSING_RE.match(stripped) is not None
 
 
 def _is_mobile_footer(line: str) -> bool:
