@@ -84,6 +84,12 @@ MOBILE_FOOTERS: Final = (
 )
 
 _DASHES: Final = frozenset({"--", "—", "–", "-- --"})
+_MOBILE_FIRST_WORDS: Final = frozenset(
+    "sent get envoyé von gesendet versendet enviado inviato verzonden skickat sendt wysłane"
+    " wysłano отправлено надіслано lähetetty odesláno".split()
+)
+_MOBILE_ENDINGS: Final = ("から送信", "发送", "傳送", "에서 보냄")
+_MOBILE_OPENINGS: Final = ("从我的", "發自我的", "发自我的", "从", "내 ")
 _RULE_START: Final = frozenset("-_=*~—–")
 _CLOSING_FIRST_WORDS: Final = frozenset(c.split()[0].strip(",.!") for c in CLOSINGS)
 _MOBILE_RE: Final = re.compile(
@@ -166,7 +172,9 @@ def _opens_signature(
         k in hard or k in mobile for k in range(pos + 1, pos + 1 + MAX_SIGNOFF_TAIL)
     ):
         return False
-    if len(stripped) <= 40 and (_is_closing(stripped) or _DASH_NAME_RE.match(line)):
+    if len(stripped) <= 40 and (
+        _is_closing(stripped) or (stripped[0] in "-/~–—" and _DASH_NAME_RE.match(line))
+    ):
         return True
     if pos == last_block and n_after <= 2:
         return all(
@@ -183,4 +191,12 @@ def _is_closing(stripped: str) -> bool:
 
 
 def _is_mobile_footer(line: str) -> bool:
-    return len(line) <= 120 and "," not in line and _MOBILE_RE.match(line) is not None
+    s = line.strip(" \t>")
+    if not s or len(s) > 120 or "," in s:
+        return False
+    first = s.split(None, 1)[0].casefold()
+    if first not in _MOBILE_FIRST_WORDS and not s.endswith(_MOBILE_ENDINGS) and not s.startswith(
+        _MOBILE_OPENINGS
+    ):
+        return False
+    return _MOBILE_RE.match(line) is not None
