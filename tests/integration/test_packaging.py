@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_wheel_contains_templates_and_migrations(tmp_path: Path) -> None:
     """The wheel holds the email templates (inside outbound/) and the Alembic migrations."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), ROOT],
         check=True,
         capture_output=True,
     )

@@ -107,7 +107,9 @@ def test_a_reply_delivered_twice_lands_once(database_url: str) -> None:
     first = inbound.save_raw(mail_from="ada@example.com", rcpt_to=["r@x"], raw=b"one", now=NOW)
     second = inbound.save_raw(mail_from="ada@example.com", rcpt_to=["r@x"], raw=b"one", now=NOW)
     landed = [
-        inbound.land_customer_reply(pk, ticket_key=ticket.key, text="Hi", dedup_key="<m@x>", threaded_by="token", now=NOW)
+        inbound.land_customer_reply(
+            pk, ticket_key=ticket.key, text="Hi", dedup_key="<m@x>", threaded_by="token", now=NOW
+        )
         for pk in (first, second)
     ]
     assert [True, False] == landed
