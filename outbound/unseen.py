@@ -38,7 +38,9 @@ def _unseen(replies: Sequence[PendingReply], now: datetime) -> list[PendingReply
     return [r for r in replies if r.seen_at is None or r.seen_at > now]
 
 
-def next_due(replies: Sequence[PendingReply], *, delay: timedelta, max_wait: timedelta, now: datetime) -> datetime | None:
+def next_due(
+    replies: Sequence[PendingReply], *, delay: timedelta, max_wait: timedelta, now: datetime
+) -> datetime | None:
     """When the unseen replies among ``replies`` are next due to be emailed (None: nothing to email)."""
     unseen = _unseen(replies, now)
     if not unseen:

@@ -47,7 +47,8 @@ CASES = [
     ),
     pytest.param(
         [PendingReply(k, s(100 * k)) for k in range(0, 7)], s(600),
-        UnseenDecision((4, 3, 2, 1, 0), s(780)), id="max wait: the oldest goes at 600 s with every reply past its window",
+        UnseenDecision((4, 3, 2, 1, 0), s(780)),
+        id="max wait: the oldest goes at 600 s with every reply past its window",
     ),
     pytest.param([], s(1000), UnseenDecision((), None), id="nothing pending"),
 ]
