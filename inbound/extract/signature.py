@@ -84,6 +84,10 @@ MOBILE_FOOTERS: Final = (
 )
 
 _DASHES: Final = frozenset({"--", "—", "–", "-- --"})
+_COMPANY_ABBREVIATIONS: Final = frozenset(
+    "Corp. Inc. Ltd. Co. LLC. L.L.C. S.A. S.L. N.V. B.V. A.G. Bros. Jr. Sr.".split()
+)
+_NAME_PARTICLES: Final = frozenset("of and & de da van von der den la le y e di du".split())
 _MOBILE_FIRST_WORDS: Final = frozenset(
     "sent get envoyé von gesendet versendet enviado inviato verzonden skickat sendt wysłane"
     " wysłano отправлено надіслано lähetetty odesláno".split()
@@ -177,12 +181,19 @@ def _opens_signature(
     ):
         return True
     if pos == last_block and n_after <= 2:
-        return all(
-            len(x.strip()) <= 40 and _TITLE_LINE_RE.match(x) is not None
-            and not x.rstrip().endswith(("?", ":", "!"))
-            for x in texts[pos:]
-        )
+        return all(_looks_like_name_line(x) for x in texts[pos:])
     return False
+
+
+def _looks_like_name_line(line: str) -> bool:
+    """A short title-case line: a name, a job title or a company ("ACME Corp.")."""
+    s = line.strip()
+    words = s.split()
+    if not words or len(s) > 40 or len(words) > 5 or _TITLE_LINE_RE.match(s) is None:
+        return False
+    if s[-1] in "?:!;," or (s[-1] == "." and words[-1] not in _COMPANY_ABBREVIATIONS):
+        return False
+    return all(w[0].isupper() or not w[0].isalpha() or w in _NAME_PARTICLES for w in words)
 
 
 def _is_closing(stripped: str) -> bool:
