@@ -50,10 +50,14 @@ WROTE_VERBS: Final = (
     "написал\\(а\\)", "написал", "написала", "пишет", "пише", "написав", "написа",
     "έγραψε", "yazdı", "şunu yazdı", "írta", "ezt írta", "a scris", "je napisal",
     "je napisala", "rašė", "rakstīja", "kirjutas", "đã viết", "menulis", "kirjoitti seuraavaa",
+    "nadesłał", "nadesłała", "napisała\\(a\\)",
 )
 
 #: Attribution verbs of scripts without word spaces (matched anywhere, no word boundary).
-CJK_VERBS: Final = ("写道", "寫道", "のメッセージ", "書きました", "が書きました", "작성", "님이 작성")
+CJK_VERBS: Final = (
+    "写道", "寫道", "のメッセージ", "書きました", "が書きました", "작성", "님이 작성",
+    "작성하였습니다", "작성했습니다",
+)
 
 #: Outlook / Lotus header field names, per language, by the field they name.
 FIELD_KINDS: Final[dict[str, tuple[str, ...]]] = {
@@ -84,6 +88,12 @@ FIELD_KINDS: Final[dict[str, tuple[str, ...]]] = {
         "Θέμα", "Assunto", "Subiect", "Predmet", "Tema", "Efni", "Teema",
     ),
     "reply_to": ("Reply-To", "Antwort an", "Répondre à", "Responder a"),
+    # Fields that appear inside header blocks but do not make one on their own.
+    "other": (
+        "Organization", "Organisation", "Organización", "Importance", "Wichtigkeit",
+        "Priorité", "Attachments", "Anlagen", "Pièces jointes", "Vedhæftet", "Bilagor",
+        "Liitteet", "Załączniki", "Přílohy", "Bcc", "DW", "Másolatot kap", "Kopi",
+    ),
 }
 
 #: "-----Original Message-----" and its translations (the dashes are optional in the table).
