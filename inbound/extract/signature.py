@@ -133,6 +133,10 @@ _DISCLAIMER_RE: Final = re.compile(
     r"|questo messaggio|dit (?:e-?mail)?bericht|denna e-?post|tämä viesti)",
     re.IGNORECASE,
 )
+_DISCLAIMER_FIRST_WORDS: Final = frozenset(
+    "caution disclaimer confidentiality privileged haftungsausschluss avertissement aviso this"
+    " the diese ce este questo dit denna tämä".split()
+)
 _CONFIDENTIAL_RE: Final = re.compile(
     r"confidential|privileged|intended (?:solely |only )?for|vertraulich|confidentiel"
     r"|confidencial|riservat|vertrouwelijk|konfidentiell|luottamuksellinen",
@@ -194,6 +198,8 @@ def _opens_signature(
         return 0 < n_after <= MAX_ROW_TAIL or _is_disclaimer(line)
     if pos in mobile:
         return True
+    if len(stripped) > 40:
+        return False  # sign-offs and name lines are short
     # The lines under a sign-off, up to a separator / footer / notice, must be few and short.
     stop = next(
         (k for k in range(pos + 1, pos + 2 + MAX_SIGNOFF_TAIL) if k in hard or k in mobile), m
@@ -202,9 +208,7 @@ def _opens_signature(
         return False
     if any(len(t) > MAX_SIGNOFF_LINE for t in texts[pos + 1 : stop]):
         return False
-    if len(stripped) <= 40 and (
-        _is_closing(stripped) or (stripped[0] in "-/~–—" and _DASH_NAME_RE.match(line))
-    ):
+    if _is_closing(stripped) or (stripped[0] in "-/~–—" and _DASH_NAME_RE.match(line)):
         return True
     if pos == last_block and n_after <= 2:
         return all(_looks_like_name_line(x) for x in texts[pos:])
@@ -224,6 +228,9 @@ def _looks_like_name_line(line: str) -> bool:
 
 def _is_disclaimer(line: str) -> bool:
     """A confidentiality / caution notice a mail server or company appends."""
+    words = line.lstrip(" \t*_-=[(#>").split(None, 1)
+    if not words or words[0].rstrip(":.,").casefold() not in _DISCLAIMER_FIRST_WORDS:
+        return False
     m = _DISCLAIMER_RE.match(line)
     if m is None:
         return False
