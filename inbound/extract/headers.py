@@ -24,6 +24,7 @@ __all__ = [
     "is_lotus_date_line",
     "is_lotus_name_line",
     "is_quote_line",
+    "looks_like_mail_header",
     "may_end_header",
     "midline_header_start",
     "original_message_delimiter",
@@ -369,6 +370,11 @@ def _on_start(s: str) -> bool:
     if not word or (word.casefold() not in _ON_FIRST_WORDS and word[0] not in _ON_FIRST_WORDS):
         return False
     return _ON_START_RE.match(s) is not None
+
+
+def looks_like_mail_header(block: str) -> bool:
+    """True when a header block carries an address or a date/time, as mail headers do."""
+    return "@" in block or _DATE_RE.search(block) is not None
 
 
 def _date_start(s: str) -> bool:

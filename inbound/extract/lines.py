@@ -369,9 +369,12 @@ def _header_block_end(lines: list[str], i: int) -> int | None:
         else:
             break
         j += 1
-    if len(kinds) >= 2 and ("from" in kinds or "to" in kinds):
-        return last
-    return None
+    kinds.discard("other")
+    if len(kinds) < 2 or not ("from" in kinds or "to" in kinds):
+        return None
+    if len(kinds) == 2 and not h.looks_like_mail_header("\n".join(lines[i : last + 1])):
+        return None  # "From: Berlin / To: Paris" in a customer's text is not a header
+    return last
 
 
 def _pull_leading_header_lines(kept: list[str]) -> list[str]:

@@ -176,3 +176,9 @@ def test_pathological_html_finishes_quickly(html: str) -> None:
     for _ in range(1):
         extract_reply("", html)
     assert time.perf_counter() - start < PATHOLOGICAL_SECONDS
+
+
+def test_route_lines_are_not_a_header_block() -> None:
+    """Two field-like lines without any address or date stay customer text."""
+    body = "Please change the booking.\nFrom: Berlin\nTo: Paris\n\nThe date stays the same.\n"
+    assert body.strip() == extract_reply(body).text
