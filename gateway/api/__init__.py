@@ -11,8 +11,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import gateway
 from gateway.api import events, ops, tickets
 from gateway.api.auth import require_key
+from gateway.api.errors import install_event_errors
 from gateway.app import Gateway
-from gateway.errors import EventError, StoreUnavailable
+from gateway.errors import StoreUnavailable
 
 __all__ = ["create_api"]
 
@@ -45,9 +46,7 @@ def create_api(gw: Gateway) -> FastAPI:
         problems = [f"{name}: {e['msg']}" for name, e in zip(fields, exc.errors(), strict=True)]
         return JSONResponse({"error": "invalid request: " + "; ".join(problems), "fields": fields}, status_code=422)
 
-    @app.exception_handler(EventError)
-    async def event_error(request: Request, exc: EventError) -> JSONResponse:
-        return JSONResponse({"error": str(exc), "code": type(exc).__name__}, status_code=409)
+    install_event_errors(app)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(StoreUnavailable)
