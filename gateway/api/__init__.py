@@ -9,7 +9,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import gateway
-from gateway.api import events, ops, tickets
+from gateway.api import events, ops, previews, tickets
 from gateway.api.auth import require_key
 from gateway.api.errors import install_event_errors
 from gateway.app import Gateway
@@ -30,6 +30,7 @@ def create_api(gw: Gateway) -> FastAPI:
     app.include_router(events.router_for(gw), dependencies=keyed)
     app.include_router(ops.router_for(gw), dependencies=keyed)
     app.include_router(tickets.router_for(gw), dependencies=keyed)
+    app.include_router(previews.router_for(gw))  # sample data only: no key, so a browser can open it
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
