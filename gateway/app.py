@@ -144,7 +144,6 @@ def build_gateway(
     )
     unseen = UnseenChecker(
         store=UnseenStore(engine),
-        ticket_by_key=tickets.get_by_key,
         draft_email=lambda ticket, rows, now: notifier.reply_email(ticket, as_teammate_replies(rows), now=now),
         enqueue_delivery=lambda pk: jobs.send("deliver_email", pk),
         schedule=lambda ticket_key, delay: jobs.send("unseen_check", ticket_key, delay_seconds=delay),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -12,8 +11,6 @@ from gateway.store.unseen import PendingRow, UnseenStore
 from outbound.unseen import PendingReply, decide, next_due
 
 __all__ = ["UnseenChecker", "as_teammate_replies"]
-
-log = logging.getLogger(__name__)
 
 DraftEmail = Callable[[Ticket, list[PendingRow], datetime], OutboxDraft]
 
@@ -39,7 +36,6 @@ class UnseenChecker:
         self,
         *,
         store: UnseenStore,
-        ticket_by_key: Callable[[int], Ticket | None],
         draft_email: DraftEmail,
         enqueue_delivery: Callable[[int], None],
         schedule: Callable[[int, float], None],
@@ -48,7 +44,6 @@ class UnseenChecker:
         max_wait: timedelta,
     ) -> None:
         self._store = store
-        self._ticket_by_key = ticket_by_key
         self._draft_email = draft_email
         self._enqueue_delivery = enqueue_delivery
         self._schedule = schedule
@@ -63,24 +58,13 @@ class UnseenChecker:
     def check(self, ticket_key: int) -> int | None:
         """Check ``ticket_key`` now; return the outbox id of the email stored, if one was."""
         now = self._clock()
-        rows = self._store.pending(ticket_key)
-        decision = decide(_pending(rows), now=now, delay=self._delay, max_wait=self._max_wait)
-        outbox_pk = None
-        if decision.send:
-            ticket = self._ticket_by_key(ticket_key)
-            if ticket is None:
-                log.error("unseen check for unknown ticket key %s", ticket_key)
-                return None
-            outbox_pk = self._store.claim(
-                ticket_key, decision.send, now=now, draft=lambda claimed: self._draft_email(ticket, claimed, now)
-            )
-            if outbox_pk is None:
-                # Another check (or a receipt) got there first: look at what is left.
-                left = self._store.pending(ticket_key)
-                again = next_due(_pending(left), delay=self._delay, max_wait=self._max_wait, now=now)
-                if again is not None:
-                    self.schedule_for(ticket_key, again)
-                return None
+        outbox_pk, decision = self._store.check(
+            ticket_key,
+            now=now,
+            decide=lambda rows: decide(_pending(rows), now=now, delay=self._delay, max_wait=self._max_wait),
+            draft=lambda ticket, rows: self._draft_email(ticket, rows, now),
+        )
+        if outbox_pk is not None:
             self._enqueue_delivery(outbox_pk)
         if decision.check_again_at is not None:
             self.schedule_for(ticket_key, decision.check_again_at)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, or_, select, update
+from sqlalchemy import Row, Select, or_, select, update
 from sqlalchemy.engine import Engine
 
-from gateway.models import EntryKind
+from gateway.errors import UnknownTicket
+from gateway.models import EntryKind, Ticket
+from gateway.store.event_tx import ticket_query
 from gateway.store.outbox import OutboxDraft, insert_draft
-from gateway.store.tables import entries
+from gateway.store.records import ticket_from_row
+from gateway.store.tables import entries, tickets
+from outbound.unseen import UnseenDecision
 
 __all__ = ["PendingRow", "UnseenStore"]
 
@@ -55,7 +59,7 @@ def _row(row: Row[Any]) -> PendingRow:
 
 
 class UnseenStore:
-    """Reads pending teammate replies and claims them, with their email, in one transaction."""
+    """Reads pending teammate replies; runs one ticket's check in one transaction."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -77,32 +81,36 @@ class UnseenStore:
         with self._engine.connect() as conn:
             return [_row(r) for r in conn.execute(query)]
 
-    def claim(
+    def check(
         self,
         ticket_key: int,
-        keys: Sequence[int],
         *,
         now: datetime,
-        draft: Callable[[list[PendingRow]], OutboxDraft],
-    ) -> int | None:
-        """Claim replies ``keys`` and store their one email (built by ``draft``) atomically.
+        decide: Callable[[list[PendingRow]], UnseenDecision],
+        draft: Callable[[Ticket, list[PendingRow]], OutboxDraft],
+    ) -> tuple[int | None, UnseenDecision]:
+        """Decide on the ticket's pending replies and, if some are to go, claim them and store
+        their one email (built by ``draft``, newest first), all in one transaction.
 
-        Returns the email's outbox id, or None if another check claimed any of them first (or a
-        receipt arrived meanwhile): then nothing is claimed and nothing stored.
+        The pending rows are locked (``FOR UPDATE``; SQLite serialises writers anyway), so two
+        checks of one ticket never claim the same reply. Returns the email's outbox id (None if
+        nothing was sent) and the decision.
         """
         with self._engine.begin() as conn:
-            still_pending = and_(
-                entries.c.ticket_pk == ticket_key,
-                entries.c.pk.in_(list(keys)),
-                entries.c.kind == EntryKind.TEAMMATE_REPLY.value,
-                entries.c.claimed_at.is_(None),
-                or_(entries.c.seen_at.is_(None), entries.c.seen_at > now),
+            query = _pending_query().where(entries.c.ticket_pk == ticket_key).order_by(entries.c.pk)
+            rows = [_row(r) for r in conn.execute(query.with_for_update())]
+            decision = decide(rows)
+            if not decision.send:
+                return None, decision
+            ticket_row = conn.execute(ticket_query().where(tickets.c.pk == ticket_key)).first()
+            if ticket_row is None:
+                raise UnknownTicket(f"unseen check for unknown ticket key {ticket_key!r}")
+            chosen = set(decision.send)
+            replies = sorted((r for r in rows if r.key in chosen), key=lambda r: (r.sent_at, r.key), reverse=True)
+            outbox_pk = insert_draft(conn, draft(ticket_from_row(ticket_row), replies), now=now)
+            conn.execute(
+                update(entries)
+                .where(entries.c.pk.in_(list(chosen)))
+                .values(claimed_at=now, emailed_outbox_pk=outbox_pk)
             )
-            claimed = conn.execute(update(entries).where(still_pending).values(claimed_at=now)).rowcount
-            if claimed != len(keys):
-                conn.rollback()
-                return None
-            rows = conn.execute(select(entries).where(entries.c.pk.in_(list(keys))).order_by(entries.c.pk.desc()))
-            outbox_pk = insert_draft(conn, draft([_row(r) for r in rows]), now=now)
-            conn.execute(update(entries).where(entries.c.pk.in_(list(keys))).values(emailed_outbox_pk=outbox_pk))
-        return outbox_pk
+        return outbox_pk, decision
