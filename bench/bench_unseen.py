@@ -62,7 +62,10 @@ def seed(url: str, n: int, first_due: datetime, spread: float) -> list[tuple[int
     with engine.begin() as conn:
         conn.execute(
             insert(customers),
-            [{"pk": i + 1, "external_id": f"c{i}", "email": f"c{i}@bench.test", "name": "C", "locale": "en"} for i in range(n)],
+            [
+                {"pk": i + 1, "external_id": f"c{i}", "email": f"c{i}@bench.test", "name": "C", "locale": "en"}
+                for i in range(n)
+            ],
         )
         conn.execute(
             insert(tickets),
@@ -195,7 +198,7 @@ def main() -> None:
         flush.flushdb()
     b50, b99, bmax = percentiles(base)
     g50, g99, gmax = percentiles(late)
-    print(f"{args.checks} pending checks, due over {args.spread:.0f} s, unseen delay {DELAY} s, {THREADS} worker threads")
+    print(f"{args.checks} pending checks due over {args.spread:.0f} s; delay {DELAY} s; {THREADS} worker threads")
     print(f"scheduling: {scheduled_in:.1f} s ({args.checks / scheduled_in:,.0f} checks/s)")
     print(f"{'':28} {'p50':>8} {'p99':>8} {'max':>8}   (seconds late)")
     print(f"{'bare Dramatiq (baseline)':28} {b50:8.3f} {b99:8.3f} {bmax:8.3f}")
