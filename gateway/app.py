@@ -134,6 +134,9 @@ def build_gateway(
         keyring=keyring,
         from_address=settings.from_address,
         enqueue_delivery=lambda pk: jobs.send("deliver_email", pk),
+        # issue 4 wires the unseen check here
+        schedule_unseen_check=lambda ticket_key, due_at: None,
+        unseen_delay=timedelta(seconds=settings.unseen_delay_seconds),
     )
     deliverer = Deliverer(
         outbox=outbox,

@@ -11,6 +11,8 @@
     │   ├── UnknownTicket
     │   ├── DuplicateReply
     │   └── InvalidTransition
+    │       ├── UnknownState
+    │       └── StateMismatch
     ├── InboundError         an inbound message cannot be processed
     │   └── MalformedMessage
     ├── DeliveryError        an outbound email could not be handed over
@@ -39,11 +41,13 @@ __all__ = [
     "MessengerError",
     "NotYourTicket",
     "PermanentDeliveryFailure",
+    "StateMismatch",
     "StoreError",
     "StoreUnavailable",
     "TemporaryDeliveryFailure",
     "TokenError",
     "UnknownEntry",
+    "UnknownState",
     "UnknownTicket",
 ]
 
@@ -90,6 +94,14 @@ class DuplicateReply(EventError):
 
 class InvalidTransition(EventError):
     """Raised when a state change names an impossible state or transition."""
+
+
+class UnknownState(InvalidTransition):
+    """Raised when a state change names a state the help desk does not have."""
+
+
+class StateMismatch(InvalidTransition):
+    """Raised when a state change's ``from`` is not the state the gateway has for the ticket."""
 
 
 class InboundError(GatewayError):

@@ -94,6 +94,7 @@ class Renderer:
             "open_label": strings["open_label"],
             "footer_line": strings["footer_line"],
             "state_label": strings["states"].get(state, state),
+            "states": strings["states"],
         }
         subject = " ".join(self._text.get_template(f"{kind}/{loc}/subject.txt").render(values).split())
         values["subject"] = subject

@@ -13,8 +13,9 @@ from gateway import demo
 from gateway.api import events, messenger, ops, stream
 from gateway.api.access import require_principal
 from gateway.api.auth import require_key
+from gateway.api.errors import install_event_errors
 from gateway.app import Gateway
-from gateway.errors import EventError, StoreUnavailable
+from gateway.errors import StoreUnavailable
 
 __all__ = ["create_api"]
 
@@ -50,9 +51,7 @@ def create_api(gw: Gateway) -> FastAPI:
         problems = [f"{name}: {e['msg']}" for name, e in zip(fields, exc.errors(), strict=True)]
         return JSONResponse({"error": "invalid request: " + "; ".join(problems), "fields": fields}, status_code=422)
 
-    @app.exception_handler(EventError)
-    async def event_error(request: Request, exc: EventError) -> JSONResponse:
-        return JSONResponse({"error": str(exc), "code": type(exc).__name__}, status_code=409)
+    install_event_errors(app)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(StoreUnavailable)

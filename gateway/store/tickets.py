@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.errors import EventError
 from gateway.models import Entry, EntryKind, Ticket, TicketCreated
 from gateway.store.changes import ChangeKind, record_change
+from gateway.store.event_tx import EventTx, apply_event
 from gateway.store.outbox import OutboxDraft, insert_draft
 from gateway.store.records import entry_from_row, inserted_pk, ticket_from_row
 from gateway.store.tables import customers, entries, events, tickets
@@ -133,6 +134,19 @@ class TicketStore:
             if first is None:
                 raise
             return Applied(response=first, outbox_pks=(), replayed=True)
+
+    def apply(
+        self, *, event_id: str, event_type: str, now: datetime, work: Callable[[EventTx], Mapping[str, Any]]
+    ) -> Applied:
+        """Apply one event to an existing ticket: ``work`` reads and changes it through an
+        :class:`EventTx` and returns the answer; all of it commits together or not at all.
+
+        A repeated event id runs nothing and returns the first answer.
+        """
+        response, outbox_pks, replayed = apply_event(
+            self._engine, event_id=event_id, event_type=event_type, now=now, work=work
+        )
+        return Applied(response=json.loads(response), outbox_pks=outbox_pks, replayed=replayed)
 
     @staticmethod
     def _set_root_message_id(conn: Connection, ticket_key: int, message_id: str) -> None:
