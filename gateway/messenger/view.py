@@ -110,6 +110,6 @@ def preview(kind: EntryKind, text: str, *, state_to: str | None, title: str, lim
         return line
     cut = line[: limit - 1]
     space = cut.rfind(" ")
-    if space > limit // 2:
+    if line[limit - 1] != " " and space > limit // 2:  # do not end in the middle of a word
         cut = cut[:space]
     return cut.rstrip(" ,.;:") + "…"

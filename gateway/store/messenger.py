@@ -45,6 +45,14 @@ def _entry(m: Any) -> ThreadEntry:
     )
 
 
+def _waits_for_receipt(table: Any, created_by: Any) -> Any:
+    """SQL for :func:`gateway.messenger.view.counts_as_unseen`: news from the help desk."""
+    return or_(
+        table.c.kind.in_(_NOTIFYING),
+        and_(table.c.kind == EntryKind.TICKET_CREATED.value, created_by == "teammate"),
+    )
+
+
 def _summary_query() -> Select[Any]:
     """Tickets with their newest entry (by time, then arrival) and their unseen count."""
     newest = (
@@ -57,10 +65,7 @@ def _summary_query() -> Select[Any]:
         .where(
             _unseen.c.ticket_pk == tickets.c.pk,
             _unseen.c.seen_at.is_(None),
-            or_(
-                _unseen.c.kind.in_(_NOTIFYING),
-                and_(_unseen.c.kind == EntryKind.TICKET_CREATED.value, tickets.c.created_by == "teammate"),
-            ),
+            _waits_for_receipt(_unseen, tickets.c.created_by),
         )
         .correlate(tickets).scalar_subquery()
     )
@@ -157,13 +162,14 @@ class MessengerStore:
         ]
 
     def mark_seen(self, pill: Pill, *, up_to: str | None, at: datetime | None, now: datetime) -> int:
-        """Record a seen receipt; return how many entries it newly covers (0 for a repeat).
+        """Record a seen receipt; return how many unseen entries it newly covers (0 for a repeat).
 
         ``up_to`` names an entry (its Messenger id, or a teammate reply's help-desk id): it and
         every earlier entry are seen, at ``at`` if given, else now. Without it, everything sent
         at or before ``at`` is seen at ``at``. An entry keeps the earliest time any receipt gave it.
         """
         seen_at = min(at, now) if at is not None else now
+        created_by = select(tickets.c.created_by).where(tickets.c.pk == pill.key).scalar_subquery()
         with self._engine.begin() as conn:
             if up_to is not None:
                 covered: Any = entries.c.pk <= self._resolve(conn, pill, up_to)
@@ -173,7 +179,7 @@ class MessengerStore:
                 update(entries)
                 .where(
                     entries.c.ticket_pk == pill.key,
-                    entries.c.kind != EntryKind.CUSTOMER_REPLY.value,
+                    _waits_for_receipt(entries, created_by),
                     covered,
                     or_(entries.c.seen_at.is_(None), entries.c.seen_at > seen_at),
                 )
