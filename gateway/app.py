@@ -11,9 +11,13 @@ from datetime import UTC, datetime, timedelta
 import dramatiq
 
 from gateway.broker import INBOUND_QUEUE, OUTBOUND_QUEUE, UNSEEN_QUEUE, Jobs, Sweeper, make_broker
+from gateway.messenger.hub import Hub
+from gateway.messenger.live import ChangeSignal, LocalSignal, RedisSignal
 from gateway.settings import Settings
 from gateway.store import InboundStore, OutboxStore, TicketStore, is_sqlite, make_engine, migrate
+from gateway.store.changes import publish_after_commit
 from gateway.store.kv import get_or_create
+from gateway.store.messenger import MessengerStore
 from gateway.store.unseen import UnseenStore
 from gateway.tokens import Keyring
 from inbound.pipeline import Extractor, InboundPipeline
@@ -68,6 +72,10 @@ class Gateway:
     pipeline: InboundPipeline
     jobs: Jobs
     sender: Sender
+    messenger: MessengerStore
+    signal: ChangeSignal
+    hub: Hub
+    messenger_secret: bytes
     #: Work younger than this is left to its own broker message before the sweeper takes it.
     sweep_grace: timedelta = SWEEP_GRACE
 
@@ -102,6 +110,7 @@ def build_gateway(
     sender: Sender | None = None,
     extractor: Extractor | None = None,
     migrate_sqlite: bool = True,
+    signal: ChangeSignal | None = None,
 ) -> Gateway:
     """Build every part from ``settings``; tests pass a clock, a broker or a sender by keyword."""
     engine = make_engine(settings.database_url)
@@ -155,6 +164,12 @@ def build_gateway(
     pipeline = InboundPipeline(
         inbound=inbound, recipients=recipients, extractor=extractor or _default_extractor(), clock=clock
     )
+    signal = signal if signal is not None else _signal(settings.redis_url)
+    publish_after_commit(engine, signal.publish)
+    messenger = MessengerStore(engine)
+    messenger_secret = settings.messenger_secret or get_or_create(
+        engine, "messenger_secret", lambda: secrets.token_urlsafe(32)
+    )
     jobs.declare("deliver_email", deliverer.deliver, queue=OUTBOUND_QUEUE)
     jobs.declare("process_inbound", pipeline.process, queue=INBOUND_QUEUE)
     jobs.declare("unseen_check", unseen.check, queue=UNSEEN_QUEUE)
@@ -174,6 +189,30 @@ def build_gateway(
         pipeline=pipeline,
         jobs=jobs,
         sender=sender,
+        messenger=messenger,
+        signal=signal,
+        hub=_hub(messenger, signal, poll_seconds=settings.messenger_poll_seconds),
+        messenger_secret=messenger_secret.encode(),
+    )
+
+
+def _signal(redis_url: str | None) -> ChangeSignal:
+    """Wake-ups through Redis when processes share one; in-process otherwise."""
+    return RedisSignal(redis_url) if redis_url else LocalSignal()
+
+
+def _hub(messenger: MessengerStore, signal: ChangeSignal, *, poll_seconds: float) -> Hub:
+    from gateway.messenger.wire import frame
+
+    return Hub(
+        load=lambda customer_id, after, limit: [
+            frame(v) for v in messenger.changes_since(customer_id, after=after, limit=limit)
+        ],
+        latest=messenger.changes.latest,
+        tail=lambda after: messenger.changes.tail(after=after),
+        newest=messenger.changes.newest,
+        signal=signal,
+        poll_seconds=poll_seconds,
     )
 
 

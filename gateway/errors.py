@@ -15,14 +15,19 @@
     │       └── StateMismatch
     ├── InboundError         an inbound message cannot be processed
     │   └── MalformedMessage
-    └── DeliveryError        an outbound email could not be handed over
-        ├── TemporaryDeliveryFailure
-        └── PermanentDeliveryFailure
+    ├── DeliveryError        an outbound email could not be handed over
+    │   ├── TemporaryDeliveryFailure
+    │   └── PermanentDeliveryFailure
+    └── MessengerError       a Messenger request cannot be answered
+        ├── BadMessengerToken
+        ├── NotYourTicket
+        └── UnknownEntry
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "BadMessengerToken",
     "ConfigError",
     "DeliveryError",
     "DuplicateReply",
@@ -33,12 +38,15 @@ __all__ = [
     "InvalidTransition",
     "MalformedMessage",
     "MalformedToken",
+    "MessengerError",
+    "NotYourTicket",
     "PermanentDeliveryFailure",
     "StateMismatch",
     "StoreError",
     "StoreUnavailable",
     "TemporaryDeliveryFailure",
     "TokenError",
+    "UnknownEntry",
     "UnknownState",
     "UnknownTicket",
 ]
@@ -119,3 +127,19 @@ class PermanentDeliveryFailure(DeliveryError):
         super().__init__(message)
         self.code = code
         self.enhanced = enhanced
+
+
+class MessengerError(GatewayError):
+    """Raised when a Messenger request (thread, receipt, stream) cannot be answered."""
+
+
+class BadMessengerToken(MessengerError):
+    """Raised when a Messenger key is malformed, forged or expired."""
+
+
+class NotYourTicket(MessengerError):
+    """Raised when a seen receipt names a customer the ticket does not belong to."""
+
+
+class UnknownEntry(MessengerError):
+    """Raised when a seen receipt or a page cursor names an entry the ticket does not have."""

@@ -30,6 +30,8 @@ DEFAULT_UNSEEN_DELAY_SECONDS = 180
 DEFAULT_UNSEEN_MAX_WAIT_SECONDS = 600
 #: Largest inbound message accepted (advertised with the SMTP SIZE extension).
 DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+#: Seconds between each API process's fallback polls of the Messenger changes log.
+DEFAULT_MESSENGER_POLL_SECONDS = 1.0
 #: Shortest secret accepted for signing reply tokens.
 MIN_SECRET_LENGTH = 16
 
@@ -67,6 +69,9 @@ class Settings:
     footer_address: str = ""
     helpdesk_webhook_url: str | None = None
     worker_threads: int = 4
+    #: Signs Messenger keys. None: one is generated and kept in the store on first start.
+    messenger_secret: str | None = None
+    messenger_poll_seconds: float = DEFAULT_MESSENGER_POLL_SECONDS
 
 
 def parse_secret_keys(value: str) -> tuple[tuple[int, bytes], ...]:
@@ -150,6 +155,19 @@ def _api_keys(value: str) -> tuple[str, ...]:
     return keys
 
 
+def _secret(value: str) -> str:
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ValueError(f"must have at least {MIN_SECRET_LENGTH} characters")
+    return value
+
+
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not 0 < number <= 3600:
+        raise ValueError(f"expected seconds between 0 and 3600, got {number}")
+    return number
+
+
 def _colour(value: str) -> str:
     if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
         raise ValueError(f"expected a colour like #3b5bdb, got {value!r}")
@@ -190,5 +208,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         "footer_address": read("FOOTER_ADDRESS", str),
         "helpdesk_webhook_url": read("HELPDESK_WEBHOOK_URL", _url("http", "https")),
         "worker_threads": read("WORKER_THREADS", _positive),
+        "messenger_secret": read("MESSENGER_SECRET", _secret),
+        "messenger_poll_seconds": read("MESSENGER_POLL_SECONDS", _seconds),
     }
     return Settings(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from gateway.models import EntryKind
+from gateway.store.changes import ChangeKind, record_change
 from gateway.store.records import inserted_pk
 from gateway.store.tables import entries, inbound_messages, tickets
 
@@ -115,7 +116,7 @@ class InboundStore:
         """Append the reply to the thread once; False (and the message marked duplicate) if it landed before."""
         try:
             with self._engine.begin() as conn:
-                conn.execute(
+                entry_pk = inserted_pk(conn.execute(
                     insert(entries).values(
                         ticket_pk=ticket_key,
                         kind=EntryKind.CUSTOMER_REPLY.value,
@@ -125,7 +126,8 @@ class InboundStore:
                         inbound_pk=pk,
                         created_at=now,
                     )
-                )
+                ))
+                record_change(conn, ticket_key=ticket_key, kind=ChangeKind.ENTRY, entry_key=entry_pk, now=now)
                 conn.execute(update(tickets).where(tickets.c.pk == ticket_key).values(last_activity_at=now))
                 conn.execute(
                     update(inbound_messages)

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "changes",
     "customers",
     "entries",
     "events",
@@ -184,4 +185,18 @@ inbound_messages = Table(
     Column("processed_at", UTCDateTime, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
     Index("ix_inbound_messages_status", "status"),
+)
+
+#: What changed in a customer's Messenger view, in commit order per customer: the Messenger's
+#: event stream reads it (``pk`` is the event id a reconnecting Messenger resumes from).
+changes = Table(
+    "changes",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("customer_pk", Integer, ForeignKey("customers.pk"), nullable=False),
+    Column("ticket_pk", Integer, ForeignKey("tickets.pk"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("entry_pk", Integer, ForeignKey("entries.pk"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_changes_customer_pk_pk", "customer_pk", "pk"),
 )

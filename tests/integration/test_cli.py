@@ -32,7 +32,9 @@ def env(tmp_path: Path) -> dict[str, str]:
 def test_migrate_reports_what_it_applied(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """migrate applies the schema once and says so; a second run has nothing to do."""
     assert 0 == main(["migrate"], env(tmp_path))
-    assert "applied 1 migration(s): 0001" in capsys.readouterr().out
+    first = capsys.readouterr().out
+    assert first.startswith("applied ")
+    assert "0001" in first
     assert 0 == main(["migrate"], env(tmp_path))
     assert "already current" in capsys.readouterr().out
 
