@@ -88,6 +88,20 @@ def test_unseen_reply_is_emailed_once(served: Parts) -> None:
     assert "Answer number 1." in email[0].raw.decode()
 
 
+def test_reply_seen_in_the_messenger_is_never_emailed(served: Parts) -> None:
+    """A reply the customer sees before its window ends is never emailed, even after the check has run."""
+    with client(served) as api:
+        api.post("/v1/events", json=CREATED).raise_for_status()
+        api.post("/v1/events", json=reply_event(1, now_iso(served.gw))).raise_for_status()
+        seen = api.post("/v1/tickets/T-9/seen", json={"customer_id": "cust-9", "up_to": "reply-1"})
+        assert 200 == seen.status_code, seen.text
+    settle(served)
+    ticket = served.gw.tickets.get("T-9")
+    assert ticket is not None
+    assert served.gw.unseen.next_due(ticket.key) is None, "nothing left to check"
+    assert [] == reply_emails(served.gw)
+
+
 def test_a_burst_of_replies_gives_one_email(served: Parts) -> None:
     """Three quick unseen replies go out as one email, newest first."""
     with client(served) as api:
