@@ -232,13 +232,13 @@ _MIDLINE_ON_RE: Final = re.compile(
     r"|(?:lun|mar|mer|jeu|ven|sam|dim|Mo|Di|Mi|Do|Fr|Sa|So)\w{0,6}[.,])"
 )
 _LOTUS_DATE_LINE_RE: Final = re.compile(
-    r"[ \t]*\d{1,2}/\d{1,2}/\d{2,4}[ \t]+\d{1,2}:\d{2}(?::\d{2})?[ \t]*(?:[AP]M)?[ \t]*$",
+    r"[ \t]*\d{1,4}([./-])\d{1,2}\1\d{2,4}[ \t]+\d{1,2}:\d{2}(?::\d{2})?[ \t]*(?:[AP]M)?[ \t]*$",
     re.IGNORECASE,
 )
 _ON_DATE_RE: Final = re.compile(
     r"\bon[ \t]+\d{1,2}/\d{1,2}/\d{2,4}[ \t]+\d{1,2}:\d{2}", re.IGNORECASE
 )
-_NAME_AT_ORG_RE: Final = re.compile(r"[ \t]*[\w .,'&-]{1,60}@[\w .&-]{1,40}$")
+_NAME_AT_ORG_RE: Final = re.compile(r"[ \t]*[\w .,'&/-]{1,60}@[\w .&-]{1,40}$")
 _NAME_LINE_RE: Final = re.compile(r"[ \t]*[A-Z][\w.'-]*(?:[ \t]+[\w.'-]+){0,4}[ \t]*$")
 
 _BRACKETED_EMAIL_RE: Final = re.compile(r"[<(\[][ \t]*(?:mailto:)?[\w.+-]+@[\w-]+(?:\.[\w-]+)*[ \t]*[>)\]]")
