@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import dramatiq
 
-from gateway.broker import INBOUND_QUEUE, OUTBOUND_QUEUE, Jobs, Sweeper, make_broker
+from gateway.broker import INBOUND_QUEUE, OUTBOUND_QUEUE, UNSEEN_QUEUE, Jobs, Sweeper, make_broker
 from gateway.messenger.hub import Hub
 from gateway.messenger.live import ChangeSignal, LocalSignal, RedisSignal
 from gateway.settings import Settings
@@ -18,6 +18,7 @@ from gateway.store import InboundStore, OutboxStore, TicketStore, is_sqlite, mak
 from gateway.store.changes import publish_after_commit
 from gateway.store.kv import get_or_create
 from gateway.store.messenger import MessengerStore
+from gateway.store.unseen import UnseenStore
 from gateway.tokens import Keyring
 from inbound.pipeline import Extractor, InboundPipeline
 from inbound.recipients import RecipientCheck
@@ -25,6 +26,7 @@ from outbound.deliver import Deliverer
 from outbound.notify import Notifier
 from outbound.render import Branding, Renderer, find_templates
 from outbound.send import Sender, sender_from_url
+from outbound.unseen_check import UnseenChecker, as_teammate_replies
 
 __all__ = ["Gateway", "build_gateway", "utcnow"]
 
@@ -65,6 +67,7 @@ class Gateway:
     renderer: Renderer
     notifier: Notifier
     deliverer: Deliverer
+    unseen: UnseenChecker
     recipients: RecipientCheck
     pipeline: InboundPipeline
     jobs: Jobs
@@ -73,6 +76,8 @@ class Gateway:
     signal: ChangeSignal
     hub: Hub
     messenger_secret: bytes
+    #: Work younger than this is left to its own broker message before the sweeper takes it.
+    sweep_grace: timedelta = SWEEP_GRACE
 
     def store_inbound(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> int:
         """Commit a raw inbound message durably; return its id."""
@@ -84,11 +89,13 @@ class Gateway:
 
     def sweep(self) -> None:
         """Re-enqueue due emails and unprocessed inbound messages (lost broker messages, dead workers)."""
-        before = self.clock() - SWEEP_GRACE
+        before = self.clock() - self.sweep_grace
         for pk in self.outbox.due(before=before):
             self.jobs.send("deliver_email", pk)
         for pk in self.inbound.unprocessed(received_before=before):
             self.jobs.send("process_inbound", pk)
+        for ticket_key in self.unseen.overdue_tickets(grace=self.sweep_grace):
+            self.jobs.send("unseen_check", ticket_key)
 
     def sweeper(self, interval: float = 5.0) -> Sweeper:
         """A sweeper for this gateway (started by worker processes)."""
@@ -134,8 +141,7 @@ def build_gateway(
         keyring=keyring,
         from_address=settings.from_address,
         enqueue_delivery=lambda pk: jobs.send("deliver_email", pk),
-        # issue 4 wires the unseen check here
-        schedule_unseen_check=lambda ticket_key, due_at: None,
+        schedule_unseen_check=lambda ticket_key, due_at: unseen.schedule_for(ticket_key, due_at),
         unseen_delay=timedelta(seconds=settings.unseen_delay_seconds),
     )
     deliverer = Deliverer(
@@ -144,6 +150,15 @@ def build_gateway(
         mail_from=_bare_address(settings.from_address),
         clock=clock,
         retry_later=lambda pk, delay: jobs.send("deliver_email", pk, delay_seconds=delay),
+    )
+    unseen = UnseenChecker(
+        store=UnseenStore(engine),
+        draft_email=lambda ticket, rows, now: notifier.reply_email(ticket, as_teammate_replies(rows), now=now),
+        enqueue_delivery=lambda pk: jobs.send("deliver_email", pk),
+        schedule=lambda ticket_key, delay: jobs.send("unseen_check", ticket_key, delay_seconds=delay),
+        clock=clock,
+        delay=timedelta(seconds=settings.unseen_delay_seconds),
+        max_wait=timedelta(seconds=settings.unseen_max_wait_seconds),
     )
     recipients = RecipientCheck(keyring=keyring, ticket_by_key=tickets.get_by_key)
     pipeline = InboundPipeline(
@@ -157,6 +172,7 @@ def build_gateway(
     )
     jobs.declare("deliver_email", deliverer.deliver, queue=OUTBOUND_QUEUE)
     jobs.declare("process_inbound", pipeline.process, queue=INBOUND_QUEUE)
+    jobs.declare("unseen_check", unseen.check, queue=UNSEEN_QUEUE)
     return Gateway(
         settings=settings,
         clock=clock,
@@ -168,6 +184,7 @@ def build_gateway(
         renderer=renderer,
         notifier=notifier,
         deliverer=deliverer,
+        unseen=unseen,
         recipients=recipients,
         pipeline=pipeline,
         jobs=jobs,

@@ -12,6 +12,7 @@ from gateway.store.outbox import OutboxDraft
 from gateway.tokens import Keyring
 from outbound.compose import Envelope, compose, make_message_id, one_line
 from outbound.render import Renderer
+from outbound.sanitize import safe_html
 
 __all__ = ["Drafter", "replies_context", "ticket_context"]
 
@@ -37,7 +38,7 @@ def replies_context(replies: Sequence[TeammateReply]) -> list[dict[str, Any]]:
             "id": r.id,
             "author": {"name": one_line(r.author_name)},
             "text": r.text,
-            "html": r.html,
+            "html": safe_html(r.html) if r.html else None,
             "created_at": r.created_at,
         }
         for r in newest_first
