@@ -73,17 +73,18 @@ class Clients:
         self.port, self.paths, self.headers = port, paths, headers
         self.arrivals: dict[str, list[float]] = {}
         self.writers: list[asyncio.StreamWriter] = []
+        self.tasks: list[asyncio.Task[None]] = []
 
     async def connect_all(self) -> None:
         for start in range(0, len(self.paths), CONNECT_BATCH):
             batch = self.paths[start:start + CONNECT_BATCH]
             readers = await asyncio.gather(*(self._open(p) for p in batch))
-            for reader in readers:
-                asyncio.ensure_future(self._read(reader))
+            self.tasks.extend(asyncio.ensure_future(self._read(reader)) for reader in readers)
 
     async def _open(self, path: str) -> asyncio.StreamReader:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{self.headers}Accept: text/event-stream\r\n\r\n".encode())
+        request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{self.headers}Accept: text/event-stream\r\n\r\n"
+        writer.write(request.encode())
         await writer.drain()
         self.writers.append(writer)
         while True:  # until the stream says it is joined
@@ -131,8 +132,10 @@ def measure(name: str, port: int, pid: int, args: argparse.Namespace, *, path: C
     loop = asyncio.new_event_loop()
     loop.run_until_complete(clients.connect_all())
     connected = memory_kib(pid)["VmRSS"]
-    publisher = threading.Thread(target=publish, args=(lambda n: post(n, customers[n % len(customers)]),),
-                                 kwargs={"rate": args.rate, "seconds": args.seconds, "sent": sent, "answered": answered})
+    publisher = threading.Thread(
+        target=publish, args=(lambda n: post(n, customers[n % len(customers)]),),
+        kwargs={"rate": args.rate, "seconds": args.seconds, "sent": sent, "answered": answered},
+    )
     publisher.start()
     deadline = time.monotonic() + args.seconds + 30
     while publisher.is_alive() and time.monotonic() < deadline:
@@ -152,17 +155,20 @@ def measure(name: str, port: int, pid: int, args: argparse.Namespace, *, path: C
             times = [round((t - sent[k]) * 1000) for t in clients.arrivals.get(k, [])]
             print(k, round((answered[k] - sent[k]) * 1000), min(times), max(times))
     posts = sorted((answered[k] - sent[k]) * 1000 for k in answered)
+    fanout = sorted((t - answered[k]) * 1000 for k, times in clients.arrivals.items() if k in answered for t in times)
     result = {
         "p50": statistics.median(latencies) if latencies else float("nan"),
         "p99": latencies[int(0.99 * (delivered - 1))] if latencies else float("nan"),
         "max": latencies[-1] if latencies else float("nan"),
         "delivered": delivered, "expected": expected,
         "post_p50": statistics.median(posts), "post_p99": posts[int(0.99 * (len(posts) - 1))],
+        "fanout_p50": statistics.median(fanout), "fanout_p99": fanout[int(0.99 * (len(fanout) - 1))],
         "rss_idle": idle / 1024, "rss_connected": connected / 1024, "rss_peak": mem["VmHWM"] / 1024,
     }
     print(f"{name:<9} delivered {delivered}/{expected}  latency p50 {result['p50']:.1f} ms  p99 {result['p99']:.1f} ms"
-          f"  max {result['max']:.1f} ms  (POST answered p50 {result['post_p50']:.1f} ms, p99 "
-          f"{result['post_p99']:.1f} ms)  |  RSS idle {result['rss_idle']:.0f} MiB, with {args.clients} streams "
+          f"  max {result['max']:.1f} ms\n{'':<10}POST answered p50 {result['post_p50']:.1f} ms, p99 "
+          f"{result['post_p99']:.1f} ms; after the answer p50 {result['fanout_p50']:.1f} ms, p99 "
+          f"{result['fanout_p99']:.1f} ms\n{'':<10}RSS idle {result['rss_idle']:.0f} MiB, with {args.clients} streams "
           f"{result['rss_connected']:.0f} MiB, peak {result['rss_peak']:.0f} MiB", flush=True)
     return result
 
