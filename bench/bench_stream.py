@@ -1,7 +1,7 @@
 """Messenger stream: delivery latency to 1,000 connected clients, and the API process's memory.
 
 Run: ``.venv/bin/python bench/bench_stream.py`` (options: ``--clients``, ``--customers``,
-``--rate``, ``--seconds``, ``--redis``).
+``--rate``, ``--seconds``).
 
 Starts ``web2chat-gateway api`` as its own process (SQLite in a temporary folder), connects
 ``--clients`` event streams on loopback spread over ``--customers`` customers (so each change
@@ -179,8 +179,6 @@ def run_gateway(args: argparse.Namespace, folder: Path) -> dict[str, float]:
         **os.environ, "GATEWAY_DATABASE_URL": f"sqlite:///{folder / 'bench.sqlite3'}", "GATEWAY_API_PORT": str(port),
         "GATEWAY_API_KEYS": KEY, "GATEWAY_SMTP_PORT": str(free_port()),
     }
-    if args.redis:
-        env["GATEWAY_REDIS_URL"] = args.redis
     server = subprocess.Popen([sys.executable, "-m", "gateway.cli", "api"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
@@ -260,7 +258,6 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100)
     parser.add_argument("--rate", type=float, default=20.0, help="events per second")
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--redis", metavar="URL", help="run the gateway with GATEWAY_REDIS_URL (wake-ups via Redis)")
     parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_baseline:
