@@ -12,6 +12,9 @@ from outbound.unseen import PendingReply, decide, next_due
 
 __all__ = ["UnseenChecker", "as_teammate_replies"]
 
+#: Other overdue tickets one check takes along in its transaction (a backlog drains in batches).
+CHECK_BATCH = 100
+
 DraftEmail = Callable[[Ticket, list[PendingRow], datetime], OutboxDraft]
 
 
@@ -42,6 +45,7 @@ class UnseenChecker:
         clock: Callable[[], datetime],
         delay: timedelta,
         max_wait: timedelta,
+        batch: int = CHECK_BATCH,
     ) -> None:
         self._store = store
         self._draft_email = draft_email
@@ -50,25 +54,29 @@ class UnseenChecker:
         self._clock = clock
         self._delay = delay
         self._max_wait = max_wait
+        self._batch = batch
 
     def schedule_for(self, ticket_key: int, due_at: datetime) -> None:
         """Ask for a check of ``ticket_key`` at ``due_at`` (a delayed broker message)."""
         self._schedule(ticket_key, max(0.0, (due_at - self._clock()).total_seconds()))
 
-    def check(self, ticket_key: int) -> int | None:
-        """Check ``ticket_key`` now; return the outbox id of the email stored, if one was."""
+    def check(self, ticket_key: int) -> list[int]:
+        """Check ``ticket_key`` (and other overdue tickets, in one batch) now; return the outbox ids stored."""
         now = self._clock()
-        outbox_pk, decision = self._store.check(
-            ticket_key,
+        outcomes = self._store.check(
+            [ticket_key],
             now=now,
+            batch=self._batch,
             decide=lambda rows: decide(_pending(rows), now=now, delay=self._delay, max_wait=self._max_wait),
             draft=lambda ticket, rows: self._draft_email(ticket, rows, now),
         )
-        if outbox_pk is not None:
-            self._enqueue_delivery(outbox_pk)
-        if decision.check_again_at is not None:
-            self.schedule_for(ticket_key, decision.check_again_at)
-        return outbox_pk
+        stored = [o.outbox_pk for o in outcomes if o.outbox_pk is not None]
+        for pk in stored:
+            self._enqueue_delivery(pk)
+        for outcome in outcomes:
+            if outcome.decision.check_again_at is not None:
+                self.schedule_for(outcome.ticket_key, outcome.decision.check_again_at)
+        return stored
 
     def next_due(self, ticket_key: int) -> datetime | None:
         """When the ticket's unseen replies are next due to be emailed (None: nothing pending)."""

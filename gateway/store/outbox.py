@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,7 +13,7 @@ from gateway.models import OutboxEmail, OutboxStatus
 from gateway.store.records import inserted_pk, outbox_from_row
 from gateway.store.tables import outbox, suppressions
 
-__all__ = ["OutboxDraft", "OutboxStore", "insert_draft"]
+__all__ = ["OutboxDraft", "OutboxStore", "insert_draft", "insert_drafts"]
 
 _CLAIMABLE = (OutboxStatus.QUEUED.value, OutboxStatus.RETRYING.value, OutboxStatus.SENDING.value)
 
@@ -29,23 +30,33 @@ class OutboxDraft:
     raw: bytes
 
 
+def _draft_values(draft: OutboxDraft, now: datetime) -> dict[str, object]:
+    return {
+        "ticket_pk": draft.ticket_key,
+        "kind": draft.kind,
+        "to_addr": draft.to,
+        "subject": draft.subject,
+        "message_id": draft.message_id,
+        "raw": draft.raw,
+        "status": OutboxStatus.QUEUED.value,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+        "next_attempt_at": now,
+    }
+
+
 def insert_draft(conn: Connection, draft: OutboxDraft, *, now: datetime) -> int:
     """Insert ``draft`` as a queued email inside the caller's transaction; return its pk."""
-    return inserted_pk(conn.execute(
-        insert(outbox).values(
-            ticket_pk=draft.ticket_key,
-            kind=draft.kind,
-            to_addr=draft.to,
-            subject=draft.subject,
-            message_id=draft.message_id,
-            raw=draft.raw,
-            status=OutboxStatus.QUEUED.value,
-            attempts=0,
-            created_at=now,
-            updated_at=now,
-            next_attempt_at=now,
-        )
-    ))
+    return inserted_pk(conn.execute(insert(outbox).values(**_draft_values(draft, now))))
+
+
+def insert_drafts(conn: Connection, drafts: Sequence[OutboxDraft], *, now: datetime) -> list[int]:
+    """Insert several drafts in one statement inside the caller's transaction; their pks, in order."""
+    if not drafts:
+        return []
+    statement = insert(outbox).returning(outbox.c.pk, sort_by_parameter_order=True)
+    return [int(pk) for pk in conn.execute(statement, [_draft_values(d, now) for d in drafts]).scalars()]
 
 
 class OutboxStore:

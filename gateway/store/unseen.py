@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, or_, select, update
+from sqlalchemy import Row, Select, bindparam, case, func, or_, select, update
 from sqlalchemy.engine import Engine
 
-from gateway.errors import UnknownTicket
 from gateway.models import EntryKind, Ticket
 from gateway.store.event_tx import ticket_query
-from gateway.store.outbox import OutboxDraft, insert_draft
+from gateway.store.outbox import OutboxDraft, insert_drafts
 from gateway.store.records import ticket_from_row
 from gateway.store.tables import entries, tickets
 from outbound.unseen import UnseenDecision
 
-__all__ = ["PendingRow", "UnseenStore"]
+__all__ = ["CheckOutcome", "PendingRow", "UnseenStore"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,11 +35,27 @@ class PendingRow:
     seen_at: datetime | None
 
 
+#: A teammate reply not yet claimed for an email.
+_PENDING = (entries.c.kind == EntryKind.TEAMMATE_REPLY.value, entries.c.claimed_at.is_(None))
+#: Claims one reply for one email (executed with many parameter sets at once).
+_CLAIM = (
+    update(entries)
+    .where(entries.c.pk == bindparam("entry"))
+    .values(emailed_outbox_pk=bindparam("email"))
+)
+
+
 def _pending_query() -> Select[Any]:
-    return select(entries).where(
-        entries.c.kind == EntryKind.TEAMMATE_REPLY.value,
-        entries.c.claimed_at.is_(None),
-    )
+    return select(entries).where(*_PENDING)
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What one ticket's check did: the email it stored (if any) and its decision."""
+
+    ticket_key: int
+    outbox_pk: int | None
+    decision: UnseenDecision
 
 
 def _row(row: Row[Any]) -> PendingRow:
@@ -83,34 +98,61 @@ class UnseenStore:
 
     def check(
         self,
-        ticket_key: int,
+        ticket_keys: Sequence[int],
         *,
         now: datetime,
+        batch: int,
         decide: Callable[[list[PendingRow]], UnseenDecision],
         draft: Callable[[Ticket, list[PendingRow]], OutboxDraft],
-    ) -> tuple[int | None, UnseenDecision]:
-        """Decide on the ticket's pending replies and, if some are to go, claim them and store
-        their one email (built by ``draft``, newest first), all in one transaction.
+    ) -> list[CheckOutcome]:
+        """Check ``ticket_keys`` and up to ``batch`` other overdue tickets in one transaction.
 
-        The pending rows are locked (``FOR UPDATE``; SQLite serialises writers anyway), so two
-        checks of one ticket never claim the same reply. Returns the email's outbox id (None if
-        nothing was sent) and the decision.
+        Each ticket is locked first (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises
+        writers anyway), so a ticket is checked by one worker at a time and a ticket another
+        worker holds is left to it. For each ticket: ``decide`` on its pending replies, and if
+        some are to go, claim them and store their one email (built by ``draft``, newest first).
+        Batching turns a backlog of due checks into a few transactions instead of one each.
         """
         with self._engine.begin() as conn:
-            query = _pending_query().where(entries.c.ticket_pk == ticket_key).order_by(entries.c.pk)
-            rows = [_row(r) for r in conn.execute(query.with_for_update())]
-            decision = decide(rows)
-            if not decision.send:
-                return None, decision
-            ticket_row = conn.execute(ticket_query().where(tickets.c.pk == ticket_key)).first()
-            if ticket_row is None:
-                raise UnknownTicket(f"unseen check for unknown ticket key {ticket_key!r}")
-            chosen = set(decision.send)
-            replies = sorted((r for r in rows if r.key in chosen), key=lambda r: (r.sent_at, r.key), reverse=True)
-            outbox_pk = insert_draft(conn, draft(ticket_from_row(ticket_row), replies), now=now)
-            conn.execute(
-                update(entries)
-                .where(entries.c.pk.in_(list(chosen)))
-                .values(claimed_at=now, emailed_outbox_pk=outbox_pk)
+            # The asked tickets with anything pending, and other tickets with a reply already due.
+            asked_first = func.max(case((entries.c.ticket_pk.in_(list(ticket_keys)), 0), else_=1))
+            wanted = (
+                select(entries.c.ticket_pk)
+                .where(*_PENDING, or_(entries.c.due_at <= now, entries.c.ticket_pk.in_(list(ticket_keys))))
+                .group_by(entries.c.ticket_pk)
+                .order_by(asked_first, func.min(entries.c.due_at))
+                .limit(batch + len(ticket_keys))
             )
-        return outbox_pk, decision
+            candidates = sorted(conn.execute(wanted).scalars())
+            if not candidates:
+                return []
+            locked = conn.execute(
+                ticket_query()
+                .where(tickets.c.pk.in_(candidates))
+                .order_by(tickets.c.pk)
+                .with_for_update(of=tickets, skip_locked=True)
+            ).all()
+            held = {row._mapping["pk"]: ticket_from_row(row) for row in locked}
+            pending: dict[int, list[PendingRow]] = {key: [] for key in held}
+            query = select(entries).where(*_PENDING, entries.c.ticket_pk.in_(list(held))).order_by(entries.c.pk)
+            for row in conn.execute(query):
+                pending[row._mapping["ticket_pk"]].append(_row(row))
+            outcomes: list[CheckOutcome] = []
+            drafts: list[OutboxDraft] = []
+            for key, rows in pending.items():
+                decision = decide(rows)
+                outcomes.append(CheckOutcome(key, None, decision))
+                if decision.send:
+                    chosen = set(decision.send)
+                    replies = [r for r in rows if r.key in chosen]
+                    replies.sort(key=lambda r: (r.sent_at, r.key), reverse=True)
+                    drafts.append(draft(held[key], replies))
+            outbox_pks = iter(insert_drafts(conn, drafts, now=now))
+            claimed: list[dict[str, int | None]] = []
+            for i, outcome in enumerate(outcomes):
+                if outcome.decision.send:
+                    outcomes[i] = CheckOutcome(outcome.ticket_key, next(outbox_pks), outcome.decision)
+                    claimed += [{"entry": k, "email": outcomes[i].outbox_pk} for k in outcome.decision.send]
+            if claimed:
+                conn.execute(_CLAIM.values(claimed_at=now), claimed)
+        return outcomes

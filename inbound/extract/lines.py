@@ -372,8 +372,13 @@ def _header_block_end(lines: list[str], i: int) -> int | None:
     kinds.discard("other")
     if len(kinds) < 2 or not ("from" in kinds or "to" in kinds):
         return None
-    if len(kinds) == 2 and not h.looks_like_mail_header("\n".join(lines[i : last + 1])):
-        return None  # "From: Berlin / To: Paris" in a customer's text is not a header
+    if len(kinds) >= 3 and "subject" in kinds:
+        return last
+    # "From: Berlin / To: Paris / Date: 5 May" in a customer's text is not a header: a
+    # mail header block carries an address or a date, and a subject or an address.
+    block = "\n".join(lines[i : last + 1])
+    if not h.looks_like_mail_header(block) or ("subject" not in kinds and "@" not in block):
+        return None
     return last
 
 
@@ -387,7 +392,7 @@ def _pull_leading_header_lines(kept: list[str]) -> list[str]:
         if h.is_blank(line):
             pos -= 1
             continue
-        if (h.is_delimiter_row(line) or h.original_message_delimiter(line)
+        if (h.is_delimiter_row(line) or h.is_framed_title(line)
                 or h.is_lotus_date_line(line) or h.field_kind(line) is not None):
             pos -= 1
             taken += 1

@@ -60,50 +60,97 @@ CLOSINGS: Final = (
     "此致", "谢谢", "謝謝", "祝好", "감사합니다", "고맙습니다",
 )
 
-#: Mobile and mail-client footers (whole line, matched case-insensitively).
+#: Mobile and mail-client footers (whole line, matched case-insensitively); ``{D}`` stands
+#: for the device or app name.  iOS, Android, Outlook, Yahoo, AOL and other apps, in the
+#: languages those apps ship.
 MOBILE_FOOTERS: Final = (
-    r"sent from my [\w .'&+-]{1,40}",
+    # en
+    r"sent from my{D}",
     r"sent from (?:yahoo mail|mail|outlook|samsung|aol|gmail|proton ?mail|acompli|"
     r"bluemail|spark|edison|mymail|windows|huawei|xiaomi|the [\w ]{1,20} app)[\w .'&+-]{0,40}",
     r"sent (?:with|via|using) [\w .'&+()/:?=-]{1,80}",
-    r"(?:get|hent|holen sie sich|obtenir|obtener|scarica|download|skaffa) outlook"
-    r" (?:for|til|für|pour|para|per|voor|för) (?:ios|android|mac|windows)[\w .]{0,20}",
-    r"outlook (?:für|voor) (?:ios|android) (?:beziehen|downloaden)",
-    r"envoyé (?:de|depuis) (?:mon|ma|l'application)? ?[\w .'-]{1,40}",
-    r"von meinem [\w .'-]{1,40} gesendet",
-    r"(?:gesendet|versendet) (?:von|mit|vom) (?:meinem )?[\w .'-]{1,40}",
-    r"enviado (?:desde|de|do|a partir do|a partir de) (?:mi|meu|o meu|my)? ?[\w .'-]{1,40}",
-    r"inviato da(?:l mio| il mio| mio)? [\w .'-]{1,40}",
-    r"verzonden (?:vanaf|met|via) (?:mijn )?[\w .'-]{1,40}",
-    r"skickat från (?:min )?[\w .'-]{1,40}",
-    r"sendt fra (?:min )?[\w .'-]{1,40}",
-    r"wysłane z (?:mojego )?[\w .'-]{1,40}",
-    r"wysłano z (?:mojego )?[\w .'-]{1,40}",
-    r"отправлено с [\w .'-]{1,40}",
-    r"надіслано з [\w .'-]{1,40}",
-    r"lähetetty [\w .'-]{1,40}",
-    r"odesláno z [\w .'-]{1,40}",
-    r"[\w .'-]{1,30}から送信",
-    r"(?:从我的|發自我的|发自我的|从) ?[\w .'-]{1,30}(?:发送|傳送)?",
-    r"내 [\w .'-]{1,30}에서 보냄",
+    r"get (?:bluemail|spark|yahoo mail|the [\w ]{1,20} app)[\w .:/<>?=-]{0,60}",
+    # de / fr / es / pt / it / ca
+    r"von meinem {D} gesendet",
+    r"(?:gesendet|versendet) (?:von|mit|vom) (?:meinem )?{D}",
+    r"envoyé (?:de|depuis) (?:mon|ma|l'application)? ?{D}",
+    r"enviado (?:desde|de|do|a partir do|a partir de) (?:mi|meu|o meu|my)? ?{D}",
+    r"inviato da(?:l mio| il mio| mio)?{D}",
+    r"enviat (?:des de|de|amb){D}",
+    # nl / sv / da / no / fi / is
+    r"(?:verzonden|verstuurd) (?:vanaf|met|via|van) (?:mijn )?{D}",
+    r"skickat från (?:min )?{D}",
+    r"sendt fra (?:min )?{D}",
+    r"lähetetty{D}",
+    r"sent úr{D}",
+    # pl / cs / sk / hu / ro / hr / sl / sr
+    r"wysłane z (?:mojego )?{D}",
+    r"wysłano z (?:mojego )?{D}",
+    r"odesláno z{D}",
+    r"odoslané z{D}",
+    r"{D} küldve",
+    r"trimis (?:de pe|de|din|cu){D}",
+    r"poslano (?:s|sa|z|iz|iz mog|s mog|z mojega){D}",
+    r"poslato (?:sa|iz){D}",
+    # ru / uk / bg / el / tr
+    r"отправлено (?:с|из){D}",
+    r"надіслано з{D}",
+    r"изпратено от{D}",
+    r"στάλθηκε από{D}",
+    r"{D} gönderildi",
+    # id / ms / vi / th / he / ar
+    r"dikirim dari{D}",
+    r"dihantar dari{D}",
+    r"được gửi từ{D}",
+    r"ส่งจาก{D}",
+    r"נשלח מ(?:ה-)?{D}",
+    r"(?:أُرسلت|أرسلت|مرسل) من{D}",
+    # ja / zh / ko
+    r"{D} ?から送信",
+    r"(?:发自我的|發自我的) ?{D}",
+    r"(?:从我的|從我的) ?{D} ?(?:发送|傳送|發送)",
+    r"내 {D}에서 보냄",
 )
+#: The device or app part of a footer, and a note some users add ("please excuse typos").
+_DEVICE: Final = r"[^\n,;:!?()<>\[\]]{1,40}?"
+_FOOTER_NOTE: Final = r"(?:[ \t]*[,.;:!–—-][ \t]*[\w ,.'’!-]{0,60})?"
 
 _DASHES: Final = frozenset({"--", "—", "–", "-- --"})
 _COMPANY_ABBREVIATIONS: Final = frozenset(
     "Corp. Inc. Ltd. Co. LLC. L.L.C. S.A. S.L. N.V. B.V. A.G. Bros. Jr. Sr.".split()
 )
 _NAME_PARTICLES: Final = frozenset("of and & de da van von der den la le y e di du".split())
-_MOBILE_FIRST_WORDS: Final = frozenset(
-    "sent get envoyé von gesendet versendet enviado inviato verzonden skickat sendt wysłane"
-    " wysłano отправлено надіслано lähetetty odesláno hent holen obtenir obtener scarica"
-    " download skaffa outlook".split()
+#: Every client footer names a device or an app, or says "my" (which device is then
+#: free): "Lähetetty eilen" or "Paket dün gönderildi" are sentences, not footers.
+_DEVICE_WORDS: Final = (
+    r"i(?:phon|pad|pod)|android|galaxy|samsung|huawei|xiaomi|honor|oneplus|pixel|nokia"
+    r"|blackberry|xperia|motorola|oppo|smartphone|phone|telefon|mobil|handy|tablet|outlook"
+    r"|yahoo|aol|gmail|mail|proton|spark|bluemail|edison|windows|device|appareil|dispositivo"
+    r"|apparaat|enhet|laite|urządzen|zařízení|устройств|телефон|планшет"
 )
-_MOBILE_ENDINGS: Final = ("から送信", "发送", "傳送", "에서 보냄")
-_MOBILE_OPENINGS: Final = ("从我的", "發自我的", "发自我的", "从", "내 ")
+_DEVICE_RE: Final = re.compile(_DEVICE_WORDS, re.IGNORECASE)
+_DEVICE_HINT_RE: Final = re.compile(
+    _DEVICE_WORDS + r"|\b(?:my|meinem|mon|ma|mi|meu|mio|mijn|min|mojego|mog|mou|saya|tôi)\b"
+    r"|μου|我的|내 |ฉัน|שלי",
+    re.IGNORECASE,
+)
+_NOTE_START_RE: Final = re.compile(r"[,;:!–—]|[.-][ \t]")
+#: Outlook app footers ("Get Outlook for iOS", "Outlook für Android herunterladen",
+#: "iOS 版 Outlook を入手"): "Outlook", a platform, and a word to get it, in any order.
+_OUTLOOK_APP_RE: Final = re.compile(r"\boutlook\b", re.IGNORECASE)
+_PLATFORM_RE: Final = re.compile(r"(?<![a-z])(?:ios|android)(?![a-z])", re.IGNORECASE)
+_GET_RE: Final = re.compile(
+    r"\bget\b|hent|holen|beziehen|herunterladen|obtenir|obten|obter|baixe|scarica|download"
+    r"|hämta|\bfå\b|hanki|pobierz|stáhn|stiahn|загруз|получ|скача|завантаж|edin|indir|入手"
+    r"|获取|獲取|받기|dapatkan|unduh|tải|λήψη|töltse|descarc|preuzm|prenes|aka\.ms",
+    re.IGNORECASE,
+)
 _RULE_START: Final = frozenset("-_=*~—–")
 _CLOSING_FIRST_WORDS: Final = frozenset(c.split()[0].strip(",.!") for c in CLOSINGS)
 _MOBILE_RE: Final = re.compile(
-    r"[ \t>]*(?:" + "|".join(MOBILE_FOOTERS) + r")[ \t]*$", re.IGNORECASE
+    r"[ \t>]*(?:" + "|".join(f.replace("{D}", _DEVICE) for f in MOBILE_FOOTERS) + r")"
+    + _FOOTER_NOTE + r"[ \t]*$",
+    re.IGNORECASE,
 )
 _CLOSING_RE: Final = re.compile(
     r"[ \t]*(?:"
@@ -154,7 +201,10 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
     if m < 2:
         return lines, []
     texts = [lines[i] for i in content]
-    hard = {pos for pos, t in enumerate(texts) if t.lstrip()[:1] in _RULE_START and _is_hard_rule(t)}
+    hard = {
+        pos for pos, t in enumerate(texts)
+        if t.lstrip()[:1] in _RULE_START and _is_hard_rule(t) and not _is_underline(lines, content[pos])
+    }
     hard.update(
         pos for pos in range(max(1, m - MAX_DISCLAIMER_LINES), m) if _is_disclaimer(texts[pos])
     )
@@ -176,6 +226,13 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
                 j -= 1
             return lines[:j], lines[j:]
     return lines, []
+
+
+def _is_underline(lines: list[str], j: int) -> bool:
+    """A rule as long as the text line right above it underlines a heading ("Total:\n======")."""
+    if j == 0 or is_blank(lines[j - 1]) or lines[j].strip() in _DASHES:
+        return False
+    return abs(len(lines[j].strip()) - len(lines[j - 1].strip())) <= 2
 
 
 def _is_hard_rule(line: str) -> bool:
@@ -244,11 +301,14 @@ def _is_closing(stripped: str) -> bool:
 
 def _is_mobile_footer(line: str) -> bool:
     s = line.strip(" \t>")
-    if not s or len(s) > 120 or "," in s:
+    if not s or len(s) > 120:
         return False
-    first = s.split(None, 1)[0].casefold()
-    if first not in _MOBILE_FIRST_WORDS and not s.endswith(_MOBILE_ENDINGS) and not s.startswith(
-        _MOBILE_OPENINGS
-    ):
+    if (_OUTLOOK_APP_RE.search(s) is not None and len(s.split()) <= 10
+            and _PLATFORM_RE.search(s) is not None and _GET_RE.search(s) is not None):
+        return True
+    if _DEVICE_HINT_RE.search(s) is None:
         return False
+    note = _NOTE_START_RE.search(s)
+    if note is not None and _DEVICE_RE.search(s[: note.start()]) is None:
+        return False  # "Sent from my desk, since ...": a sentence, not a footer + note
     return _MOBILE_RE.match(line) is not None
