@@ -210,7 +210,6 @@ def _hub(messenger: MessengerStore, signal: ChangeSignal, *, poll_seconds: float
         ],
         latest=messenger.changes.latest,
         tail=lambda after: messenger.changes.tail(after=after),
-        newest=messenger.changes.newest,
         signal=signal,
         poll_seconds=poll_seconds,
     )

@@ -82,12 +82,11 @@ class Hub:
         load: Load,
         latest: Callable[[str], int],
         tail: Callable[[int], tuple[int, set[str]]],
-        newest: Callable[[], int],
         signal: ChangeSignal,
         poll_seconds: float = POLL_SECONDS,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
     ) -> None:
-        self._load, self._latest, self._tail, self._newest = load, latest, tail, newest
+        self._load, self._latest, self._tail = load, latest, tail
         self._signal = signal
         self._poll = poll_seconds
         self._heartbeat = heartbeat_seconds
@@ -95,6 +94,8 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._tailing = False
+        self._tail_after = 0  # the fallback poll looks at changes above this
+        self._tail_floor: int | None = None  # lowest cursor of the feeds that joined during a poll
         self._closed = False
 
     @property
@@ -162,10 +163,12 @@ class Hub:
             cursor = await anyio.to_thread.run_sync(self._latest, customer_id)
             feed = self._feeds.setdefault(customer_id, _Feed(customer_id, cursor))
             self._refresh_soon(feed)  # a change committed while we read ``latest`` woke no one
+            if not self._tailing:
+                self._tailing, self._tail_after = True, feed.cursor
+                self._spawn(self._poll_log())
+            else:  # the poll must not have passed this feed's cursor already
+                self._tail_floor = min(feed.cursor, self._tail_floor if self._tail_floor is not None else feed.cursor)
         feed.members += 1
-        if not self._tailing:
-            self._tailing = True
-            self._spawn(self._poll_log())
         return feed
 
     def _leave(self, feed: _Feed) -> None:
@@ -211,14 +214,16 @@ class Hub:
     async def _poll_log(self) -> None:
         """While anyone streams: every ``poll_seconds``, wake the feeds whose customers have new changes."""
         try:
-            after = await anyio.to_thread.run_sync(self._newest)
             while self._feeds and not self._closed:
                 await asyncio.sleep(self._poll)
+                self._tail_floor = None
                 try:
-                    after, changed = await anyio.to_thread.run_sync(self._tail, after)
-                except Exception:  # the store or Redis is down: logged, retried by the fallback poll
+                    after, changed = await anyio.to_thread.run_sync(self._tail, self._tail_after)
+                except Exception:  # the store is down: logged, tried again next time
                     log.warning("messenger fallback poll failed", exc_info=True)
                     continue
+                floor, self._tail_floor = self._tail_floor, None
+                self._tail_after = after if floor is None else min(after, floor)
                 for customer_id in changed:
                     self._woken(customer_id)
         finally:

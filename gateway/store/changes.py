@@ -134,8 +134,3 @@ class ChangeLog:
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
         return (rows[-1].pk if rows else after), {r.external_id for r in rows}
-
-    def newest(self) -> int:
-        """The id of the newest change of anyone; 0 when there is none."""
-        with self._engine.connect() as conn:
-            return int(conn.execute(select(func.max(changes.c.pk))).scalar() or 0)
