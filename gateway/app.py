@@ -12,11 +12,14 @@ import dramatiq
 
 from gateway.broker import INBOUND_QUEUE, OUTBOUND_QUEUE, Jobs, Sweeper, make_broker
 from gateway.settings import Settings
-from gateway.store import InboundStore, OutboxStore, TicketStore, is_sqlite, make_engine, migrate
+from gateway.store import InboundStore, OutboxStore, RawMessage, TicketStore, is_sqlite, make_engine, migrate
 from gateway.store.kv import get_or_create
 from gateway.tokens import Keyring
+from inbound.commit import CommitQueue
+from inbound.listener import ConnectionGate, InboundServer, ServerLimits, tls_context
 from inbound.pipeline import Extractor, InboundPipeline
 from inbound.recipients import RecipientCheck
+from inbound.server import InboundHandler
 from outbound.deliver import Deliverer
 from outbound.notify import Notifier
 from outbound.render import Branding, Renderer, find_templates
@@ -69,6 +72,41 @@ class Gateway:
     def store_inbound(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> int:
         """Commit a raw inbound message durably; return its id."""
         return self.inbound.save_raw(mail_from=mail_from, rcpt_to=rcpt_to, raw=raw, now=self.clock())
+
+    def commit_queue(self) -> CommitQueue:
+        """A group-commit queue storing raw inbound messages and enqueueing their processing."""
+
+        def save_many(messages: Sequence[RawMessage]) -> list[int]:
+            return self.inbound.save_many(messages, now=self.clock())
+
+        def enqueue(pks: Sequence[int]) -> None:
+            for pk in pks:
+                self.enqueue_inbound(pk)
+
+        return CommitQueue(save_many, after_commit=enqueue)
+
+    def smtp_listener(self, commits: CommitQueue, *, port: int | None = None) -> InboundServer:
+        """The inbound SMTP (or LMTP) listener from the settings, committing through ``commits``."""
+        s = self.settings
+        gate = ConnectionGate(s.max_connections)
+        handler = InboundHandler(
+            refusal=self.recipients.refusal,
+            commit=commits.submit,
+            max_message_bytes=s.max_message_bytes,
+            lmtp=s.smtp_lmtp,
+            stopping=lambda: gate.stopping,
+        )
+        limits = ServerLimits(
+            max_message_bytes=s.max_message_bytes,
+            max_connections=s.max_connections,
+            idle_timeout=s.smtp_idle_timeout_seconds,
+            data_timeout=s.smtp_data_timeout_seconds,
+        )
+        tls = tls_context(s.smtp_tls_cert, s.smtp_tls_key) if s.smtp_tls_cert and s.smtp_tls_key else None
+        return InboundServer(
+            handler, host=s.smtp_host, port=s.smtp_port if port is None else port, limits=limits, tls=tls,
+            lmtp=s.smtp_lmtp, reuse_port=s.smtp_processes > 1, gate=gate,
+        )
 
     def enqueue_inbound(self, pk: int) -> None:
         """Hand stored message ``pk`` to the pipeline."""

@@ -15,7 +15,7 @@ from gateway.models import EntryKind
 from gateway.store.records import inserted_pk
 from gateway.store.tables import entries, inbound_messages, tickets
 
-__all__ = ["InboundStatus", "InboundStore", "StoredInbound"]
+__all__ = ["InboundStatus", "InboundStore", "RawMessage", "StoredInbound"]
 
 
 class InboundStatus:
@@ -26,7 +26,18 @@ class InboundStatus:
     DUPLICATE = "duplicate"
     UNTHREADED = "unthreaded"
     QUARANTINED = "quarantined"
+    AUTO_REPLY = "auto_reply"
+    BOUNCE = "bounce"
     FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A message as received, before it is stored: envelope and bytes."""
+
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    raw: bytes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +75,26 @@ class InboundStore:
                     attempts=0,
                 )
             ))
+
+    def save_many(self, messages: Sequence[RawMessage], *, now: datetime) -> list[int]:
+        """Commit every message of ``messages`` in one transaction (group commit); their ids, in order."""
+        if not messages:
+            return []
+        rows = [
+            {
+                "received_at": now,
+                "mail_from": m.mail_from,
+                "rcpt_to": json.dumps(list(m.rcpt_to)),
+                "raw": m.raw,
+                "size": len(m.raw),
+                "status": InboundStatus.RECEIVED,
+                "attempts": 0,
+            }
+            for m in messages
+        ]
+        statement = insert(inbound_messages).returning(inbound_messages.c.pk, sort_by_parameter_order=True)
+        with self._engine.begin() as conn:
+            return [int(pk) for pk in conn.execute(statement, rows).scalars()]
 
     def get(self, pk: int) -> StoredInbound | None:
         """The stored message ``pk``, or None."""
