@@ -14,12 +14,14 @@ from gateway.broker import INBOUND_QUEUE, OUTBOUND_QUEUE, Jobs, Sweeper, make_br
 from gateway.settings import Settings
 from gateway.store import InboundStore, OutboxStore, RawMessage, TicketStore, is_sqlite, make_engine, migrate
 from gateway.store.kv import get_or_create
+from gateway.store.webhooks import WebhookStore
 from gateway.tokens import Keyring
 from inbound.commit import CommitQueue
 from inbound.listener import ConnectionGate, InboundServer, ServerLimits, tls_context
 from inbound.pipeline import Extractor, InboundPipeline
 from inbound.recipients import RecipientCheck
 from inbound.server import InboundHandler
+from inbound.webhook import HttpPoster, Poster, WebhookDeliverer
 from outbound.deliver import Deliverer
 from outbound.notify import Notifier
 from outbound.render import Branding, Renderer, find_templates
@@ -68,6 +70,8 @@ class Gateway:
     pipeline: InboundPipeline
     jobs: Jobs
     sender: Sender
+    webhooks: WebhookStore
+    webhook_deliverer: WebhookDeliverer | None = None
 
     def store_inbound(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> int:
         """Commit a raw inbound message durably; return its id."""
@@ -119,6 +123,21 @@ class Gateway:
             self.jobs.send("deliver_email", pk)
         for pk in self.inbound.unprocessed(received_before=before):
             self.jobs.send("process_inbound", pk)
+        if self.webhook_deliverer is not None:
+            for pk in self.webhooks.due(before=before):
+                self.jobs.send("deliver_webhook", pk)
+
+    def release_inbound(self, pk: int) -> bool:
+        """Release quarantined message ``pk``: it goes through the pipeline again, without the sender check."""
+        released = self.inbound.release(pk, now=self.clock())
+        if released:
+            self.enqueue_inbound(pk)
+        return released
+
+    def _landed(self, entry_pk: int) -> None:
+        pk = self.inbound.webhook_for_entry(entry_pk)
+        if pk is not None:
+            self.jobs.send("deliver_webhook", pk)
 
     def sweeper(self, interval: float = 5.0) -> Sweeper:
         """A sweeper for this gateway (started by worker processes)."""
@@ -132,6 +151,7 @@ def build_gateway(
     broker: dramatiq.Broker | None = None,
     sender: Sender | None = None,
     extractor: Extractor | None = None,
+    webhook_poster: Poster | None = None,
     migrate_sqlite: bool = True,
 ) -> Gateway:
     """Build every part from ``settings``; tests pass a clock, a broker or a sender by keyword."""
@@ -172,12 +192,25 @@ def build_gateway(
         retry_later=lambda pk, delay: jobs.send("deliver_email", pk, delay_seconds=delay),
     )
     recipients = RecipientCheck(keyring=keyring, ticket_by_key=tickets.get_by_key)
+    webhooks = WebhookStore(engine)
+    landed: list[Callable[[int], None]] = []
     pipeline = InboundPipeline(
-        inbound=inbound, recipients=recipients, extractor=extractor or _default_extractor(), clock=clock
+        inbound=inbound, recipients=recipients, ticket_by_key=tickets.get_by_key,
+        extractor=extractor or _default_extractor(), clock=clock,
+        suppress=lambda address, reason: outbox.suppress(address, reason=reason, now=clock()),
+        trusted_authserv_id=settings.trusted_authserv_id, webhook_url=settings.helpdesk_webhook_url,
+        on_landed=lambda entry_pk: landed[0](entry_pk),
     )
+    webhook_deliverer = None
+    if settings.helpdesk_webhook_url and settings.helpdesk_webhook_secret:
+        webhook_deliverer = WebhookDeliverer(
+            store=webhooks, poster=webhook_poster or HttpPoster(), secret=settings.helpdesk_webhook_secret,
+            clock=clock, retry_later=lambda pk, delay: jobs.send("deliver_webhook", pk, delay_seconds=delay),
+        )
+        jobs.declare("deliver_webhook", webhook_deliverer.deliver, queue=INBOUND_QUEUE)
     jobs.declare("deliver_email", deliverer.deliver, queue=OUTBOUND_QUEUE)
     jobs.declare("process_inbound", pipeline.process, queue=INBOUND_QUEUE)
-    return Gateway(
+    gw = Gateway(
         settings=settings,
         clock=clock,
         tickets=tickets,
@@ -192,7 +225,11 @@ def build_gateway(
         pipeline=pipeline,
         jobs=jobs,
         sender=sender,
+        webhooks=webhooks,
+        webhook_deliverer=webhook_deliverer,
     )
+    landed.append(gw._landed)
+    return gw
 
 
 def _bare_address(value: str) -> str:
