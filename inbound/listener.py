@@ -173,6 +173,13 @@ class InboundServer(Controller):
             self._factory_invoker, host=self.hostname, port=self.port, reuse_port=self._reuse_port
         )
 
+    def _trigger_server(self) -> None:
+        # With SO_REUSEPORT the kernel may hand the probe connection to a sibling process: probe until ours answers.
+        for _ in range(200 if self._reuse_port else 1):
+            super()._trigger_server()
+            if self._factory_invoked.wait(0.05):
+                return
+
     @property
     def bound_port(self) -> int:
         """The port actually listened on (useful when 0 was asked for)."""
