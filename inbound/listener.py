@@ -176,7 +176,7 @@ class InboundServer(Controller):
     def _trigger_server(self) -> None:
         # With SO_REUSEPORT the kernel may hand the probe connection to a sibling process: probe until ours answers.
         for _ in range(200 if self._reuse_port else 1):
-            super()._trigger_server()
+            super()._trigger_server()  # type: ignore[no-untyped-call]
             if self._factory_invoked.wait(0.05):
                 return
 
