@@ -148,7 +148,8 @@ class InboundPipeline:
     def _land(self, stored: StoredInbound, trail: _Trail) -> Outcome:
         parsed = parse_email(stored.raw)
         trail.parsed = parsed_fields(parsed)
-        kind = classify(parsed, mail_from=stored.mail_from if stored.rcpt_to else None)
+        # SMTP always has an envelope sender ("<>" when null); "" means unknown (HTTP inbound without one).
+        kind = classify(parsed, mail_from=stored.mail_from or None)
         if kind.kind is MessageKind.BOUNCE:
             for address in kind.failed:
                 self._suppress(address, f"bounce received as inbound message {stored.pk}")

@@ -9,7 +9,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import gateway
-from gateway.api import events, ops, tickets
+from gateway.api import events, inbound, ops, tickets
 from gateway.api.auth import require_key
 from gateway.app import Gateway
 from gateway.errors import EventError, StoreUnavailable
@@ -29,6 +29,7 @@ def create_api(gw: Gateway) -> FastAPI:
     app.include_router(events.router_for(gw), dependencies=keyed)
     app.include_router(ops.router_for(gw), dependencies=keyed)
     app.include_router(tickets.router_for(gw), dependencies=keyed)
+    app.include_router(inbound.router_for(gw), dependencies=keyed)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -92,7 +92,7 @@ def test_customer_replies_land_as_just_the_new_text(desk: Desk, name: str, expec
 
 def test_bounce_suppresses_the_reported_address_and_never_lands(desk: Desk) -> None:
     """A DSN from MAILER-DAEMON with a null return path is recorded as a bounce and the failed address suppressed."""
-    outcome = desk.process("bounce.eml", mail_from="")
+    outcome = desk.process("bounce.eml", mail_from="<>")
     assert InboundStatus.BOUNCE == outcome.status
     assert desk.gw.outbox.is_suppressed(CUSTOMER)
     assert [] == desk.replies()
