@@ -95,10 +95,11 @@ class Gateway:
         gate = ConnectionGate(s.max_connections)
         handler = InboundHandler(
             refusal=self.recipients.refusal,
-            commit=commits.submit,
+            commit=commits.submit_async,
             max_message_bytes=s.max_message_bytes,
             lmtp=s.smtp_lmtp,
             stopping=lambda: gate.stopping,
+            cheap_refusal=self.recipients.is_cached,
         )
         limits = ServerLimits(
             max_message_bytes=s.max_message_bytes,

@@ -6,9 +6,11 @@ store, and under load one fsync covers many messages (about 6 per fsync at 20 co
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
@@ -62,6 +64,12 @@ class CommitQueue:
         self._queue.put((message, future))
         return future
 
+    def submit_async(self, message: RawMessage) -> asyncio.Future[int]:
+        """Like :meth:`submit`, for a coroutine: the whole batch is answered with one wake-up of its event loop."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue.put((message, future))
+        return future
+
     def _run(self) -> None:
         stopping = False
         while not stopping:
@@ -80,19 +88,44 @@ class CommitQueue:
                 batch.append(item)
             self._commit(batch)  # type: ignore[arg-type]
 
-    def _commit(self, batch: list[tuple[RawMessage, Future[int]]]) -> None:
+    def _commit(self, batch: list[tuple[RawMessage, Future[int] | asyncio.Future[int]]]) -> None:
         try:
-            pks = list(self._save_many([message for message, _ in batch]))
+            pks: list[int] | None = list(self._save_many([message for message, _ in batch]))
+            error: BaseException | None = None
         except Exception as exc:  # noqa: BLE001 - whatever the store raised, no message of the batch is stored
             log.warning("could not commit %d inbound message(s): %s", len(batch), exc)
-            for _, future in batch:
-                future.set_exception(exc)
+            pks, error = None, exc
+        outcomes = [(future, pks[i] if pks is not None else error) for i, (_, future) in enumerate(batch)]
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[int], object]]] = defaultdict(list)
+        for future, outcome in outcomes:
+            if isinstance(future, asyncio.Future):
+                by_loop[future.get_loop()].append((future, outcome))
+            else:
+                _settle(future, outcome)
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle_all, settled)
+            except RuntimeError:  # that loop is closed: nobody waits any more
+                continue
+        if pks is None:
             return
         self.batches += 1
         self.committed += len(pks)
-        for (_, future), pk in zip(batch, pks, strict=True):
-            future.set_result(pk)
         try:
             self._after_commit(pks)
         except Exception:
             log.warning("could not enqueue inbound messages %s; the sweeper will", pks, exc_info=True)
+
+
+def _settle(future: Future[int] | asyncio.Future[int], outcome: object) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)  # type: ignore[arg-type]
+
+
+def _settle_all(settled: list[tuple[asyncio.Future[int], object]]) -> None:
+    for future, outcome in settled:
+        _settle(future, outcome)

@@ -56,6 +56,16 @@ class RecipientCheck:
             self._cache[key] = (now, ticket)
         return ticket
 
+    def is_cached(self, address: str) -> bool:
+        """Whether checking ``address`` needs no store read (malformed, or its ticket is cached): then it is
+        cheap enough (a decode and one HMAC) to run on the event loop."""
+        try:
+            key = self._keyring.open(address).ticket_key
+        except MalformedToken:
+            return True
+        cached = self._cache.get(key)
+        return cached is not None and self._monotonic() - cached[0] < self._cache_seconds
+
     def refusal(self, address: str) -> UnknownRecipient | None:
         """None if ``address`` is a valid reply address, else why not, in words a human understands."""
         try:

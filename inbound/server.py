@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from concurrent.futures import Future
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.errors import GatewayError, MessageTooBig, ShuttingDown, StoreUnavailable, UnknownRecipient
@@ -35,22 +34,24 @@ def _reply(error: GatewayError) -> str:
 
 
 class InboundHandler:
-    """aiosmtpd handler: RCPT asks ``refusal``; DATA submits to ``commit`` and answers once it is durable."""
+    """aiosmtpd handler: RCPT asks ``refusal``; DATA awaits ``commit`` and answers once the message is durable."""
 
     def __init__(
         self,
         *,
         refusal: Callable[[str], UnknownRecipient | None],
-        commit: Callable[[RawMessage], Future[int]],
+        commit: Callable[[RawMessage], Awaitable[int]],
         max_message_bytes: int,
         lmtp: bool = False,
         stopping: Callable[[], bool] = lambda: False,
+        cheap_refusal: Callable[[str], bool] = lambda address: False,
     ) -> None:
         self._refusal = refusal
         self._commit = commit
         self._max_message_bytes = max_message_bytes
         self._lmtp = lmtp
         self._stopping = stopping
+        self._cheap = cheap_refusal
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
@@ -68,7 +69,10 @@ class InboundHandler:
     ) -> str:
         loop = asyncio.get_running_loop()
         try:
-            refusal = await loop.run_in_executor(None, self._refusal, address)
+            if self._cheap(address):  # no store read needed: answer on the loop, no thread hop
+                refusal = self._refusal(address)
+            else:
+                refusal = await loop.run_in_executor(None, self._refusal, address)
         except Exception:
             log.warning("recipient check failed for %s", address, exc_info=True)
             return "451 4.3.0 Cannot check the recipient right now; please try again later"
@@ -84,7 +88,7 @@ class InboundHandler:
             return self._answer(envelope, _reply(MessageTooBig(_too_big(self._max_message_bytes))))
         message = RawMessage(envelope.mail_from or "", tuple(envelope.rcpt_tos), raw)
         try:
-            pk = await asyncio.wrap_future(self._commit(message))
+            pk = await self._commit(message)
         except Exception:
             log.warning("could not commit inbound message from %s", envelope.mail_from, exc_info=True)
             return self._answer(envelope, _reply(StoreUnavailable()))
