@@ -10,10 +10,15 @@ from datetime import UTC, datetime, timedelta
 
 import dramatiq
 
-from gateway.broker import INBOUND_QUEUE, OUTBOUND_QUEUE, Jobs, Sweeper, make_broker
+from gateway.broker import INBOUND_QUEUE, OUTBOUND_QUEUE, UNSEEN_QUEUE, Jobs, Sweeper, make_broker
+from gateway.messenger.hub import Hub
+from gateway.messenger.live import ChangeSignal, LocalSignal, RedisSignal
 from gateway.settings import Settings
 from gateway.store import InboundStore, OutboxStore, RawMessage, TicketStore, is_sqlite, make_engine, migrate
+from gateway.store.changes import publish_after_commit
 from gateway.store.kv import get_or_create
+from gateway.store.messenger import MessengerStore
+from gateway.store.unseen import UnseenStore
 from gateway.store.webhooks import WebhookStore
 from gateway.tokens import Keyring
 from inbound.commit import CommitQueue
@@ -26,6 +31,7 @@ from outbound.deliver import Deliverer
 from outbound.notify import Notifier
 from outbound.render import Branding, Renderer, find_templates
 from outbound.send import Sender, sender_from_url
+from outbound.unseen_check import UnseenChecker, as_teammate_replies
 
 __all__ = ["Gateway", "build_gateway", "utcnow"]
 
@@ -66,12 +72,19 @@ class Gateway:
     renderer: Renderer
     notifier: Notifier
     deliverer: Deliverer
+    unseen: UnseenChecker
     recipients: RecipientCheck
     pipeline: InboundPipeline
     jobs: Jobs
     sender: Sender
     webhooks: WebhookStore
+    messenger: MessengerStore
+    signal: ChangeSignal
+    hub: Hub
+    messenger_secret: bytes
     webhook_deliverer: WebhookDeliverer | None = None
+    #: Work younger than this is left to its own broker message before the sweeper takes it.
+    sweep_grace: timedelta = SWEEP_GRACE
 
     def store_inbound(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> int:
         """Commit a raw inbound message durably; return its id."""
@@ -119,11 +132,13 @@ class Gateway:
 
     def sweep(self) -> None:
         """Re-enqueue due emails and unprocessed inbound messages (lost broker messages, dead workers)."""
-        before = self.clock() - SWEEP_GRACE
+        before = self.clock() - self.sweep_grace
         for pk in self.outbox.due(before=before):
             self.jobs.send("deliver_email", pk)
         for pk in self.inbound.unprocessed(received_before=before):
             self.jobs.send("process_inbound", pk)
+        for ticket_key in self.unseen.overdue_tickets(grace=self.sweep_grace):
+            self.jobs.send("unseen_check", ticket_key)
         if self.webhook_deliverer is not None:
             for pk in self.webhooks.due(before=before):
                 self.jobs.send("deliver_webhook", pk)
@@ -154,6 +169,7 @@ def build_gateway(
     extractor: Extractor | None = None,
     webhook_poster: Poster | None = None,
     migrate_sqlite: bool = True,
+    signal: ChangeSignal | None = None,
 ) -> Gateway:
     """Build every part from ``settings``; tests pass a clock, a broker or a sender by keyword."""
     engine = make_engine(settings.database_url)
@@ -184,6 +200,8 @@ def build_gateway(
         keyring=keyring,
         from_address=settings.from_address,
         enqueue_delivery=lambda pk: jobs.send("deliver_email", pk),
+        schedule_unseen_check=lambda ticket_key, due_at: unseen.schedule_for(ticket_key, due_at),
+        unseen_delay=timedelta(seconds=settings.unseen_delay_seconds),
     )
     deliverer = Deliverer(
         outbox=outbox,
@@ -191,6 +209,15 @@ def build_gateway(
         mail_from=_bare_address(settings.from_address),
         clock=clock,
         retry_later=lambda pk, delay: jobs.send("deliver_email", pk, delay_seconds=delay),
+    )
+    unseen = UnseenChecker(
+        store=UnseenStore(engine),
+        draft_email=lambda ticket, rows, now: notifier.reply_email(ticket, as_teammate_replies(rows), now=now),
+        enqueue_delivery=lambda pk: jobs.send("deliver_email", pk),
+        schedule=lambda ticket_key, delay: jobs.send("unseen_check", ticket_key, delay_seconds=delay),
+        clock=clock,
+        delay=timedelta(seconds=settings.unseen_delay_seconds),
+        max_wait=timedelta(seconds=settings.unseen_max_wait_seconds),
     )
     recipients = RecipientCheck(keyring=keyring, ticket_by_key=tickets.get_by_key)
     webhooks = WebhookStore(engine)
@@ -202,6 +229,15 @@ def build_gateway(
         trusted_authserv_id=settings.trusted_authserv_id, webhook_url=settings.helpdesk_webhook_url,
         on_landed=lambda entry_pk: landed[0](entry_pk),
     )
+    signal = signal if signal is not None else _signal(settings.redis_url)
+    publish_after_commit(engine, signal.publish)
+    messenger = MessengerStore(engine)
+    messenger_secret = settings.messenger_secret or get_or_create(
+        engine, "messenger_secret", lambda: secrets.token_urlsafe(32)
+    )
+    jobs.declare("deliver_email", deliverer.deliver, queue=OUTBOUND_QUEUE)
+    jobs.declare("process_inbound", pipeline.process, queue=INBOUND_QUEUE)
+    jobs.declare("unseen_check", unseen.check, queue=UNSEEN_QUEUE)
     webhook_deliverer = None
     if settings.helpdesk_webhook_url and settings.helpdesk_webhook_secret:
         webhook_deliverer = WebhookDeliverer(
@@ -209,8 +245,6 @@ def build_gateway(
             clock=clock, retry_later=lambda pk, delay: jobs.send("deliver_webhook", pk, delay_seconds=delay),
         )
         jobs.declare("deliver_webhook", webhook_deliverer.deliver, queue=INBOUND_QUEUE)
-    jobs.declare("deliver_email", deliverer.deliver, queue=OUTBOUND_QUEUE)
-    jobs.declare("process_inbound", pipeline.process, queue=INBOUND_QUEUE)
     gw = Gateway(
         settings=settings,
         clock=clock,
@@ -222,15 +256,40 @@ def build_gateway(
         renderer=renderer,
         notifier=notifier,
         deliverer=deliverer,
+        unseen=unseen,
         recipients=recipients,
         pipeline=pipeline,
         jobs=jobs,
         sender=sender,
         webhooks=webhooks,
         webhook_deliverer=webhook_deliverer,
+        messenger=messenger,
+        signal=signal,
+        hub=_hub(messenger, signal, poll_seconds=settings.messenger_poll_seconds),
+        messenger_secret=messenger_secret.encode(),
     )
     landed.append(gw._landed)
     return gw
+
+
+def _signal(redis_url: str | None) -> ChangeSignal:
+    """Wake-ups through Redis when processes share one; in-process otherwise."""
+    return RedisSignal(redis_url) if redis_url else LocalSignal()
+
+
+def _hub(messenger: MessengerStore, signal: ChangeSignal, *, poll_seconds: float) -> Hub:
+    from gateway.messenger.wire import frame
+
+    return Hub(
+        load=lambda customer_id, after, limit: [
+            frame(v) for v in messenger.changes_since(customer_id, after=after, limit=limit)
+        ],
+        latest=messenger.changes.latest,
+        tail=lambda after: messenger.changes.tail(after=after),
+        newest=messenger.changes.newest,
+        signal=signal,
+        poll_seconds=poll_seconds,
+    )
 
 
 def _bare_address(value: str) -> str:

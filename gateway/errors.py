@@ -11,6 +11,8 @@
     │   ├── UnknownTicket
     │   ├── DuplicateReply
     │   └── InvalidTransition
+    │       ├── UnknownState
+    │       └── StateMismatch
     ├── InboundError         an inbound message cannot be accepted or cannot land
     │   ├── UnknownRecipient     (RCPT: not a valid reply address)
     │   ├── MessageTooBig
@@ -23,15 +25,20 @@
     │   ├── SenderNotCustomer
     │   ├── DmarcFailed
     │   └── NoReplyText
-    └── DeliveryError        an outbound email could not be handed over
-        ├── TemporaryDeliveryFailure
-        └── PermanentDeliveryFailure
+    ├── DeliveryError        an outbound email could not be handed over
+    │   ├── TemporaryDeliveryFailure
+    │   └── PermanentDeliveryFailure
+    └── MessengerError       a Messenger request cannot be answered
+        ├── BadMessengerToken
+        ├── NotYourTicket
+        └── UnknownEntry
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AutoReply",
+    "BadMessengerToken",
     "Bounce",
     "ConfigError",
     "DeliveryError",
@@ -45,16 +52,21 @@ __all__ = [
     "MalformedMessage",
     "MalformedToken",
     "MessageTooBig",
+    "MessengerError",
     "NoReplyText",
+    "NotYourTicket",
     "PermanentDeliveryFailure",
     "SenderNotCustomer",
     "ShuttingDown",
+    "StateMismatch",
     "StoreError",
     "StoreUnavailable",
     "TemporaryDeliveryFailure",
     "TokenError",
     "TooManyConnections",
+    "UnknownEntry",
     "UnknownRecipient",
+    "UnknownState",
     "UnknownTicket",
     "Unthreaded",
 ]
@@ -102,6 +114,14 @@ class DuplicateReply(EventError):
 
 class InvalidTransition(EventError):
     """Raised when a state change names an impossible state or transition."""
+
+
+class UnknownState(InvalidTransition):
+    """Raised when a state change names a state the help desk does not have."""
+
+
+class StateMismatch(InvalidTransition):
+    """Raised when a state change's ``from`` is not the state the gateway has for the ticket."""
 
 
 class InboundError(GatewayError):
@@ -167,3 +187,19 @@ class PermanentDeliveryFailure(DeliveryError):
         super().__init__(message)
         self.code = code
         self.enhanced = enhanced
+
+
+class MessengerError(GatewayError):
+    """Raised when a Messenger request (thread, receipt, stream) cannot be answered."""
+
+
+class BadMessengerToken(MessengerError):
+    """Raised when a Messenger key is malformed, forged or expired."""
+
+
+class NotYourTicket(MessengerError):
+    """Raised when a seen receipt names a customer the ticket does not belong to."""
+
+
+class UnknownEntry(MessengerError):
+    """Raised when a seen receipt or a page cursor names an entry the ticket does not have."""

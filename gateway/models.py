@@ -12,9 +12,13 @@ __all__ = [
     "EntryKind",
     "OutboxEmail",
     "OutboxStatus",
+    "TeammateReply",
     "Ticket",
     "TicketCreated",
+    "TicketHistory",
+    "TicketReplied",
     "TicketState",
+    "TicketStateChanged",
 ]
 
 
@@ -118,3 +122,43 @@ class TicketCreated:
     state: TicketState
     created_by: str
     customer: Customer
+
+
+@dataclass(frozen=True, kw_only=True)
+class TeammateReply:
+    """A teammate's reply on a ticket: ``id`` is the help desk's, ``html`` is optional."""
+
+    id: str
+    author_name: str
+    text: str
+    html: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class TicketReplied:
+    """Help-desk event ``ticket.reply``: a teammate answered on the ticket."""
+
+    event_id: str
+    occurred_at: datetime
+    ticket_id: str
+    reply: TeammateReply
+
+
+@dataclass(frozen=True, kw_only=True)
+class TicketStateChanged:
+    """Help-desk event ``ticket.state_changed``; the state names are checked by the policy."""
+
+    event_id: str
+    occurred_at: datetime
+    ticket_id: str
+    state_from: str
+    state_to: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TicketHistory:
+    """What the policy needs to know of a ticket: its state now and every state it has had."""
+
+    state: TicketState
+    states_seen: frozenset[TicketState]

@@ -96,6 +96,7 @@ class Parts:
     def stop(self) -> None:
         """Stop every started part: the API and SMTP first (no new work), then the worker."""
         if self._api is not None:
+            self.gw.hub.close()  # end the Messenger's event streams, or the server waits for them
             self._api.should_exit = True
             if self._api_thread is not None:
                 self._api_thread.join(timeout=10)

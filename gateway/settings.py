@@ -36,6 +36,8 @@ DEFAULT_MAX_CONNECTIONS = 500
 DEFAULT_SMTP_IDLE_TIMEOUT_SECONDS = 300
 #: Seconds an inbound SMTP client has to send a whole message after DATA.
 DEFAULT_SMTP_DATA_TIMEOUT_SECONDS = 600
+#: Seconds between each API process's fallback polls of the Messenger changes log.
+DEFAULT_MESSENGER_POLL_SECONDS = 1.0
 #: Shortest secret accepted for signing reply tokens.
 MIN_SECRET_LENGTH = 16
 
@@ -85,6 +87,9 @@ class Settings:
     trusted_authserv_id: str | None = None
     #: Key of the HMAC-SHA256 signature on help-desk webhook calls.
     helpdesk_webhook_secret: str | None = None
+    #: Signs Messenger keys. None: one is generated and kept in the store on first start.
+    messenger_secret: str | None = None
+    messenger_poll_seconds: float = DEFAULT_MESSENGER_POLL_SECONDS
 
 
 def parse_secret_keys(value: str) -> tuple[tuple[int, bytes], ...]:
@@ -168,6 +173,19 @@ def _api_keys(value: str) -> tuple[str, ...]:
     return keys
 
 
+def _secret(value: str) -> str:
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ValueError(f"must have at least {MIN_SECRET_LENGTH} characters")
+    return value
+
+
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not 0 < number <= 3600:
+        raise ValueError(f"expected seconds between 0 and 3600, got {number}")
+    return number
+
+
 def _colour(value: str) -> str:
     if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
         raise ValueError(f"expected a colour like #3b5bdb, got {value!r}")
@@ -181,12 +199,6 @@ def _bool(value: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"expected true or false, got {value!r}")
-
-
-def _secret(value: str) -> str:
-    if len(value) < MIN_SECRET_LENGTH:
-        raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
-    return value
 
 
 def _check_together(settings: Settings) -> Settings:
@@ -240,5 +252,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         "smtp_processes": read("SMTP_PROCESSES", _positive),
         "trusted_authserv_id": read("TRUSTED_AUTHSERV_ID", str),
         "helpdesk_webhook_secret": read("HELPDESK_WEBHOOK_SECRET", _secret),
+        "messenger_secret": read("MESSENGER_SECRET", _secret),
+        "messenger_poll_seconds": read("MESSENGER_POLL_SECONDS", _seconds),
     }
     return _check_together(Settings(**{k: v for k, v in values.items() if v is not None}))  # type: ignore[arg-type]

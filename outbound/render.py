@@ -61,7 +61,8 @@ class Renderer:
         self._marker = marker
         self._messenger_url = messenger_url
         loader = jinja2.FileSystemLoader(str(folder))
-        common: dict[str, Any] = {"loader": loader, "undefined": jinja2.StrictUndefined, "keep_trailing_newline": False}
+        common: dict[str, Any] = {"loader": loader, "undefined": jinja2.StrictUndefined, "keep_trailing_newline": False,
+                                  "auto_reload": False}
         self._html = jinja2.Environment(autoescape=True, **common)
         self._text = jinja2.Environment(autoescape=False, **common)
         self._strings: Mapping[str, Mapping[str, Any]] = json.loads((folder / "strings.json").read_text("utf-8"))
@@ -94,6 +95,7 @@ class Renderer:
             "open_label": strings["open_label"],
             "footer_line": strings["footer_line"],
             "state_label": strings["states"].get(state, state),
+            "states": strings["states"],
         }
         subject = " ".join(self._text.get_template(f"{kind}/{loc}/subject.txt").render(values).split())
         values["subject"] = subject

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Body, Response, status
 
-from gateway.api.schemas import TicketCreatedIn
+from gateway.api.schemas import EventIn, TicketCreatedIn, TicketReplyIn
 from gateway.app import Gateway
+from gateway.store import Applied
 
 __all__ = ["router_for"]
 
@@ -17,9 +18,22 @@ def router_for(gw: Gateway) -> APIRouter:
     router = APIRouter(tags=["events"])
 
     @router.post("/v1/events", status_code=status.HTTP_202_ACCEPTED)
-    def post_event(event: TicketCreatedIn, response: Response) -> dict[str, Any]:
-        """Apply a ticket event; the same event id again changes nothing and answers the same."""
-        applied = gw.notifier.ticket_created(event.record(), now=gw.clock())
+    def post_event(response: Response, event: EventIn = Body(...)) -> dict[str, Any]:  # noqa: B008
+        """Apply a ticket event (``ticket.created``, ``ticket.reply``, ``ticket.state_changed``).
+
+        The same event id again changes nothing and answers the same. An event for an unknown
+        ticket (404), with a reply id seen before (409) or an impossible state change (409 when
+        ``from`` is not the ticket's state, 422 for an unknown state or ``from`` = ``to``) is
+        refused with ``{"error", "code"}`` and nothing of it is applied.
+        """
+        now = gw.clock()
+        applied: Applied
+        if isinstance(event, TicketCreatedIn):
+            applied = gw.notifier.ticket_created(event.record(), now=now)
+        elif isinstance(event, TicketReplyIn):
+            applied = gw.notifier.ticket_reply(event.record(), now=now)
+        else:
+            applied = gw.notifier.state_changed(event.record(), now=now)
         if applied.replayed:
             response.headers["Idempotent-Replayed"] = "true"
         return applied.response

@@ -8,9 +8,18 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from gateway.addresses import normalise_address
-from gateway.models import Customer, TicketCreated, TicketState
+from gateway.models import Customer, TeammateReply, TicketCreated, TicketReplied, TicketState, TicketStateChanged
 
-__all__ = ["CustomerIn", "TicketCreatedIn", "TicketIn"]
+__all__ = [
+    "AuthorIn",
+    "CustomerIn",
+    "EventIn",
+    "ReplyIn",
+    "TicketCreatedIn",
+    "TicketIn",
+    "TicketReplyIn",
+    "TicketStateChangedIn",
+]
 
 
 class _Strict(BaseModel):
@@ -62,6 +71,78 @@ class TicketCreatedIn(_Strict):
                 locale=self.customer.locale,
             ),
         )
+
+
+class AuthorIn(_Strict):
+    """The teammate who wrote a reply."""
+
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ReplyIn(_Strict):
+    """The reply in a ``ticket.reply`` event; ``html`` is optional."""
+
+    id: str = Field(min_length=1, max_length=200)
+    author: AuthorIn
+    text: str = Field(min_length=1, max_length=100_000)
+    html: str | None = Field(default=None, max_length=500_000)
+
+
+class TicketReplyIn(_Strict):
+    """``ticket.reply``: a teammate answered on the ticket."""
+
+    type: Literal["ticket.reply"]
+    id: str = Field(min_length=1, max_length=200)
+    occurred_at: AwareDatetime
+    ticket_id: str = Field(min_length=1, max_length=200)
+    reply: ReplyIn
+
+    def record(self) -> TicketReplied:
+        """As the plain record the core works on."""
+        occurred = self.occurred_at.astimezone(UTC)
+        return TicketReplied(
+            event_id=self.id,
+            occurred_at=occurred,
+            ticket_id=self.ticket_id,
+            reply=TeammateReply(
+                id=self.reply.id,
+                author_name=self.reply.author.name,
+                text=self.reply.text,
+                html=self.reply.html,
+                created_at=occurred,
+            ),
+        )
+
+
+class TicketStateChangedIn(_Strict):
+    """``ticket.state_changed``: the ticket moved from one state to another.
+
+    The state names are plain strings here: the policy checks them, so an unknown name gets
+    the same ``{"error", "code"}`` answer as any other impossible state change.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+    type: Literal["ticket.state_changed"]
+    id: str = Field(min_length=1, max_length=200)
+    occurred_at: AwareDatetime
+    ticket_id: str = Field(min_length=1, max_length=200)
+    state_from: str = Field(alias="from", min_length=1, max_length=32)
+    state_to: str = Field(alias="to", min_length=1, max_length=32)
+
+    def record(self) -> TicketStateChanged:
+        """As the plain record the core works on."""
+        return TicketStateChanged(
+            event_id=self.id,
+            occurred_at=self.occurred_at.astimezone(UTC),
+            ticket_id=self.ticket_id,
+            state_from=self.state_from,
+            state_to=self.state_to,
+        )
+
+
+#: Any help-desk event, told apart by its ``type``.
+EventIn = Annotated[TicketCreatedIn | TicketReplyIn | TicketStateChangedIn, Field(discriminator="type")]
 
 
 def as_utc(value: datetime) -> datetime:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from gateway.models import EntryKind
+from gateway.store.changes import ChangeKind, record_change
 from gateway.store.records import inserted_pk
 from gateway.store.tables import entries, inbound_messages, outbox, tickets, webhook_deliveries
 
@@ -247,6 +248,7 @@ class InboundStore:
                         created_at=now,
                     )
                 ))
+                record_change(conn, ticket_key=ticket_key, kind=ChangeKind.ENTRY, entry_key=entry_pk, now=now)
                 conn.execute(update(tickets).where(tickets.c.pk == ticket_key).values(last_activity_at=now))
                 self._mark(conn, pk, InboundStatus.LANDED, now=now, detail=None, ticket_key=ticket_key,
                            threaded_by=threaded_by, parsed=parsed)

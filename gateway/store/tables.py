@@ -23,6 +23,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "changes",
     "customers",
     "entries",
     "events",
@@ -209,4 +210,18 @@ webhook_deliveries = Table(
     Column("next_attempt_at", UTCDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
     Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
+#: What changed in a customer's Messenger view, in commit order per customer: the Messenger's
+#: event stream reads it (``pk`` is the event id a reconnecting Messenger resumes from).
+changes = Table(
+    "changes",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("customer_pk", Integer, ForeignKey("customers.pk"), nullable=False),
+    Column("ticket_pk", Integer, ForeignKey("tickets.pk"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("entry_pk", Integer, ForeignKey("entries.pk"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_changes_customer_pk_pk", "customer_pk", "pk"),
 )

@@ -14,6 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import EventError
 from gateway.models import Entry, EntryKind, Ticket, TicketCreated
+from gateway.store.changes import ChangeKind, record_change
+from gateway.store.event_tx import EventTx, apply_event
 from gateway.store.outbox import OutboxDraft, insert_draft
 from gateway.store.records import entry_from_row, inserted_pk, ticket_from_row
 from gateway.store.tables import customers, entries, events, tickets
@@ -109,7 +111,7 @@ class TicketStore:
                         last_activity_at=event.occurred_at,
                     )
                 ))
-                conn.execute(
+                entry_pk = inserted_pk(conn.execute(
                     insert(entries).values(
                         ticket_pk=ticket_pk,
                         kind=EntryKind.TICKET_CREATED.value,
@@ -117,7 +119,8 @@ class TicketStore:
                         created_at=event.occurred_at,
                         state_to=event.state.value,
                     )
-                )
+                ))
+                record_change(conn, ticket_key=ticket_pk, kind=ChangeKind.ENTRY, entry_key=entry_pk, now=now)
                 ticket = ticket_from_row(conn.execute(self._ticket_query().where(tickets.c.pk == ticket_pk)).one())
                 ticket_drafts = drafts(ticket)
                 outbox_pks = tuple(insert_draft(conn, d, now=now) for d in ticket_drafts)
@@ -131,6 +134,19 @@ class TicketStore:
             if first is None:
                 raise
             return Applied(response=first, outbox_pks=(), replayed=True)
+
+    def apply(
+        self, *, event_id: str, event_type: str, now: datetime, work: Callable[[EventTx], Mapping[str, Any]]
+    ) -> Applied:
+        """Apply one event to an existing ticket: ``work`` reads and changes it through an
+        :class:`EventTx` and returns the answer; all of it commits together or not at all.
+
+        A repeated event id runs nothing and returns the first answer.
+        """
+        response, outbox_pks, replayed = apply_event(
+            self._engine, event_id=event_id, event_type=event_type, now=now, work=work
+        )
+        return Applied(response=json.loads(response), outbox_pks=outbox_pks, replayed=replayed)
 
     @staticmethod
     def _set_root_message_id(conn: Connection, ticket_key: int, message_id: str) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "is_lotus_date_line",
     "is_lotus_name_line",
     "is_quote_line",
+    "looks_like_mail_header",
     "may_end_header",
     "midline_header_start",
     "original_message_delimiter",
@@ -50,10 +51,14 @@ WROTE_VERBS: Final = (
     "написал\\(а\\)", "написал", "написала", "пишет", "пише", "написав", "написа",
     "έγραψε", "yazdı", "şunu yazdı", "írta", "ezt írta", "a scris", "je napisal",
     "je napisala", "rašė", "rakstīja", "kirjutas", "đã viết", "menulis", "kirjoitti seuraavaa",
+    "nadesłał", "nadesłała", "napisała\\(a\\)",
 )
 
 #: Attribution verbs of scripts without word spaces (matched anywhere, no word boundary).
-CJK_VERBS: Final = ("写道", "寫道", "のメッセージ", "書きました", "が書きました", "작성", "님이 작성")
+CJK_VERBS: Final = (
+    "写道", "寫道", "のメッセージ", "書きました", "が書きました", "작성", "님이 작성",
+    "작성하였습니다", "작성했습니다",
+)
 
 #: Outlook / Lotus header field names, per language, by the field they name.
 FIELD_KINDS: Final[dict[str, tuple[str, ...]]] = {
@@ -84,6 +89,12 @@ FIELD_KINDS: Final[dict[str, tuple[str, ...]]] = {
         "Θέμα", "Assunto", "Subiect", "Predmet", "Tema", "Efni", "Teema",
     ),
     "reply_to": ("Reply-To", "Antwort an", "Répondre à", "Responder a"),
+    # Fields that appear inside header blocks but do not make one on their own.
+    "other": (
+        "Organization", "Organisation", "Organización", "Importance", "Wichtigkeit",
+        "Priorité", "Attachments", "Anlagen", "Pièces jointes", "Vedhæftet", "Bilagor",
+        "Liitteet", "Załączniki", "Přílohy", "Bcc", "DW", "Másolatot kap", "Kopi",
+    ),
 }
 
 #: "-----Original Message-----" and its translations (the dashes are optional in the table).
@@ -156,6 +167,8 @@ _GATEWAY_RE: Final = re.compile(
 )
 
 _ON_START_RE: Final = re.compile(r"[-–—>*\s]*(?:" + _alt(ON_WORDS) + r")\b")
+_LEAD_CHARS: Final = "-–—>* \t\u00a0"
+_ON_FIRST_WORDS: Final = frozenset(w.split()[0].casefold() for w in ON_WORDS)
 # A date/time-led start: "2014-10-17 11:28", "mån 4 dec. 2024", "пн, 1 янв.", "2022年1月1日".
 _DATE_START_RE: Final = re.compile(r"[-–—>*\s]*(?:(?P<wd>[^\W\d_]{1,4})\.?,?[ \t]+)?\d")
 _DATE_RE: Final = re.compile(
@@ -317,7 +330,7 @@ def quote_header_kind(
     s = joined.strip()
     if not s or len(s) > MAX_HEADER_CHARS:
         return None
-    on_start = _ON_START_RE.match(s) is not None
+    on_start = _on_start(s)
     date_start = _date_start(s)
     has_email = "@" in s and _EMAIL_RE.search(s) is not None
     if multiline and not (on_start or date_start or "@" in first_line or "<" in first_line):
@@ -346,15 +359,36 @@ def quote_header_kind(
     return None
 
 
+def _first_word(s: str) -> str:
+    t = s.lstrip(_LEAD_CHARS)
+    return t.split(None, 1)[0] if t else ""
+
+
+def _on_start(s: str) -> bool:
+    """True when ``s`` opens with an "On"-word ("On", "Am", "Le", "W dniu", "在" ...)."""
+    word = _first_word(s)
+    if not word or (word.casefold() not in _ON_FIRST_WORDS and word[0] not in _ON_FIRST_WORDS):
+        return False
+    return _ON_START_RE.match(s) is not None
+
+
+def looks_like_mail_header(block: str) -> bool:
+    """True when a header block carries an address or a date/time, as mail headers do."""
+    return "@" in block or _DATE_RE.search(block) is not None
+
+
 def _date_start(s: str) -> bool:
     """True when ``s`` opens with a date, or a lower-case weekday then a number ("mån 4 dec")."""
+    word = _first_word(s)
+    if not word or not (word[0].isdigit() or (len(word) <= 5 and word[0].islower())):
+        return False
     m = _DATE_START_RE.match(s)
     return m is not None and (m.group("wd") is None or m.group("wd").islower())
 
 
 def starts_like_header(s: str) -> bool:
     """True when ``s`` opens like an attribution: an "On"-word or a date."""
-    return _ON_START_RE.match(s) is not None or _date_start(s)
+    return _on_start(s) or _date_start(s)
 
 
 def midline_header_start(line: str) -> int:

@@ -47,7 +47,10 @@ CLOSINGS: Final = (
     "groetjes", "bedankt", "dank je", "mvh", "med vänlig hälsning", "vänliga hälsningar",
     "hälsningar", "med venlig hilsen", "venlig hilsen", "vennlig hilsen", "hilsen", "kh",
     "vh", "tack", "tak", "takk", "ystävällisin terveisin", "terveisin", "kiitos",
+    "dbh", "bedste hilsner", "de bedste hilsner", "knus", "på forhånd tak", "bästa hälsningar",
+    "med vänliga hälsningar", "hartelijke groeten", "dank u", "bonne réception",
     # pl / cs / ru / uk / tr / el
+    "z powazaniem", "s úctou", "děkujeme",
     "pozdrawiam", "z poważaniem", "dziękuję", "pozdrowienia", "s pozdravem", "děkuji",
     "s pozdravom", "с уважением", "спасибо", "с наилучшими пожеланиями", "всего доброго",
     "з повагою", "дякую", "saygılarımla", "teşekkürler", "iyi çalışmalar",
@@ -63,7 +66,9 @@ MOBILE_FOOTERS: Final = (
     r"sent from (?:yahoo mail|mail|outlook|samsung|aol|gmail|proton ?mail|acompli|"
     r"bluemail|spark|edison|mymail|windows|huawei|xiaomi|the [\w ]{1,20} app)[\w .'&+-]{0,40}",
     r"sent (?:with|via|using) [\w .'&+()/:?=-]{1,80}",
-    r"get outlook for (?:ios|android|mac|windows)[\w .]{0,20}",
+    r"(?:get|hent|holen sie sich|obtenir|obtener|scarica|download|skaffa) outlook"
+    r" (?:for|til|für|pour|para|per|voor|för) (?:ios|android|mac|windows)[\w .]{0,20}",
+    r"outlook (?:für|voor) (?:ios|android) (?:beziehen|downloaden)",
     r"envoyé (?:de|depuis) (?:mon|ma|l'application)? ?[\w .'-]{1,40}",
     r"von meinem [\w .'-]{1,40} gesendet",
     r"(?:gesendet|versendet) (?:von|mit|vom) (?:meinem )?[\w .'-]{1,40}",
@@ -84,6 +89,17 @@ MOBILE_FOOTERS: Final = (
 )
 
 _DASHES: Final = frozenset({"--", "—", "–", "-- --"})
+_COMPANY_ABBREVIATIONS: Final = frozenset(
+    "Corp. Inc. Ltd. Co. LLC. L.L.C. S.A. S.L. N.V. B.V. A.G. Bros. Jr. Sr.".split()
+)
+_NAME_PARTICLES: Final = frozenset("of and & de da van von der den la le y e di du".split())
+_MOBILE_FIRST_WORDS: Final = frozenset(
+    "sent get envoyé von gesendet versendet enviado inviato verzonden skickat sendt wysłane"
+    " wysłano отправлено надіслано lähetetty odesláno hent holen obtenir obtener scarica"
+    " download skaffa outlook".split()
+)
+_MOBILE_ENDINGS: Final = ("から送信", "发送", "傳送", "에서 보냄")
+_MOBILE_OPENINGS: Final = ("从我的", "發自我的", "发自我的", "从", "내 ")
 _RULE_START: Final = frozenset("-_=*~—–")
 _CLOSING_FIRST_WORDS: Final = frozenset(c.split()[0].strip(",.!") for c in CLOSINGS)
 _MOBILE_RE: Final = re.compile(
@@ -106,6 +122,26 @@ MAX_SIGNOFF_TAIL: Final = 6
 MAX_FOOTER_TAIL: Final = 3
 #: Most non-blank lines under a separator row (mailing-list footers, disclaimers).
 MAX_ROW_TAIL: Final = 14
+#: How far from the end (non-blank lines) a confidentiality notice may start.
+MAX_DISCLAIMER_LINES: Final = 25
+
+_DISCLAIMER_RE: Final = re.compile(
+    r"[\W_]{0,6}(?:(?P<strong>caution|disclaimer|confidentiality notice|confidentiality"
+    r"|privileged (?:and|&) confidential|haftungsausschluss|avertissement|aviso legal)\b"
+    r"|this (?:e-?mail|message|communication)|the information (?:contained )?in this"
+    r"|diese (?:e-?mail|nachricht)|ce (?:message|courriel)|este (?:mensaje|correo)"
+    r"|questo messaggio|dit (?:e-?mail)?bericht|denna e-?post|tämä viesti)",
+    re.IGNORECASE,
+)
+_DISCLAIMER_FIRST_WORDS: Final = frozenset(
+    "caution disclaimer confidentiality privileged haftungsausschluss avertissement aviso this"
+    " the diese ce este questo dit denna tämä".split()
+)
+_CONFIDENTIAL_RE: Final = re.compile(
+    r"confidential|privileged|intended (?:solely |only )?for|vertraulich|confidentiel"
+    r"|confidencial|riservat|vertrouwelijk|konfidentiell|luottamuksellinen",
+    re.IGNORECASE,
+)
 
 
 def split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
@@ -119,6 +155,9 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
         return lines, []
     texts = [lines[i] for i in content]
     hard = {pos for pos, t in enumerate(texts) if t.lstrip()[:1] in _RULE_START and _is_hard_rule(t)}
+    hard.update(
+        pos for pos in range(max(1, m - MAX_DISCLAIMER_LINES), m) if _is_disclaimer(texts[pos])
+    )
     mobile = {
         pos for pos in range(max(1, m - 1 - MAX_FOOTER_TAIL), m) if _is_mobile_footer(texts[pos])
     }
@@ -156,25 +195,46 @@ def _opens_signature(
     if stripped in _DASHES:
         return True
     if pos in hard:
-        return 0 < n_after <= MAX_ROW_TAIL
+        return 0 < n_after <= MAX_ROW_TAIL or _is_disclaimer(line)
     if pos in mobile:
         return True
-    window = texts[pos + 1 : pos + 1 + MAX_SIGNOFF_TAIL]
-    if any(len(t) > MAX_SIGNOFF_LINE for t in window):
+    if len(stripped) > 40:
+        return False  # sign-offs and name lines are short
+    # The lines under a sign-off, up to a separator / footer / notice, must be few and short.
+    stop = next(
+        (k for k in range(pos + 1, pos + 2 + MAX_SIGNOFF_TAIL) if k in hard or k in mobile), m
+    )
+    if stop - pos - 1 > MAX_SIGNOFF_TAIL:
         return False
-    if n_after > MAX_SIGNOFF_TAIL and not any(
-        k in hard or k in mobile for k in range(pos + 1, pos + 1 + MAX_SIGNOFF_TAIL)
-    ):
+    if any(len(t) > MAX_SIGNOFF_LINE for t in texts[pos + 1 : stop]):
         return False
-    if len(stripped) <= 40 and (_is_closing(stripped) or _DASH_NAME_RE.match(line)):
+    if _is_closing(stripped) or (stripped[0] in "-/~–—" and _DASH_NAME_RE.match(line)):
         return True
     if pos == last_block and n_after <= 2:
-        return all(
-            len(x.strip()) <= 40 and _TITLE_LINE_RE.match(x) is not None
-            and not x.rstrip().endswith(("?", ":", "!"))
-            for x in texts[pos:]
-        )
+        return all(_looks_like_name_line(x) for x in texts[pos:])
     return False
+
+
+def _looks_like_name_line(line: str) -> bool:
+    """A short title-case line: a name, a job title or a company ("ACME Corp.")."""
+    s = line.strip()
+    words = s.split()
+    if not words or len(s) > 40 or len(words) > 5 or _TITLE_LINE_RE.match(s) is None:
+        return False
+    if s[-1] in "?:!;," or (s[-1] == "." and words[-1] not in _COMPANY_ABBREVIATIONS):
+        return False
+    return all(w[0].isupper() or not w[0].isalpha() or w in _NAME_PARTICLES for w in words)
+
+
+def _is_disclaimer(line: str) -> bool:
+    """A confidentiality / caution notice a mail server or company appends."""
+    words = line.lstrip(" \t*_-=[(#>").split(None, 1)
+    if not words or words[0].rstrip(":.,").casefold() not in _DISCLAIMER_FIRST_WORDS:
+        return False
+    m = _DISCLAIMER_RE.match(line)
+    if m is None:
+        return False
+    return m.group("strong") is not None or _CONFIDENTIAL_RE.search(line[:300]) is not None
 
 
 def _is_closing(stripped: str) -> bool:
@@ -183,4 +243,12 @@ def _is_closing(stripped: str) -> bool:
 
 
 def _is_mobile_footer(line: str) -> bool:
-    return len(line) <= 120 and "," not in line and _MOBILE_RE.match(line) is not None
+    s = line.strip(" \t>")
+    if not s or len(s) > 120 or "," in s:
+        return False
+    first = s.split(None, 1)[0].casefold()
+    if first not in _MOBILE_FIRST_WORDS and not s.endswith(_MOBILE_ENDINGS) and not s.startswith(
+        _MOBILE_OPENINGS
+    ):
+        return False
+    return _MOBILE_RE.match(line) is not None
