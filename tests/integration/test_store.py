@@ -112,7 +112,7 @@ def test_a_reply_delivered_twice_lands_once(database_url: str) -> None:
         )
         for pk in (first, second)
     ]
-    assert [True, False] == landed
+    assert [True, False] == [entry is not None for entry in landed]  # the entry's pk, then None
     assert ["ticket_created", "customer_reply"] == [e.kind.value for e in tickets.thread(ticket.key)]
     second_stored = inbound.get(second)
     assert second_stored is not None
