@@ -232,6 +232,9 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
     while last_block > 0 and content[last_block - 1] == content[last_block] - 1:
         last_block -= 1
     for pos in sorted(near):
+        t = texts[pos]
+        if len(t) > 40 and pos not in hard and pos not in mobile and len(t.strip()) > 40:
+            continue  # a long line opens no sign-off (the common case: prose)
         if _opens_signature(texts, pos, hard, mobile, last_block):
             j = content[pos]
             while j > 0 and is_blank(lines[j - 1]):
