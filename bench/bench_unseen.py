@@ -1,11 +1,11 @@
 """How late the unseen checks run at 10,000 pending, on the real Redis broker and PostgreSQL.
 
-Run: ``.venv/bin/python bench/bench_unseen.py [--checks 10000] [--spread 30]``
+Run: ``.venv/bin/python bench/bench_unseen.py [--checks 10000] [--spread 60] [--workers 1]``
 
 Stores N tickets, each with one teammate reply whose unseen window ends at a different time
 (spread evenly over ``--spread`` seconds, starting after the scheduling is done), schedules
 their N delayed checks on Redis through the gateway (in due order, as replies arrive in real
-life), and lets one ``web2chat-gateway worker`` process run them. For every check it reports
+life), and lets ``--workers`` ``web2chat-gateway worker`` processes run them. For every check it reports
 when the check stored its email minus when the reply fell due (p50, p99, max), and the worker's
 peak memory (VmHWM). Baseline in the same run: bare Dramatiq, N delayed no-op messages with the
 same due times on the same Redis, run by an in-process worker with the same settings.
@@ -112,7 +112,7 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def gateway_run(n: int, spread: float) -> tuple[list[float], float, float]:
+def gateway_run(n: int, spread: float, workers: int) -> tuple[list[float], float, float]:
     schema = "bench_unseen_" + uuid.uuid4().hex[:8]
     admin = make_engine(POSTGRES)
     with admin.connect() as conn:
@@ -127,31 +127,34 @@ def gateway_run(n: int, spread: float) -> tuple[list[float], float, float]:
         "GATEWAY_API_KEYS": "bench-api-key-0123456789",
         "GATEWAY_WORKER_THREADS": str(THREADS),
     }
-    worker = None
+    procs: list[subprocess.Popen[bytes]] = []
     try:
         estimated_scheduling = n / 400  # scheduling runs at roughly 500-1,000 checks/s here
         pending = seed(url, n, datetime.now(UTC) + timedelta(seconds=LEAD + estimated_scheduling), spread)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "worker"], env={**os.environ, **env}, cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", "worker"], env={**os.environ, **env}, cwd=ROOT,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            for _ in range(workers)
+        ]
         gw = build_gateway(load_settings(env))
         started = time.monotonic()
         for ticket_key, due in pending:
             gw.unseen.schedule_for(ticket_key, due)
         scheduled_in = time.monotonic() - started
         deadline = time.monotonic() + LEAD + spread + 120
-        while emailed(url) < n and time.monotonic() < deadline and worker.poll() is None:
+        while emailed(url) < n and time.monotonic() < deadline and all(p.poll() is None for p in procs):
             time.sleep(0.5)
-        peak = peak_rss_mb(worker.pid)
+        peak = max(peak_rss_mb(p.pid) for p in procs)
         late = lateness(url)
         if len(late) != n:
             print(f"  only {len(late)} of {n} checks emailed before the deadline", file=sys.stderr)
         return late, peak, scheduled_in
     finally:
-        if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=30)
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=30)
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             conn.commit()
@@ -187,24 +190,26 @@ def dramatiq_run(n: int, spread: float) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checks", type=int, default=10_000)
-    parser.add_argument("--spread", type=float, default=30.0, help="seconds over which the due times are spread")
+    parser.add_argument("--spread", type=float, default=60.0, help="seconds over which the due times are spread")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (each with its own threads)")
     args = parser.parse_args()
     flush = RedisBroker(url=REDIS).client
     flush.flushdb()
     try:
         base = dramatiq_run(args.checks, args.spread)
-        late, peak, scheduled_in = gateway_run(args.checks, args.spread)
+        late, peak, scheduled_in = gateway_run(args.checks, args.spread, args.workers)
     finally:
         flush.flushdb()
     b50, b99, bmax = percentiles(base)
     g50, g99, gmax = percentiles(late)
-    print(f"{args.checks} pending checks due over {args.spread:.0f} s; delay {DELAY} s; {THREADS} worker threads")
+    print(f"{args.checks} pending checks due over {args.spread:.0f} s; delay {DELAY} s; "
+          f"{args.workers} worker process(es) x {THREADS} threads; load average {os.getloadavg()[0]:.1f}")
     print(f"scheduling: {scheduled_in:.1f} s ({args.checks / scheduled_in:,.0f} checks/s)")
     print(f"{'':28} {'p50':>8} {'p99':>8} {'max':>8}   (seconds late)")
     print(f"{'bare Dramatiq (baseline)':28} {b50:8.3f} {b99:8.3f} {bmax:8.3f}")
     print(f"{'gateway unseen check':28} {g50:8.3f} {g99:8.3f} {gmax:8.3f}")
     print(f"p99 ratio gateway/baseline: {g99 / b99 if b99 > 0 else float('nan'):.2f}")
-    print(f"worker peak memory (VmHWM): {peak:.0f} MB; checks emailed: {len(late)}/{args.checks}")
+    print(f"worker peak memory (VmHWM, largest process): {peak:.0f} MB; checks emailed: {len(late)}/{args.checks}")
 
 
 if __name__ == "__main__":
