@@ -42,7 +42,7 @@ class Clock:
 class Harness:
     """An outbox on a real database and a Deliverer sending through ``sender``."""
 
-    def __init__(self, database_url: str, sender: Sender, *, max_attempts: int = 8) -> None:
+    def __init__(self, database_url: str, sender: Sender, *, max_attempts: int = 8, batch_limit: int = 1) -> None:
         self.engine = make_engine(database_url)
         self.outbox = OutboxStore(self.engine)
         self.clock = Clock()
@@ -50,7 +50,7 @@ class Harness:
         self.deliverer = Deliverer(
             outbox=self.outbox, sender=sender, mail_from="support@acme.example.test", clock=self.clock,
             retry_later=lambda pk, delay: self.retries.append((pk, delay)), max_attempts=max_attempts,
-            jitter=lambda: 0.5,
+            jitter=lambda: 0.5, batch_limit=batch_limit,
         )
 
     def queue(self, n: int = 1, to: str = ADA) -> int:
@@ -137,6 +137,20 @@ def test_550_fails_at_once_and_suppresses_the_address(database_url: str, relay: 
     assert OutboxStatus.SUPPRESSED == h.deliverer.deliver(second)
     assert (OutboxStatus.SUPPRESSED, 0) == h.status(second)
     assert OutboxStatus.SENT == h.deliverer.deliver(other)
+    assert ["<m3@reply.example.test>"] == [message_from_bytes(r)["Message-ID"] for r in scripted.received]
+
+
+def test_queued_emails_ride_along_in_one_batch(database_url: str, relay: Relay) -> None:
+    """One job sends every queued email on its connection; a 5.1.1 in the batch suppresses the rest to that address."""
+    scripted, port = relay
+    scripted.rcpt_answers.append("550 5.1.1 No such user here")
+    h = Harness(database_url, plain_sender(port), batch_limit=10)
+    first, second, other = h.queue(1), h.queue(2), h.queue(3, to="bob@customer.example.test")
+    assert OutboxStatus.FAILED == h.deliverer.deliver(first)
+    assert [(OutboxStatus.FAILED, 1), (OutboxStatus.SUPPRESSED, 0), (OutboxStatus.SENT, 1)] == [
+        h.status(pk) for pk in (first, second, other)
+    ]
+    assert None is h.deliverer.deliver(second), "its own job finds nothing left to do"
     assert ["<m3@reply.example.test>"] == [message_from_bytes(r)["Message-ID"] for r in scripted.received]
 
 
