@@ -136,12 +136,13 @@ def main() -> None:
     parser.add_argument("--emails", type=int, default=EMAILS)
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--threads", type=int, default=4, help="worker threads (GATEWAY_WORKER_THREADS)")
+    parser.add_argument("--dir", default=None, help="where the SQLite files go (default: a temporary folder)")
     args = parser.parse_args()
     port = free_port()
     sink = Sink(port, args.emails)
     pipelines, floors = [], []
     try:
-        with tempfile.TemporaryDirectory() as folder:
+        with tempfile.TemporaryDirectory(dir=args.dir) as folder:
             for round_ in range(args.rounds):
                 pipeline, floor = run_round(
                     round_, emails=args.emails, threads=args.threads, sink=sink, port=port, folder=Path(folder)
