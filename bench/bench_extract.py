@@ -19,8 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inbound.extract import extract_reply
 
-#: Passes over the whole set of replies, per candidate.
-ROUNDS = 30
+#: Passes over the whole set of replies per timing.
+ROUNDS = 10
+#: Timings per candidate; the best is reported (the least disturbed by other load).
+REPEATS = 5
 #: How many different replies the set holds.
 REPLIES = 400
 
@@ -123,20 +125,29 @@ def measure(fn: Callable[[str], object], bodies: list[str], rounds: int = ROUNDS
     return rounds * len(bodies) / (time.perf_counter() - start)
 
 
+def best_of(fns: list[Callable[[str], object]], bodies: list[str]) -> list[float]:
+    """Best messages/s of each function over ``REPEATS`` interleaved timings."""
+    best = [0.0] * len(fns)
+    for _ in range(REPEATS):
+        for k, fn in enumerate(fns):
+            best[k] = max(best[k], measure(fn, bodies))
+    return best
+
+
 def main() -> None:
     """Print messages/s for extract_reply and email-reply-parser, and their ratio."""
     bodies = build_replies()
     sizes = sorted(len(b.encode()) for b in bodies)
     print(f"replies: {len(bodies)}  size bytes: min {sizes[0]}  median {sizes[len(sizes) // 2]}"
-          f"  max {sizes[-1]}  rounds: {ROUNDS}")
-    ours = measure(extract_reply, bodies)
-    print(f"inbound.extract.extract_reply     {ours:10.0f} msgs/s")
+          f"  max {sizes[-1]}  best of {REPEATS} x {ROUNDS} passes")
     try:
         from email_reply_parser import EmailReplyParser
     except ImportError:
         print("email-reply-parser not installed: no baseline")
+        print(f"inbound.extract.extract_reply     {best_of([extract_reply], bodies)[0]:10.0f} msgs/s")
         return
-    theirs = measure(EmailReplyParser.parse_reply, bodies)
+    ours, theirs = best_of([extract_reply, EmailReplyParser.parse_reply], bodies)
+    print(f"inbound.extract.extract_reply     {ours:10.0f} msgs/s")
     print(f"email_reply_parser.parse_reply    {theirs:10.0f} msgs/s")
     print(f"ratio (ours / email-reply-parser) {ours / theirs:10.2f}")
 

@@ -10,17 +10,28 @@ from datetime import UTC, datetime, timedelta
 
 import dramatiq
 
-from gateway.broker import INBOUND_QUEUE, OUTBOUND_QUEUE, Jobs, Sweeper, make_broker
+from gateway.broker import INBOUND_QUEUE, OUTBOUND_QUEUE, UNSEEN_QUEUE, Jobs, Sweeper, make_broker
+from gateway.messenger.hub import Hub
+from gateway.messenger.live import ChangeSignal, LocalSignal, RedisSignal
 from gateway.settings import Settings
-from gateway.store import InboundStore, OutboxStore, TicketStore, is_sqlite, make_engine, migrate
+from gateway.store import InboundStore, OutboxStore, RawMessage, TicketStore, is_sqlite, make_engine, migrate
+from gateway.store.changes import publish_after_commit
 from gateway.store.kv import get_or_create
+from gateway.store.messenger import MessengerStore
+from gateway.store.unseen import UnseenStore
+from gateway.store.webhooks import WebhookStore
 from gateway.tokens import Keyring
+from inbound.commit import CommitQueue
+from inbound.listener import ConnectionGate, InboundServer, ServerLimits, tls_context
 from inbound.pipeline import Extractor, InboundPipeline
 from inbound.recipients import RecipientCheck
+from inbound.server import InboundHandler
+from inbound.webhook import HttpPoster, Poster, WebhookDeliverer
 from outbound.deliver import Deliverer
 from outbound.notify import Notifier
 from outbound.render import Branding, Renderer, find_templates
 from outbound.send import Sender, sender_from_url
+from outbound.unseen_check import UnseenChecker, as_teammate_replies
 
 __all__ = ["Gateway", "build_gateway", "utcnow"]
 
@@ -61,14 +72,59 @@ class Gateway:
     renderer: Renderer
     notifier: Notifier
     deliverer: Deliverer
+    unseen: UnseenChecker
     recipients: RecipientCheck
     pipeline: InboundPipeline
     jobs: Jobs
     sender: Sender
+    webhooks: WebhookStore
+    messenger: MessengerStore
+    signal: ChangeSignal
+    hub: Hub
+    messenger_secret: bytes
+    webhook_deliverer: WebhookDeliverer | None = None
+    #: Work younger than this is left to its own broker message before the sweeper takes it.
+    sweep_grace: timedelta = SWEEP_GRACE
 
     def store_inbound(self, mail_from: str, rcpt_to: Sequence[str], raw: bytes) -> int:
         """Commit a raw inbound message durably; return its id."""
         return self.inbound.save_raw(mail_from=mail_from, rcpt_to=rcpt_to, raw=raw, now=self.clock())
+
+    def commit_queue(self) -> CommitQueue:
+        """A group-commit queue storing raw inbound messages and enqueueing their processing."""
+
+        def save_many(messages: Sequence[RawMessage]) -> list[int]:
+            return self.inbound.save_many(messages, now=self.clock())
+
+        def enqueue(pks: Sequence[int]) -> None:
+            for pk in pks:
+                self.enqueue_inbound(pk)
+
+        return CommitQueue(save_many, after_commit=enqueue)
+
+    def smtp_listener(self, commits: CommitQueue, *, port: int | None = None) -> InboundServer:
+        """The inbound SMTP (or LMTP) listener from the settings, committing through ``commits``."""
+        s = self.settings
+        gate = ConnectionGate(s.max_connections)
+        handler = InboundHandler(
+            refusal=self.recipients.refusal,
+            commit=commits.submit_async,
+            max_message_bytes=s.max_message_bytes,
+            lmtp=s.smtp_lmtp,
+            stopping=lambda: gate.stopping,
+            cheap_refusal=self.recipients.is_cached,
+        )
+        limits = ServerLimits(
+            max_message_bytes=s.max_message_bytes,
+            max_connections=s.max_connections,
+            idle_timeout=s.smtp_idle_timeout_seconds,
+            data_timeout=s.smtp_data_timeout_seconds,
+        )
+        tls = tls_context(s.smtp_tls_cert, s.smtp_tls_key) if s.smtp_tls_cert and s.smtp_tls_key else None
+        return InboundServer(
+            handler, host=s.smtp_host, port=s.smtp_port if port is None else port, limits=limits, tls=tls,
+            lmtp=s.smtp_lmtp, reuse_port=s.smtp_processes > 1, gate=gate,
+        )
 
     def enqueue_inbound(self, pk: int) -> None:
         """Hand stored message ``pk`` to the pipeline."""
@@ -76,11 +132,28 @@ class Gateway:
 
     def sweep(self) -> None:
         """Re-enqueue due emails and unprocessed inbound messages (lost broker messages, dead workers)."""
-        before = self.clock() - SWEEP_GRACE
+        before = self.clock() - self.sweep_grace
         for pk in self.outbox.due(before=before):
             self.jobs.send("deliver_email", pk)
         for pk in self.inbound.unprocessed(received_before=before):
             self.jobs.send("process_inbound", pk)
+        for ticket_key in self.unseen.overdue_tickets(grace=self.sweep_grace):
+            self.jobs.send("unseen_check", ticket_key)
+        if self.webhook_deliverer is not None:
+            for pk in self.webhooks.due(before=before):
+                self.jobs.send("deliver_webhook", pk)
+
+    def release_inbound(self, pk: int) -> bool:
+        """Release quarantined message ``pk``: it goes through the pipeline again, without the sender check."""
+        released = self.inbound.release(pk, now=self.clock())
+        if released:
+            self.enqueue_inbound(pk)
+        return released
+
+    def _landed(self, entry_pk: int) -> None:
+        pk = self.inbound.webhook_for_entry(entry_pk)
+        if pk is not None:
+            self.jobs.send("deliver_webhook", pk)
 
     def sweeper(self, interval: float = 5.0) -> Sweeper:
         """A sweeper for this gateway (started by worker processes)."""
@@ -94,7 +167,9 @@ def build_gateway(
     broker: dramatiq.Broker | None = None,
     sender: Sender | None = None,
     extractor: Extractor | None = None,
+    webhook_poster: Poster | None = None,
     migrate_sqlite: bool = True,
+    signal: ChangeSignal | None = None,
 ) -> Gateway:
     """Build every part from ``settings``; tests pass a clock, a broker or a sender by keyword."""
     engine = make_engine(settings.database_url)
@@ -125,8 +200,7 @@ def build_gateway(
         keyring=keyring,
         from_address=settings.from_address,
         enqueue_delivery=lambda pk: jobs.send("deliver_email", pk),
-        # issue 4 wires the unseen check here
-        schedule_unseen_check=lambda ticket_key, due_at: None,
+        schedule_unseen_check=lambda ticket_key, due_at: unseen.schedule_for(ticket_key, due_at),
         unseen_delay=timedelta(seconds=settings.unseen_delay_seconds),
     )
     deliverer = Deliverer(
@@ -136,13 +210,42 @@ def build_gateway(
         clock=clock,
         retry_later=lambda pk, delay: jobs.send("deliver_email", pk, delay_seconds=delay),
     )
+    unseen = UnseenChecker(
+        store=UnseenStore(engine),
+        draft_email=lambda ticket, rows, now: notifier.reply_email(ticket, as_teammate_replies(rows), now=now),
+        enqueue_delivery=lambda pk: jobs.send("deliver_email", pk),
+        schedule=lambda ticket_key, delay: jobs.send("unseen_check", ticket_key, delay_seconds=delay),
+        clock=clock,
+        delay=timedelta(seconds=settings.unseen_delay_seconds),
+        max_wait=timedelta(seconds=settings.unseen_max_wait_seconds),
+    )
     recipients = RecipientCheck(keyring=keyring, ticket_by_key=tickets.get_by_key)
+    webhooks = WebhookStore(engine)
+    landed: list[Callable[[int], None]] = []
     pipeline = InboundPipeline(
-        inbound=inbound, recipients=recipients, extractor=extractor or _default_extractor(), clock=clock
+        inbound=inbound, recipients=recipients, ticket_by_key=tickets.get_by_key,
+        extractor=extractor or _default_extractor(), clock=clock,
+        suppress=lambda address, reason: outbox.suppress(address, reason=reason, now=clock()),
+        trusted_authserv_id=settings.trusted_authserv_id, webhook_url=settings.helpdesk_webhook_url,
+        on_landed=lambda entry_pk: landed[0](entry_pk),
+    )
+    signal = signal if signal is not None else _signal(settings.redis_url)
+    publish_after_commit(engine, signal.publish)
+    messenger = MessengerStore(engine)
+    messenger_secret = settings.messenger_secret or get_or_create(
+        engine, "messenger_secret", lambda: secrets.token_urlsafe(32)
     )
     jobs.declare("deliver_email", deliverer.deliver, queue=OUTBOUND_QUEUE)
     jobs.declare("process_inbound", pipeline.process, queue=INBOUND_QUEUE)
-    return Gateway(
+    jobs.declare("unseen_check", unseen.check, queue=UNSEEN_QUEUE)
+    webhook_deliverer = None
+    if settings.helpdesk_webhook_url and settings.helpdesk_webhook_secret:
+        webhook_deliverer = WebhookDeliverer(
+            store=webhooks, poster=webhook_poster or HttpPoster(), secret=settings.helpdesk_webhook_secret,
+            clock=clock, retry_later=lambda pk, delay: jobs.send("deliver_webhook", pk, delay_seconds=delay),
+        )
+        jobs.declare("deliver_webhook", webhook_deliverer.deliver, queue=INBOUND_QUEUE)
+    gw = Gateway(
         settings=settings,
         clock=clock,
         tickets=tickets,
@@ -153,10 +256,38 @@ def build_gateway(
         renderer=renderer,
         notifier=notifier,
         deliverer=deliverer,
+        unseen=unseen,
         recipients=recipients,
         pipeline=pipeline,
         jobs=jobs,
         sender=sender,
+        webhooks=webhooks,
+        webhook_deliverer=webhook_deliverer,
+        messenger=messenger,
+        signal=signal,
+        hub=_hub(messenger, signal, poll_seconds=settings.messenger_poll_seconds),
+        messenger_secret=messenger_secret.encode(),
+    )
+    landed.append(gw._landed)
+    return gw
+
+
+def _signal(redis_url: str | None) -> ChangeSignal:
+    """Wake-ups through Redis when processes share one; in-process otherwise."""
+    return RedisSignal(redis_url) if redis_url else LocalSignal()
+
+
+def _hub(messenger: MessengerStore, signal: ChangeSignal, *, poll_seconds: float) -> Hub:
+    from gateway.messenger.wire import frame
+
+    return Hub(
+        load=lambda customer_id, after, limit: [
+            frame(v) for v in messenger.changes_since(customer_id, after=after, limit=limit)
+        ],
+        latest=messenger.changes.latest,
+        tail=lambda after: messenger.changes.tail(after=after),
+        signal=signal,
+        poll_seconds=poll_seconds,
     )
 
 

@@ -26,6 +26,8 @@ WORKER_TIMEOUT_MS = 100
 OUTBOUND_QUEUE = "outbound"
 #: Queue for inbound processing.
 INBOUND_QUEUE = "inbound"
+#: Queue for the unseen checks of teammate replies (delayed messages).
+UNSEEN_QUEUE = "unseen"
 
 
 def make_broker(redis_url: str | None, *, namespace: str = "web2chat") -> dramatiq.Broker:

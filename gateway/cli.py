@@ -75,6 +75,35 @@ def _outbox(settings: Settings, *, as_json: bool, limit: int) -> int:
     return 0
 
 
+def _quarantine(settings: Settings, action: str, pk: int | None, *, as_json: bool) -> int:
+    from gateway.api.inbound import inbound_json
+    from gateway.app import build_gateway
+
+    gw = build_gateway(settings)
+    if action == "list":
+        held = gw.inbound.quarantined(limit=200)
+        if as_json:
+            print(json.dumps([inbound_json(m) for m in held], indent=2))
+        elif not held:
+            print("the quarantine is empty")
+        for m in held:
+            print(f"{m.pk:>6}  {m.received_at:%Y-%m-%d %H:%M:%S}  {m.from_addr or '?':<30}  {m.subject or ''}")
+            print(f"        {m.detail}")
+        return 0
+    if pk is None:
+        raise SystemExit(f"web2chat-gateway: quarantine {action} needs a message id")
+    message = gw.inbound.get(pk)
+    if message is None or message.status != "quarantined":
+        print(f"web2chat-gateway: no quarantined message {pk}", file=sys.stderr)
+        return 1
+    if action == "show":
+        print(json.dumps(inbound_json(message, with_raw=True), indent=2, ensure_ascii=False))
+        return 0
+    gw.release_inbound(pk)
+    print(f"released inbound message {pk}: it goes through the pipeline again, without the sender check")
+    return 0
+
+
 def _parse(path: str) -> int:
     from inbound.extract import extract_reply
     from inbound.pipeline import preview
@@ -100,6 +129,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     outbox = commands.add_parser("outbox", help="list outbound emails, newest first")
     outbox.add_argument("--json", action="store_true", help="print JSON, with each email's full source")
     outbox.add_argument("--limit", type=int, default=50)
+    quarantine = commands.add_parser("quarantine", help="list, show or release quarantined inbound messages")
+    quarantine.add_argument("action", choices=("list", "show", "release"))
+    quarantine.add_argument("id", nargs="?", type=int, help="the inbound message id (show, release)")
+    quarantine.add_argument("--json", action="store_true", help="print JSON")
     parse = commands.add_parser("parse", help="show what the inbound pipeline would make of a raw email")
     parse.add_argument("file", help="a raw RFC 5322 email, or - for stdin")
     args = parser.parse_args(argv)
@@ -110,6 +143,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     settings = _settings(env)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command == "quarantine":
+        return _quarantine(settings, args.action, args.id, as_json=args.json)
     if args.command == "outbox":
         return _outbox(settings, as_json=args.json, limit=args.limit)
     parts = {"serve": ("api", "smtp", "worker")}.get(args.command, (args.command,))

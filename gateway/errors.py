@@ -13,18 +13,36 @@
     │   └── InvalidTransition
     │       ├── UnknownState
     │       └── StateMismatch
-    ├── InboundError         an inbound message cannot be processed
-    │   └── MalformedMessage
-    └── DeliveryError        an outbound email could not be handed over
-        ├── TemporaryDeliveryFailure
-        └── PermanentDeliveryFailure
+    ├── InboundError         an inbound message cannot be accepted or cannot land
+    │   ├── UnknownRecipient     (RCPT: not a valid reply address)
+    │   ├── MessageTooBig
+    │   ├── TooManyConnections
+    │   ├── ShuttingDown
+    │   ├── MalformedMessage
+    │   ├── Unthreaded
+    │   ├── AutoReply
+    │   ├── Bounce
+    │   ├── SenderNotCustomer
+    │   ├── DmarcFailed
+    │   └── NoReplyText
+    ├── DeliveryError        an outbound email could not be handed over
+    │   ├── TemporaryDeliveryFailure
+    │   └── PermanentDeliveryFailure
+    └── MessengerError       a Messenger request cannot be answered
+        ├── BadMessengerToken
+        ├── NotYourTicket
+        └── UnknownEntry
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AutoReply",
+    "BadMessengerToken",
+    "Bounce",
     "ConfigError",
     "DeliveryError",
+    "DmarcFailed",
     "DuplicateReply",
     "EventError",
     "ForgedToken",
@@ -33,14 +51,24 @@ __all__ = [
     "InvalidTransition",
     "MalformedMessage",
     "MalformedToken",
+    "MessageTooBig",
+    "MessengerError",
+    "NoReplyText",
+    "NotYourTicket",
     "PermanentDeliveryFailure",
+    "SenderNotCustomer",
+    "ShuttingDown",
     "StateMismatch",
     "StoreError",
     "StoreUnavailable",
     "TemporaryDeliveryFailure",
     "TokenError",
+    "TooManyConnections",
+    "UnknownEntry",
+    "UnknownRecipient",
     "UnknownState",
     "UnknownTicket",
+    "Unthreaded",
 ]
 
 
@@ -100,8 +128,48 @@ class InboundError(GatewayError):
     """Raised when an inbound message cannot be processed."""
 
 
+class UnknownRecipient(InboundError):
+    """Raised when a recipient is not a valid reply address; the message says why, for a human."""
+
+
+class MessageTooBig(InboundError):
+    """Raised when an inbound message is larger than ``GATEWAY_MAX_MESSAGE_BYTES``."""
+
+
+class TooManyConnections(InboundError):
+    """Raised when a new SMTP connection would exceed ``GATEWAY_MAX_CONNECTIONS``."""
+
+
+class ShuttingDown(InboundError):
+    """Raised when a connection or transaction starts while the SMTP server is stopping."""
+
+
 class MalformedMessage(InboundError):
     """Raised when an inbound message is not parseable MIME."""
+
+
+class Unthreaded(InboundError):
+    """Raised when neither a reply token nor In-Reply-To/References names one of our tickets."""
+
+
+class AutoReply(InboundError):
+    """Raised when an inbound message was written by a machine (out of office, list, RFC 3834)."""
+
+
+class Bounce(InboundError):
+    """Raised when an inbound message is a bounce or delivery status notification."""
+
+
+class SenderNotCustomer(InboundError):
+    """Raised when the ``From`` of a reply is not the ticket's customer (the message is quarantined)."""
+
+
+class DmarcFailed(InboundError):
+    """Raised when the trusted upstream server recorded ``dmarc=fail`` for a reply (quarantined)."""
+
+
+class NoReplyText(InboundError):
+    """Raised when a reply holds no new text once quoted history and signature are removed."""
 
 
 class DeliveryError(GatewayError):
@@ -119,3 +187,19 @@ class PermanentDeliveryFailure(DeliveryError):
         super().__init__(message)
         self.code = code
         self.enhanced = enhanced
+
+
+class MessengerError(GatewayError):
+    """Raised when a Messenger request (thread, receipt, stream) cannot be answered."""
+
+
+class BadMessengerToken(MessengerError):
+    """Raised when a Messenger key is malformed, forged or expired."""
+
+
+class NotYourTicket(MessengerError):
+    """Raised when a seen receipt names a customer the ticket does not belong to."""
+
+
+class UnknownEntry(MessengerError):
+    """Raised when a seen receipt or a page cursor names an entry the ticket does not have."""

@@ -12,7 +12,7 @@ import uvicorn
 from gateway.api import create_api
 from gateway.app import Gateway
 from gateway.broker import Sweeper, make_worker
-from inbound.server import InboundHandler, make_controller
+from inbound.commit import CommitQueue
 
 __all__ = ["Parts"]
 
@@ -32,6 +32,7 @@ class Parts:
         self._worker: Any = None
         self._sweeper: Sweeper | None = None
         self._smtp: Any = None
+        self._commits: CommitQueue | None = None
         self._api: uvicorn.Server | None = None
         self._api_thread: threading.Thread | None = None
 
@@ -45,7 +46,7 @@ class Parts:
     def smtp_port(self) -> int:
         """The port the SMTP server listens on."""
         assert self._smtp is not None, "the SMTP server is not running"
-        return int(self._smtp.server.sockets[0].getsockname()[1])
+        return int(self._smtp.bound_port)
 
     def start(self, *, api_in_thread: bool = True) -> None:
         """Start the parts; with ``api_in_thread=False`` the caller runs :meth:`run_api` itself."""
@@ -56,12 +57,9 @@ class Parts:
             self._sweeper = self.gw.sweeper(self._sweep_interval)
             self._sweeper.start()
         if "smtp" in self.parts:
-            handler = InboundHandler(
-                refusal=self.gw.recipients.refusal, store=self.gw.store_inbound, stored=self.gw.enqueue_inbound
-            )
-            self._smtp = make_controller(
-                handler, host=s.smtp_host, port=s.smtp_port, max_message_bytes=s.max_message_bytes
-            )
+            self._commits = self.gw.commit_queue()
+            self._commits.start()
+            self._smtp = self.gw.smtp_listener(self._commits)
             self._smtp.start()
         if "api" in self.parts:
             config = uvicorn.Config(
@@ -98,11 +96,14 @@ class Parts:
     def stop(self) -> None:
         """Stop every started part: the API and SMTP first (no new work), then the worker."""
         if self._api is not None:
+            self.gw.hub.close()  # end the Messenger's event streams, or the server waits for them
             self._api.should_exit = True
             if self._api_thread is not None:
                 self._api_thread.join(timeout=10)
         if self._smtp is not None:
-            self._smtp.stop()
+            self._smtp.stop()  # graceful: transactions in flight finish, new ones get 421
+        if self._commits is not None:
+            self._commits.stop()
         if self._sweeper is not None:
             self._sweeper.stop()
         if self._worker is not None:

@@ -30,6 +30,14 @@ DEFAULT_UNSEEN_DELAY_SECONDS = 180
 DEFAULT_UNSEEN_MAX_WAIT_SECONDS = 600
 #: Largest inbound message accepted (advertised with the SMTP SIZE extension).
 DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+#: Inbound SMTP connections served at once; more get 421.
+DEFAULT_MAX_CONNECTIONS = 500
+#: Seconds an inbound SMTP client may stay silent between commands.
+DEFAULT_SMTP_IDLE_TIMEOUT_SECONDS = 300
+#: Seconds an inbound SMTP client has to send a whole message after DATA.
+DEFAULT_SMTP_DATA_TIMEOUT_SECONDS = 600
+#: Seconds between each API process's fallback polls of the Messenger changes log.
+DEFAULT_MESSENGER_POLL_SECONDS = 1.0
 #: Shortest secret accepted for signing reply tokens.
 MIN_SECRET_LENGTH = 16
 
@@ -67,6 +75,21 @@ class Settings:
     footer_address: str = ""
     helpdesk_webhook_url: str | None = None
     worker_threads: int = 4
+    #: Inbound SMTP: connection cap, timeouts, STARTTLS, LMTP, SO_REUSEPORT.
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    smtp_idle_timeout_seconds: int = DEFAULT_SMTP_IDLE_TIMEOUT_SECONDS
+    smtp_data_timeout_seconds: int = DEFAULT_SMTP_DATA_TIMEOUT_SECONDS
+    smtp_tls_cert: str | None = None
+    smtp_tls_key: str | None = None
+    smtp_lmtp: bool = False
+    smtp_processes: int = 1
+    #: ``Authentication-Results`` from this authserv-id are trusted (a DMARC fail quarantines).
+    trusted_authserv_id: str | None = None
+    #: Key of the HMAC-SHA256 signature on help-desk webhook calls.
+    helpdesk_webhook_secret: str | None = None
+    #: Signs Messenger keys. None: one is generated and kept in the store on first start.
+    messenger_secret: str | None = None
+    messenger_poll_seconds: float = DEFAULT_MESSENGER_POLL_SECONDS
 
 
 def parse_secret_keys(value: str) -> tuple[tuple[int, bytes], ...]:
@@ -150,10 +173,40 @@ def _api_keys(value: str) -> tuple[str, ...]:
     return keys
 
 
+def _secret(value: str) -> str:
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ValueError(f"must have at least {MIN_SECRET_LENGTH} characters")
+    return value
+
+
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not 0 < number <= 3600:
+        raise ValueError(f"expected seconds between 0 and 3600, got {number}")
+    return number
+
+
 def _colour(value: str) -> str:
     if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
         raise ValueError(f"expected a colour like #3b5bdb, got {value!r}")
     return value
+
+
+def _bool(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _check_together(settings: Settings) -> Settings:
+    if bool(settings.smtp_tls_cert) != bool(settings.smtp_tls_key):
+        raise ConfigError(f"{PREFIX}SMTP_TLS_CERT and {PREFIX}SMTP_TLS_KEY: set both for STARTTLS, or neither")
+    if settings.helpdesk_webhook_url and not settings.helpdesk_webhook_secret:
+        raise ConfigError(f"{PREFIX}HELPDESK_WEBHOOK_SECRET: required when {PREFIX}HELPDESK_WEBHOOK_URL is set")
+    return settings
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -190,5 +243,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         "footer_address": read("FOOTER_ADDRESS", str),
         "helpdesk_webhook_url": read("HELPDESK_WEBHOOK_URL", _url("http", "https")),
         "worker_threads": read("WORKER_THREADS", _positive),
+        "max_connections": read("MAX_CONNECTIONS", _positive),
+        "smtp_idle_timeout_seconds": read("SMTP_IDLE_TIMEOUT_SECONDS", _positive),
+        "smtp_data_timeout_seconds": read("SMTP_DATA_TIMEOUT_SECONDS", _positive),
+        "smtp_tls_cert": read("SMTP_TLS_CERT", str),
+        "smtp_tls_key": read("SMTP_TLS_KEY", str),
+        "smtp_lmtp": read("SMTP_LMTP", _bool),
+        "smtp_processes": read("SMTP_PROCESSES", _positive),
+        "trusted_authserv_id": read("TRUSTED_AUTHSERV_ID", str),
+        "helpdesk_webhook_secret": read("HELPDESK_WEBHOOK_SECRET", _secret),
+        "messenger_secret": read("MESSENGER_SECRET", _secret),
+        "messenger_poll_seconds": read("MESSENGER_POLL_SECONDS", _seconds),
     }
-    return Settings(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
+    return _check_together(Settings(**{k: v for k, v in values.items() if v is not None}))  # type: ignore[arg-type]

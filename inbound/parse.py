@@ -1,18 +1,25 @@
 """Parse raw MIME into the gateway's own :class:`ParsedEmail` (flanker behind this interface).
 
 Callers never see flanker: it can be swapped (it imports modules Python 3.13 removed) without
-touching them. Every flanker failure becomes :class:`MalformedMessage`.
+touching them. flanker gives the structure and the decoded headers; bodies are decoded here
+from their raw bytes (transfer encoding, then :func:`inbound.charsets.decode_text`), because
+flanker decodes a whole 8-bit message with one guessed charset. The bytes go to flanker as
+Latin-1 text, which keeps every byte recoverable. Every failure becomes :class:`MalformedMessage`.
 """
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import io
+import quopri
 import re
 from dataclasses import dataclass, field
+from email.utils import getaddresses
 from typing import Any
 
 from gateway.errors import MalformedMessage
+from inbound.charsets import decode_text, fix_8bit_header
 
 __all__ = ["Attachment", "ParsedEmail", "parse_email", "parse_message_ids"]
 
@@ -44,11 +51,20 @@ class ParsedEmail:
     headers: tuple[tuple[str, str], ...] = ()
     attachments: tuple[Attachment, ...] = field(default=())
     content_type: str = "text/plain"
+    #: Addresses in To and Cc (where an HTTP-delivered message's reply token may be).
+    to_addrs: tuple[str, ...] = ()
+    #: The ``message/delivery-status`` part of a DSN, as text.
+    delivery_status: str | None = None
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
         wanted = name.lower()
         return next((v for k, v in self.headers if k == wanted), None)
+
+    def header_values(self, name: str) -> tuple[str, ...]:
+        """Every value of header ``name`` (case-insensitive), topmost first."""
+        wanted = name.lower()
+        return tuple(v for k, v in self.headers if k == wanted)
 
 
 def parse_message_ids(value: str | None) -> tuple[str, ...]:
@@ -69,65 +85,108 @@ def _load_flanker() -> Any:
 _mime, _address = _load_flanker()
 
 
-def _decoded_body(part: Any) -> str | None:
+def _raw_body(part: Any) -> bytes:
+    """The part's body bytes with the transfer encoding undone."""
+    body = part._container.read_body() if hasattr(part, "_container") else part.body
+    data = body.encode("latin-1", "replace") if isinstance(body, str) else bytes(body or b"")
+    encoding = (part.content_encoding.value or "").lower()
+    if encoding == "base64":
+        with contextlib.suppress(binascii.Error, ValueError):
+            return binascii.a2b_base64(re.sub(rb"[^A-Za-z0-9+/=]", b"", data) + b"==")
+        return data
+    if encoding == "quoted-printable":
+        return quopri.decodestring(data)
+    return data
+
+
+def _text(part: Any) -> str:
+    return decode_text(_raw_body(part), part.content_type.params.get("charset"))
+
+
+def _header(message: Any, name: str) -> str:
     try:
-        body = part.body
-    except Exception:  # noqa: BLE001 - a bad charset or transfer encoding: decode by hand
-        payload = part._container.body if hasattr(part, "_container") else b""
-        if isinstance(payload, bytes):
-            return payload.decode("utf-8", "replace")
-        return None
-    if isinstance(body, bytes):
-        return body.decode("utf-8", "replace")
-    return body if isinstance(body, str) else None
+        value = message.headers.get(name)
+    except Exception:  # noqa: BLE001 - an undecodable header reads as absent
+        return ""
+    return fix_8bit_header(str(value)) if value is not None else ""
+
+
+def _addresses(message: Any, name: str) -> list[tuple[str, str]]:
+    """(display name, address) pairs: the stdlib splits the list (quoted commas), flanker checks each address."""
+    raw = message.headers.getraw(name) or ""
+    text = fix_8bit_header(raw.decode("latin-1") if isinstance(raw, bytes) else str(raw))
+    found = []
+    for display, candidate in getaddresses([text]):
+        checked = _address.parse(candidate, addr_spec_only=True) if candidate else None
+        if checked is not None:
+            found.append((display, str(checked.address)))
+        elif "@" in candidate:
+            found.append((display, candidate))
+    return found
+
+
+def _display_name(message: Any, fallback: str) -> str:
+    """The sender's decoded display name (flanker decodes RFC 2047 in the From header)."""
+    decoded = getaddresses([_header(message, "From")])
+    return decoded[0][0] if decoded and decoded[0][0] else fallback
 
 
 def parse_email(raw: bytes) -> ParsedEmail:
     """Parse ``raw``; raise :class:`MalformedMessage` if it is not a usable email."""
     try:
-        message = _mime.from_string(raw)
-        headers = tuple((str(k).lower(), str(v)) for k, v in message.headers.iteritems())
-        text = html = None
-        attachments: list[Attachment] = []
-        for part in message.walk(with_self=True):
-            ctype = part.content_type
-            if ctype.is_multipart() or ctype.is_message_container():
-                continue
-            disposition = (part.content_disposition[0] or "").lower()
-            if part.is_body() and disposition != "attachment":
-                if ctype.value == "text/plain" and text is None:
-                    text = _decoded_body(part)
-                    continue
-                if ctype.value == "text/html" and html is None:
-                    html = _decoded_body(part)
-                    continue
-            if part.is_attachment() or part.is_inline() or not part.is_body():
-                body = part.body
-                size = len(body) if isinstance(body, (bytes, str)) else 0
-                attachments.append(
-                    Attachment(
-                        filename=part.detected_file_name or None,
-                        content_type=ctype.value,
-                        size=size,
-                        inline=disposition == "inline",
-                    )
-                )
-        from_raw = message.headers.getraw("From") or ""
-        sender = _address.parse(from_raw.decode("utf-8", "replace") if isinstance(from_raw, bytes) else from_raw)
-        return ParsedEmail(
-            message_id=f"<{message.message_id}>" if message.message_id else None,
-            in_reply_to=parse_message_ids(message.headers.get("In-Reply-To")),
-            references=parse_message_ids(message.headers.get("References")),
-            from_addr=sender.address.lower() if sender is not None and hasattr(sender, "address") else None,
-            from_name=getattr(sender, "display_name", "") or "" if sender is not None else "",
-            subject=message.subject or "",
-            text=text,
-            html=html,
-            headers=headers,
-            attachments=tuple(attachments),
-            content_type=message.content_type.value,
-        )
+        return _parse(raw)
     except MalformedMessage:
         raise
     except Exception as exc:  # noqa: BLE001 - flanker raises anything on bad MIME
         raise MalformedMessage(f"cannot parse message: {type(exc).__name__}: {exc}") from None
+
+
+def _parse(raw: bytes) -> ParsedEmail:
+    if not raw.strip():
+        raise MalformedMessage("empty message")
+    message = _mime.from_string(raw.decode("latin-1"))
+    headers = tuple((str(k).lower(), fix_8bit_header(str(v))) for k, v in message.headers.iteritems())
+    if not any(k in ("from", "subject", "message-id", "to", "content-type") for k, _ in headers):
+        raise MalformedMessage("no email headers found (From, To, Subject, Message-ID, Content-Type)")
+    text = html = delivery_status = None
+    attachments: list[Attachment] = []
+    for part in message.walk(with_self=True, skip_enclosed=True):
+        ctype = part.content_type
+        if ctype.is_multipart() or ctype.is_message_container():
+            continue
+        disposition = (part.content_disposition[0] or "").lower()
+        if ctype.value == "message/delivery-status" and delivery_status is None:
+            delivery_status = _text(part)
+            continue
+        if disposition != "attachment" and not part.detected_file_name:
+            if ctype.value == "text/plain" and text is None:
+                text = _text(part)
+                continue
+            if ctype.value == "text/html" and html is None:
+                html = _text(part)
+                continue
+        attachments.append(Attachment(
+            filename=part.detected_file_name or None,
+            content_type=ctype.value,
+            size=len(_raw_body(part)),
+            inline=disposition == "inline" or (disposition != "attachment" and bool(part.headers.get("Content-ID"))),
+        ))
+    senders = _addresses(message, "From")
+    to_addrs = tuple(a for name in ("To", "Cc") for _, a in _addresses(message, name))
+    raw_id = _header(message, "Message-ID").strip()
+    message_id = parse_message_ids(raw_id) or ((f"<{raw_id.strip('<>')[:240]}>",) if raw_id else ())
+    return ParsedEmail(
+        message_id=message_id[0] if message_id else None,
+        in_reply_to=parse_message_ids(_header(message, "In-Reply-To")),
+        references=parse_message_ids(_header(message, "References")),
+        from_addr=senders[0][1].strip() if senders else None,
+        from_name=_display_name(message, senders[0][0]) if senders else "",
+        subject=_header(message, "Subject"),
+        text=text,
+        html=html,
+        headers=headers,
+        attachments=tuple(attachments),
+        content_type=message.content_type.value,
+        to_addrs=to_addrs,
+        delivery_status=delivery_status,
+    )

@@ -1,20 +1,30 @@
-"""The inbound pipeline: a stored raw message -> parsed, threaded, verified, extracted, landed."""
+"""The inbound pipeline: a stored raw message -> parsed, classified, threaded, verified, extracted, landed.
+
+Each stored message ends in exactly one recorded status. Failures are the specific errors of
+:mod:`gateway.errors`; :mod:`inbound.rejections` says where each one ends (never a reply to
+the sender: the message was accepted with 250 long ago).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from gateway.errors import MalformedMessage, TokenError
+from gateway.errors import AutoReply, Bounce, InboundError, MalformedMessage, NoReplyText, TokenError, Unthreaded
 from gateway.models import Ticket
-from gateway.store.inbound import InboundStatus, InboundStore
+from gateway.store.inbound import InboundStatus, InboundStore, ParsedFields, StoredInbound, WebhookDraft
+from inbound.classify import MessageKind, classify
 from inbound.parse import ParsedEmail, parse_email
 from inbound.recipients import RecipientCheck
+from inbound.rejections import stored_status
+from inbound.thread import ThreadMatch, choose_thread
+from inbound.verify import check_sender
 
-__all__ = ["Extracted", "InboundPipeline", "Outcome", "dedup_key", "preview"]
+__all__ = ["Extracted", "InboundPipeline", "Outcome", "dedup_key", "preview", "webhook_payload"]
 
 
 class Extracted(Protocol):
@@ -41,6 +51,7 @@ class Outcome:
     detail: str | None = None
     ticket_key: int | None = None
     threaded_by: str | None = None
+    entry_pk: int | None = None
 
 
 def dedup_key(parsed: ParsedEmail, raw: bytes) -> str:
@@ -55,6 +66,40 @@ def extract(parsed: ParsedEmail, extractor: Extractor) -> Extracted:
     return extractor(parsed.text or "", parsed.html)
 
 
+def parsed_fields(parsed: ParsedEmail) -> ParsedFields:
+    """What is kept of a parsed message on its stored row."""
+    return ParsedFields(
+        message_id=parsed.message_id, from_addr=parsed.from_addr, subject=parsed.subject,
+        attachments=tuple(dict(a.__dict__) for a in parsed.attachments),
+    )
+
+
+def webhook_payload(stored: StoredInbound, parsed: ParsedEmail, ticket: Ticket, text: str, signal: str) -> str:
+    """The JSON body announcing a landed reply to the help desk."""
+    return json.dumps({
+        "type": "ticket.customer_reply",
+        "ticket": {"id": ticket.id},
+        "customer": {"id": ticket.customer.id, "email": ticket.customer.email},
+        "reply": {
+            "text": text,
+            "from": parsed.from_addr,
+            "subject": parsed.subject,
+            "message_id": parsed.message_id,
+            "received_at": stored.received_at.isoformat(),
+            "threaded_by": signal,
+            "inbound_id": stored.pk,
+            "attachments": [dict(a.__dict__) for a in parsed.attachments],
+        },
+    }, ensure_ascii=False, sort_keys=True)
+
+
+class _Trail:
+    """What the pipeline learnt so far, so a failure is recorded with it."""
+
+    parsed: ParsedFields | None = None
+    match: ThreadMatch | None = None
+
+
 class InboundPipeline:
     """Processes stored inbound messages; each message ends in exactly one recorded status."""
 
@@ -63,59 +108,92 @@ class InboundPipeline:
         *,
         inbound: InboundStore,
         recipients: RecipientCheck,
+        ticket_by_key: Callable[[int], Ticket | None],
         extractor: Extractor,
         clock: Callable[[], datetime],
+        suppress: Callable[[str, str], None] = lambda address, reason: None,
+        trusted_authserv_id: str | None = None,
+        webhook_url: str | None = None,
+        on_landed: Callable[[int], None] = lambda entry_pk: None,
     ) -> None:
         self._inbound = inbound
         self._recipients = recipients
+        self._ticket_by_key = ticket_by_key
         self._extractor = extractor
         self._clock = clock
+        self._suppress = suppress
+        self._trusted = trusted_authserv_id
+        self._webhook_url = webhook_url
+        self._on_landed = on_landed
 
     def process(self, pk: int) -> Outcome | None:
         """Process message ``pk`` once; None if it is unknown or was processed before."""
         stored = self._inbound.get(pk)
         if stored is None or stored.status != InboundStatus.RECEIVED:
             return None
-        outcome = self._decide_and_land(pk, stored.raw, stored.rcpt_to)
-        if outcome.status != InboundStatus.LANDED and outcome.status != InboundStatus.DUPLICATE:
-            self._inbound.mark(
-                pk, outcome.status, now=self._clock(), detail=outcome.detail,
-                ticket_key=outcome.ticket_key, threaded_by=outcome.threaded_by,
-            )
+        trail = _Trail()
+        try:
+            outcome = self._land(stored, trail)
+        except InboundError as exc:
+            ticket_key = trail.match.ticket_key if trail.match else None
+            signal = trail.match.signal.value if trail.match else None
+            outcome = Outcome(stored_status(exc), f"{type(exc).__name__}: {exc}", ticket_key, signal)
+            self._inbound.mark(pk, outcome.status, now=self._clock(), detail=outcome.detail,
+                               ticket_key=ticket_key, threaded_by=signal, parsed=trail.parsed)
+            return outcome
+        if outcome.entry_pk is not None:
+            self._on_landed(outcome.entry_pk)
         return outcome
 
-    def _decide_and_land(self, pk: int, raw: bytes, rcpt_to: tuple[str, ...]) -> Outcome:
-        try:
-            parsed = parse_email(raw)
-        except MalformedMessage as exc:
-            return Outcome(InboundStatus.FAILED, str(exc))
-        ticket = self._thread(rcpt_to)
+    def _land(self, stored: StoredInbound, trail: _Trail) -> Outcome:
+        parsed = parse_email(stored.raw)
+        trail.parsed = parsed_fields(parsed)
+        # SMTP always has an envelope sender ("<>" when null); "" means unknown (HTTP inbound without one).
+        kind = classify(parsed, mail_from=stored.mail_from or None)
+        if kind.kind is MessageKind.BOUNCE:
+            for address in kind.failed:
+                self._suppress(address, f"bounce received as inbound message {stored.pk}")
+            raise Bounce(kind.reason + (f"; suppressed {', '.join(kind.failed)}" if kind.failed else ""))
+        if kind.kind is MessageKind.AUTO_REPLY:
+            raise AutoReply(kind.reason)
+        trail.match = match = self._thread(stored, parsed)
+        ticket = self._ticket_by_key(match.ticket_key)
         if ticket is None:
-            return Outcome(InboundStatus.UNTHREADED, "no valid reply address among the recipients")
-        if (parsed.from_addr or "") != ticket.customer.email.strip().lower():
-            return Outcome(
-                InboundStatus.QUARANTINED,
-                f"sender {parsed.from_addr!r} is not the ticket's customer",
-                ticket.key,
-                "token",
-            )
-        reply = extract(parsed, self._extractor)
-        if not reply.text.strip():
-            return Outcome(InboundStatus.FAILED, "no reply text found", ticket.key, "token")
-        landed = self._inbound.land_customer_reply(
-            pk, ticket_key=ticket.key, text=reply.text, dedup_key=dedup_key(parsed, raw),
-            threaded_by="token", now=self._clock(),
+            raise Unthreaded(f"ticket {match.ticket_key} no longer exists")
+        if stored.released_at is None:
+            problem = check_sender(parsed, customer_email=ticket.customer.email, trusted_authserv_id=self._trusted)
+            if problem is not None:
+                raise problem
+        text = extract(parsed, self._extractor).text.strip()
+        if not text and not parsed.attachments:
+            raise NoReplyText("no reply text found once quoted history and signature are removed")
+        webhook = None
+        if self._webhook_url:
+            payload = webhook_payload(stored, parsed, ticket, text, match.signal.value)
+            webhook = WebhookDraft(self._webhook_url, payload)
+        entry_pk = self._inbound.land_customer_reply(
+            stored.pk, ticket_key=ticket.key, text=text, dedup_key=dedup_key(parsed, stored.raw),
+            threaded_by=match.signal.value, now=self._clock(), parsed=trail.parsed, webhook=webhook,
         )
-        status = InboundStatus.LANDED if landed else InboundStatus.DUPLICATE
-        return Outcome(status, None, ticket.key, "token")
+        status = InboundStatus.LANDED if entry_pk is not None else InboundStatus.DUPLICATE
+        return Outcome(status, None, ticket.key, match.signal.value, entry_pk)
 
-    def _thread(self, rcpt_to: tuple[str, ...]) -> Ticket | None:
-        for address in rcpt_to:
+    def _thread(self, stored: StoredInbound, parsed: ParsedEmail) -> ThreadMatch:
+        # SMTP recipients were checked at RCPT; over HTTP without an envelope, To and Cc are looked at.
+        addresses = stored.rcpt_to or parsed.to_addrs
+        tickets: list[int] = []
+        for address in addresses:
             try:
-                return self._recipients.ticket_for(address)
+                tickets.append(self._recipients.ticket_for(address).key)
             except TokenError:
                 continue
-        return None
+        sent = self._inbound.sent_message_ids([*parsed.in_reply_to, *parsed.references]) if not tickets else {}
+        match = choose_thread(
+            token_tickets=tickets, in_reply_to=parsed.in_reply_to, references=parsed.references, sent_ids=sent
+        )
+        if match is None:
+            raise Unthreaded("no valid reply token, and In-Reply-To/References name no email of ours")
+        return match
 
 
 def preview(raw: bytes, extractor: Extractor) -> dict[str, Any]:
@@ -125,8 +203,11 @@ def preview(raw: bytes, extractor: Extractor) -> dict[str, Any]:
     except MalformedMessage as exc:
         return {"ok": False, "error": str(exc)}
     reply = extract(parsed, extractor)
+    kind = classify(parsed, mail_from=None)
     return {
         "ok": True,
+        "kind": kind.kind.value,
+        "why": kind.reason,
         "message_id": parsed.message_id,
         "dedup_key": dedup_key(parsed, raw),
         "from": parsed.from_addr,

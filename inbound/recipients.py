@@ -2,37 +2,76 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
-from gateway.errors import ForgedToken, MalformedToken
+from gateway.errors import ForgedToken, MalformedToken, UnknownRecipient
 from gateway.models import Ticket
 from gateway.tokens import Keyring
 
 __all__ = ["RecipientCheck"]
 
+#: Seconds a ticket looked up for a RCPT check is reused (its customer's address rarely changes,
+#: and a stale entry can only refuse, never accept, a token minted for a new address).
+TICKET_CACHE_SECONDS = 30.0
+#: Tickets kept in the RCPT cache at most.
+TICKET_CACHE_SIZE = 10_000
+
 
 class RecipientCheck:
     """Answers, for one RCPT address, None (accept) or the reason to refuse it."""
 
-    def __init__(self, *, keyring: Keyring, ticket_by_key: Callable[[int], Ticket | None]) -> None:
+    def __init__(
+        self,
+        *,
+        keyring: Keyring,
+        ticket_by_key: Callable[[int], Ticket | None],
+        monotonic: Callable[[], float] = time.monotonic,
+        cache_seconds: float = TICKET_CACHE_SECONDS,
+    ) -> None:
         self._keyring = keyring
         self._ticket_by_key = ticket_by_key
+        self._monotonic = monotonic
+        self._cache_seconds = cache_seconds
+        self._cache: dict[int, tuple[float, Ticket]] = {}
 
     def ticket_for(self, address: str) -> Ticket:
         """The ticket ``address`` replies to; raises :class:`MalformedToken` or :class:`ForgedToken`."""
         token = self._keyring.open(address)
-        ticket = self._ticket_by_key(token.ticket_key)
+        ticket = self._ticket(token.ticket_key)
         if ticket is None:
             raise ForgedToken(f"no ticket for reply address {address!r}")
         self._keyring.verify(token, ticket.customer.email)
         return ticket
 
-    def refusal(self, address: str) -> str | None:
-        """None if ``address`` is a valid reply address, else a human-readable reason."""
+    def _ticket(self, key: int) -> Ticket | None:
+        now = self._monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and now - cached[0] < self._cache_seconds:
+            return cached[1]
+        ticket = self._ticket_by_key(key)
+        if ticket is not None:
+            if len(self._cache) >= TICKET_CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = (now, ticket)
+        return ticket
+
+    def is_cached(self, address: str) -> bool:
+        """Whether checking ``address`` needs no store read (malformed, or its ticket is cached): then it is
+        cheap enough (a decode and one HMAC) to run on the event loop."""
+        try:
+            key = self._keyring.open(address).ticket_key
+        except MalformedToken:
+            return True
+        cached = self._cache.get(key)
+        return cached is not None and self._monotonic() - cached[0] < self._cache_seconds
+
+    def refusal(self, address: str) -> UnknownRecipient | None:
+        """None if ``address`` is a valid reply address, else why not, in words a human understands."""
         try:
             self.ticket_for(address)
         except MalformedToken:
-            return f"{address} is not a reply address of this gateway"
+            return UnknownRecipient(f"<{address}> is not a reply address of this gateway")
         except ForgedToken:
-            return f"{address} is not a valid reply address (unknown or forged token)"
+            return UnknownRecipient(f"<{address}> is not a valid reply address (unknown or altered token)")
         return None

@@ -9,7 +9,9 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import gateway
-from gateway.api import events, ops, previews, tickets
+from gateway import demo
+from gateway.api import events, inbound, messenger, ops, previews, stream
+from gateway.api.access import require_principal
 from gateway.api.auth import require_key
 from gateway.api.errors import install_event_errors
 from gateway.app import Gateway
@@ -29,8 +31,12 @@ def create_api(gw: Gateway) -> FastAPI:
     keyed = [Depends(require_key(gw.api_keys))]
     app.include_router(events.router_for(gw), dependencies=keyed)
     app.include_router(ops.router_for(gw), dependencies=keyed)
-    app.include_router(tickets.router_for(gw), dependencies=keyed)
+    app.include_router(inbound.router_for(gw), dependencies=keyed)
     app.include_router(previews.router_for(gw))  # sample data only: no key, so a browser can open it
+    principal = require_principal(gw.api_keys, messenger_secret=gw.messenger_secret, clock=gw.clock)
+    app.include_router(messenger.router_for(gw, principal=principal))
+    app.include_router(stream.router_for(gw, principal=principal))
+    app.include_router(demo.router())
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway.store.db import is_sqlite, make_engine, migrate, pending_migrations
 from gateway.store.event_tx import EventTx
-from gateway.store.inbound import InboundStatus, InboundStore, StoredInbound
+from gateway.store.inbound import InboundStatus, InboundStore, RawMessage, StoredInbound
 from gateway.store.outbox import OutboxDraft, OutboxStore
 from gateway.store.tickets import Applied, TicketStore
 
@@ -15,6 +15,7 @@ __all__ = [
     "InboundStore",
     "OutboxDraft",
     "OutboxStore",
+    "RawMessage",
     "StoredInbound",
     "TicketStore",
     "is_sqlite",

@@ -18,6 +18,8 @@ __all__ = ["is_sqlite", "lazy_commit", "make_engine", "migrate", "pending_migrat
 
 #: Seconds a SQLite writer waits for another writer before giving up.
 SQLITE_BUSY_TIMEOUT = 30
+#: Seconds after which a pooled PostgreSQL connection is replaced.
+POOL_RECYCLE_SECONDS = 600
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -56,7 +58,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # No pre-ping: it costs a round trip per checkout. A connection dropped by a database
+    # restart fails one operation (the job is retried, the API answers 503) and is replaced.
+    return create_engine(url, pool_recycle=POOL_RECYCLE_SECONDS, **kwargs)
 
 
 @contextmanager

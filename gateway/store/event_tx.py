@@ -13,8 +13,9 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import UnknownTicket
 from gateway.models import EntryKind, Ticket, TicketHistory, TicketState
+from gateway.store.changes import ChangeKind, record_change
 from gateway.store.outbox import OutboxDraft, insert_draft
-from gateway.store.records import ticket_from_row
+from gateway.store.records import inserted_pk, ticket_from_row
 from gateway.store.tables import customers, entries, events, tickets
 
 __all__ = ["EventTx", "apply_event", "ticket_query"]
@@ -42,6 +43,8 @@ class EventTx:
         self.conn = conn
         self.now = now
         self.outbox_pks: list[int] = []
+        self._added: list[tuple[int, int]] = []  # (ticket key, entry key) for the Messenger's changes log
+        self._restated: set[int] = set()
 
     def ticket(self, ticket_id: str) -> Ticket:
         """The ticket ``ticket_id``, locked for this transaction; :class:`UnknownTicket` if none."""
@@ -70,13 +73,15 @@ class EventTx:
         """Append an entry to the ticket's thread (``values``: text, html, author_name, ...)."""
         values.setdefault("text", "")
         row = {"ticket_pk": ticket_key, "kind": kind.value, "created_at": created_at, **values}
-        self.conn.execute(insert(entries).values(**row))
+        self._added.append((ticket_key, inserted_pk(self.conn.execute(insert(entries).values(**row)))))
 
     def update_ticket(self, ticket: Ticket, *, activity_at: datetime, state: TicketState | None = None) -> Ticket:
         """Record activity at ``activity_at`` (never moving it back) and maybe a new state."""
         values: dict[str, Any] = {"last_activity_at": max(ticket.last_activity_at, activity_at)}
         if state is not None:
             values["state"] = state.value
+            if state != ticket.state:
+                self._restated.add(ticket.key)
         self.conn.execute(update(tickets).where(tickets.c.pk == ticket.key).values(**values))
         return ticket_from_row(self.conn.execute(ticket_query().where(tickets.c.pk == ticket.key)).one())
 
@@ -91,6 +96,13 @@ class EventTx:
             )
         self.outbox_pks.append(pk)
         return pk
+
+    def log_changes(self) -> None:
+        """Log what the Messenger must be told: each entry added, and state changes that added none."""
+        for ticket_key, entry_key in self._added:
+            record_change(self.conn, ticket_key=ticket_key, kind=ChangeKind.ENTRY, entry_key=entry_key, now=self.now)
+        for ticket_key in sorted(self._restated - {t for t, _ in self._added}):
+            record_change(self.conn, ticket_key=ticket_key, kind=ChangeKind.STATE, now=self.now)
 
 
 def _replayed(conn: Connection, event_id: str) -> str | None:
@@ -121,6 +133,7 @@ def apply_event(
                     return first, (), True
                 tx = EventTx(conn, now=now)
                 response = json.dumps(dict(work(tx)))
+                tx.log_changes()
                 conn.execute(insert(events).values(id=event_id, type=event_type, received_at=now, response=response))
                 return response, tuple(tx.outbox_pks), False
         except IntegrityError:

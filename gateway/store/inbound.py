@@ -7,15 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from gateway.models import EntryKind
+from gateway.store.changes import ChangeKind, record_change
 from gateway.store.records import inserted_pk
-from gateway.store.tables import entries, inbound_messages, tickets
+from gateway.store.tables import entries, inbound_messages, outbox, tickets, webhook_deliveries
 
-__all__ = ["InboundStatus", "InboundStore", "StoredInbound"]
+__all__ = ["InboundStatus", "InboundStore", "ParsedFields", "RawMessage", "StoredInbound", "WebhookDraft"]
 
 
 class InboundStatus:
@@ -26,7 +27,44 @@ class InboundStatus:
     DUPLICATE = "duplicate"
     UNTHREADED = "unthreaded"
     QUARANTINED = "quarantined"
+    AUTO_REPLY = "auto_reply"
+    BOUNCE = "bounce"
     FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A message as received, before it is stored: envelope and bytes."""
+
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    raw: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParsedFields:
+    """What parsing found, kept on the stored message for the quarantine and the audit."""
+
+    message_id: str | None
+    from_addr: str | None
+    subject: str
+    attachments: tuple[dict[str, object], ...] = ()
+
+    def values(self) -> dict[str, object]:
+        return {
+            "message_id": (self.message_id or "")[:250] or None,
+            "from_addr": (self.from_addr or "")[:320] or None,
+            "subject": self.subject[:500],
+            "attachments": json.dumps(list(self.attachments)),
+        }
+
+
+@dataclass(frozen=True)
+class WebhookDraft:
+    """A help-desk webhook call to store with the reply it announces (same transaction)."""
+
+    url: str
+    payload: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +80,11 @@ class StoredInbound:
     ticket_key: int | None
     threaded_by: str | None
     detail: str | None
+    message_id: str | None = None
+    from_addr: str | None = None
+    subject: str | None = None
+    attachments: tuple[dict[str, object], ...] = ()
+    released_at: datetime | None = None
 
 
 class InboundStore:
@@ -65,6 +108,26 @@ class InboundStore:
                 )
             ))
 
+    def save_many(self, messages: Sequence[RawMessage], *, now: datetime) -> list[int]:
+        """Commit every message of ``messages`` in one transaction (group commit); their ids, in order."""
+        if not messages:
+            return []
+        rows = [
+            {
+                "received_at": now,
+                "mail_from": m.mail_from,
+                "rcpt_to": json.dumps(list(m.rcpt_to)),
+                "raw": m.raw,
+                "size": len(m.raw),
+                "status": InboundStatus.RECEIVED,
+                "attempts": 0,
+            }
+            for m in messages
+        ]
+        statement = insert(inbound_messages).returning(inbound_messages.c.pk, sort_by_parameter_order=True)
+        with self._engine.begin() as conn:
+            return [int(pk) for pk in conn.execute(statement, rows).scalars()]
+
     def get(self, pk: int) -> StoredInbound | None:
         """The stored message ``pk``, or None."""
         with self._engine.connect() as conn:
@@ -82,6 +145,11 @@ class InboundStore:
             ticket_key=m["ticket_pk"],
             threaded_by=m["threaded_by"],
             detail=m["detail"],
+            message_id=m["message_id"],
+            from_addr=m["from_addr"],
+            subject=m["subject"],
+            attachments=tuple(json.loads(m["attachments"] or "[]")),
+            released_at=m["released_at"],
         )
 
     def unprocessed(self, *, received_before: datetime, limit: int = 500) -> list[int]:
@@ -99,23 +167,77 @@ class InboundStore:
             return list(conn.execute(query).scalars())
 
     def mark(self, pk: int, status: str, *, now: datetime, detail: str | None = None,
-             ticket_key: int | None = None, threaded_by: str | None = None) -> None:
+             ticket_key: int | None = None, threaded_by: str | None = None,
+             parsed: ParsedFields | None = None) -> None:
         """Record what became of message ``pk``."""
         with self._engine.begin() as conn:
-            conn.execute(
+            self._mark(conn, pk, status, now=now, detail=detail, ticket_key=ticket_key, threaded_by=threaded_by,
+                       parsed=parsed)
+
+    @staticmethod
+    def _mark(conn: Connection, pk: int, status: str, *, now: datetime, detail: str | None,
+              ticket_key: int | None, threaded_by: str | None, parsed: ParsedFields | None) -> None:
+        values: dict[str, object] = {
+            "status": status, "detail": detail, "processed_at": now, "ticket_pk": ticket_key,
+            "threaded_by": threaded_by, "attempts": inbound_messages.c.attempts + 1,
+        }
+        if parsed is not None:
+            values.update(parsed.values())
+        conn.execute(update(inbound_messages).where(inbound_messages.c.pk == pk).values(**values))
+
+    def sent_message_ids(self, message_ids: Sequence[str]) -> dict[str, int]:
+        """Which of ``message_ids`` the gateway sent (outbox, or a ticket's first email), and for which ticket."""
+        ids = [m for m in dict.fromkeys(message_ids) if m][:100]
+        if not ids:
+            return {}
+        with self._engine.connect() as conn:
+            found = {
+                row.message_id: row.ticket_pk
+                for row in conn.execute(
+                    select(outbox.c.message_id, outbox.c.ticket_pk).where(
+                        outbox.c.message_id.in_(ids), outbox.c.ticket_pk.is_not(None)
+                    )
+                )
+            }
+            for row in conn.execute(
+                select(tickets.c.root_message_id, tickets.c.pk).where(tickets.c.root_message_id.in_(ids))
+            ):
+                found.setdefault(row.root_message_id, row.pk)
+        return {k: int(v) for k, v in found.items()}
+
+    def quarantined(self, *, limit: int = 100) -> list[StoredInbound]:
+        """Quarantined messages, newest first."""
+        query = (
+            select(inbound_messages.c.pk)
+            .where(inbound_messages.c.status == InboundStatus.QUARANTINED)
+            .order_by(inbound_messages.c.pk.desc())
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            pks = list(conn.execute(query).scalars())
+        return [m for m in (self.get(pk) for pk in pks) if m is not None]
+
+    def release(self, pk: int, *, now: datetime) -> bool:
+        """Send quarantined message ``pk`` through the pipeline again, without the sender check.
+
+        False if it is not (or no longer) quarantined.
+        """
+        with self._engine.begin() as conn:
+            return conn.execute(
                 update(inbound_messages)
-                .where(inbound_messages.c.pk == pk)
-                .values(status=status, detail=detail, processed_at=now, ticket_pk=ticket_key,
-                        threaded_by=threaded_by, attempts=inbound_messages.c.attempts + 1)
-            )
+                .where(inbound_messages.c.pk == pk, inbound_messages.c.status == InboundStatus.QUARANTINED)
+                .values(status=InboundStatus.RECEIVED, released_at=now, detail=None)
+            ).rowcount == 1
 
     def land_customer_reply(
-        self, pk: int, *, ticket_key: int, text: str, dedup_key: str, threaded_by: str, now: datetime
-    ) -> bool:
-        """Append the reply to the thread once; False (and the message marked duplicate) if it landed before."""
+        self, pk: int, *, ticket_key: int, text: str, dedup_key: str, threaded_by: str, now: datetime,
+        parsed: ParsedFields | None = None, webhook: WebhookDraft | None = None,
+    ) -> int | None:
+        """Append the reply to the thread once, with its webhook call; the new entry's pk, or None
+        (and the message marked duplicate) if it landed before."""
         try:
             with self._engine.begin() as conn:
-                conn.execute(
+                entry_pk = inserted_pk(conn.execute(
                     insert(entries).values(
                         ticket_pk=ticket_key,
                         kind=EntryKind.CUSTOMER_REPLY.value,
@@ -125,16 +247,26 @@ class InboundStore:
                         inbound_pk=pk,
                         created_at=now,
                     )
-                )
+                ))
+                record_change(conn, ticket_key=ticket_key, kind=ChangeKind.ENTRY, entry_key=entry_pk, now=now)
                 conn.execute(update(tickets).where(tickets.c.pk == ticket_key).values(last_activity_at=now))
-                conn.execute(
-                    update(inbound_messages)
-                    .where(inbound_messages.c.pk == pk)
-                    .values(status=InboundStatus.LANDED, ticket_pk=ticket_key, threaded_by=threaded_by,
-                            processed_at=now, detail=None, attempts=inbound_messages.c.attempts + 1)
-                )
+                self._mark(conn, pk, InboundStatus.LANDED, now=now, detail=None, ticket_key=ticket_key,
+                           threaded_by=threaded_by, parsed=parsed)
+                if webhook is not None:
+                    conn.execute(insert(webhook_deliveries).values(
+                        entry_pk=entry_pk, url=webhook.url, payload=webhook.payload, status="queued",
+                        attempts=0, created_at=now, updated_at=now, next_attempt_at=now,
+                    ))
         except IntegrityError:
             self.mark(pk, InboundStatus.DUPLICATE, now=now, ticket_key=ticket_key, threaded_by=threaded_by,
-                      detail=f"already landed on this ticket as {dedup_key}")
-            return False
-        return True
+                      detail=f"already landed on this ticket as {dedup_key}", parsed=parsed)
+            return None
+        return entry_pk
+
+    def webhook_for_entry(self, entry_pk: int) -> int | None:
+        """The webhook delivery created with entry ``entry_pk``, if any."""
+        with self._engine.connect() as conn:
+            value = conn.execute(
+                select(webhook_deliveries.c.pk).where(webhook_deliveries.c.entry_pk == entry_pk)
+            ).scalar()
+        return int(value) if value is not None else None

@@ -14,7 +14,7 @@ from gateway.store.db import lazy_commit
 from gateway.store.records import inserted_pk, outbox_from_row
 from gateway.store.tables import outbox, suppressions
 
-__all__ = ["Claimed", "OutboxDraft", "OutboxStore", "Outcome", "insert_draft"]
+__all__ = ["Claimed", "OutboxDraft", "OutboxStore", "Outcome", "insert_draft", "insert_drafts"]
 
 _CLAIMABLE = (OutboxStatus.QUEUED.value, OutboxStatus.RETRYING.value, OutboxStatus.SENDING.value)
 
@@ -31,23 +31,33 @@ class OutboxDraft:
     raw: bytes
 
 
+def _draft_values(draft: OutboxDraft, now: datetime) -> dict[str, object]:
+    return {
+        "ticket_pk": draft.ticket_key,
+        "kind": draft.kind,
+        "to_addr": draft.to,
+        "subject": draft.subject,
+        "message_id": draft.message_id,
+        "raw": draft.raw,
+        "status": OutboxStatus.QUEUED.value,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+        "next_attempt_at": now,
+    }
+
+
 def insert_draft(conn: Connection, draft: OutboxDraft, *, now: datetime) -> int:
     """Insert ``draft`` as a queued email inside the caller's transaction; return its pk."""
-    return inserted_pk(conn.execute(
-        insert(outbox).values(
-            ticket_pk=draft.ticket_key,
-            kind=draft.kind,
-            to_addr=draft.to,
-            subject=draft.subject,
-            message_id=draft.message_id,
-            raw=draft.raw,
-            status=OutboxStatus.QUEUED.value,
-            attempts=0,
-            created_at=now,
-            updated_at=now,
-            next_attempt_at=now,
-        )
-    ))
+    return inserted_pk(conn.execute(insert(outbox).values(**_draft_values(draft, now))))
+
+
+def insert_drafts(conn: Connection, drafts: Sequence[OutboxDraft], *, now: datetime) -> list[int]:
+    """Insert several drafts in one statement inside the caller's transaction; their pks, in order."""
+    if not drafts:
+        return []
+    statement = insert(outbox).returning(outbox.c.pk, sort_by_parameter_order=True)
+    return [int(pk) for pk in conn.execute(statement, [_draft_values(d, now) for d in drafts]).scalars()]
 
 
 @dataclass(frozen=True)

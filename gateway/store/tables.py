@@ -23,6 +23,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "changes",
     "customers",
     "entries",
     "events",
@@ -32,6 +33,7 @@ __all__ = [
     "outbox",
     "suppressions",
     "tickets",
+    "webhook_deliveries",
 ]
 
 
@@ -183,5 +185,43 @@ inbound_messages = Table(
     Column("detail", Text, nullable=True),
     Column("processed_at", UTCDateTime, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
+    #: What parsing found (for the quarantine, the audit and the webhook); NULL until parsed.
+    Column("message_id", String(250), nullable=True),
+    Column("from_addr", String(320), nullable=True),
+    Column("subject", String(500), nullable=True),
+    Column("attachments", Text, nullable=True),
+    #: Set when an operator released the message from quarantine: its sender is not checked again.
+    Column("released_at", UTCDateTime, nullable=True),
     Index("ix_inbound_messages_status", "status"),
+)
+
+#: One help-desk webhook call per landed customer reply, swept and retried like outbound email.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("entry_pk", Integer, ForeignKey("entries.pk"), nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
+#: What changed in a customer's Messenger view, in commit order per customer: the Messenger's
+#: event stream reads it (``pk`` is the event id a reconnecting Messenger resumes from).
+changes = Table(
+    "changes",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("customer_pk", Integer, ForeignKey("customers.pk"), nullable=False),
+    Column("ticket_pk", Integer, ForeignKey("tickets.pk"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("entry_pk", Integer, ForeignKey("entries.pk"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_changes_customer_pk_pk", "customer_pk", "pk"),
 )

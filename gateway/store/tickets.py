@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import EventError
 from gateway.models import Entry, EntryKind, Ticket, TicketCreated
+from gateway.store.changes import ChangeKind, record_change
 from gateway.store.event_tx import EventTx, apply_event
 from gateway.store.outbox import OutboxDraft, insert_draft
 from gateway.store.records import entry_from_row, inserted_pk, ticket_from_row
@@ -110,7 +111,7 @@ class TicketStore:
                         last_activity_at=event.occurred_at,
                     )
                 ))
-                conn.execute(
+                entry_pk = inserted_pk(conn.execute(
                     insert(entries).values(
                         ticket_pk=ticket_pk,
                         kind=EntryKind.TICKET_CREATED.value,
@@ -118,7 +119,8 @@ class TicketStore:
                         created_at=event.occurred_at,
                         state_to=event.state.value,
                     )
-                )
+                ))
+                record_change(conn, ticket_key=ticket_pk, kind=ChangeKind.ENTRY, entry_key=entry_pk, now=now)
                 ticket = ticket_from_row(conn.execute(self._ticket_query().where(tickets.c.pk == ticket_pk)).one())
                 ticket_drafts = drafts(ticket)
                 outbox_pks = tuple(insert_draft(conn, d, now=now) for d in ticket_drafts)

@@ -21,9 +21,11 @@ __all__ = [
     "forwarded_by_delimiter",
     "is_blank",
     "is_delimiter_row",
+    "is_framed_title",
     "is_lotus_date_line",
     "is_lotus_name_line",
     "is_quote_line",
+    "looks_like_mail_header",
     "may_end_header",
     "midline_header_start",
     "original_message_delimiter",
@@ -36,8 +38,8 @@ __all__ = [
 #: Words that open an "On <date>, <name> wrote:" header, per language.
 ON_WORDS: Final = (
     "On", "Am", "Le", "El", "Il", "Il giorno", "Em", "Op", "W dniu", "Dnia", "Den", "På",
-    "Vào", "Dne", "Dňa", "В", "Ve", "Pada", "Στις", "La", "Na", "Dana", "Kun", "Op de",
-    "Le jour", "El día", "On the", "Am Datum", "Il giorno", "在", "於",
+    "Vào", "Dne", "Dňa", "В", "Ve", "Pada", "Στις", "La", "Pe", "Na", "Dana", "Noong", "在",
+    "於", "في", "בתאריך", "در تاریخ", "เมื่อ",
 )
 
 #: The verb of an attribution line ("wrote", "a écrit", "schrieb" ...), per language.
@@ -50,10 +52,19 @@ WROTE_VERBS: Final = (
     "написал\\(а\\)", "написал", "написала", "пишет", "пише", "написав", "написа",
     "έγραψε", "yazdı", "şunu yazdı", "írta", "ezt írta", "a scris", "je napisal",
     "je napisala", "rašė", "rakstīja", "kirjutas", "đã viết", "menulis", "kirjoitti seuraavaa",
+    "nadesłał", "nadesłała", "napisała\\(a\\)", "napisao", "napisala", "napisao je",
+    "napisala je", "napisao/la", "je napisao", "je napisao/la", "написао", "је написао",
+    "је написао/ла", "geschrieben", "folgendes geschrieben", "va escriure", "ha escrit",
+    "escrigué", "sumulat", "napisana przez", "כתב", "כתבה", "כתב/ה", "كتب", "نوشت", "लिखा",
+    "ने लिखा", "şunları yazdı",
 )
 
 #: Attribution verbs of scripts without word spaces (matched anywhere, no word boundary).
-CJK_VERBS: Final = ("写道", "寫道", "のメッセージ", "書きました", "が書きました", "작성", "님이 작성")
+CJK_VERBS: Final = (
+    "写道", "寫道", "のメッセージ", "のメール", "書きました", "が書きました", "작성", "님이 작성",
+    "เขียนว่า", "เขียน",
+    "작성하였습니다", "작성했습니다",
+)
 
 #: Outlook / Lotus header field names, per language, by the field they name.
 FIELD_KINDS: Final[dict[str, tuple[str, ...]]] = {
@@ -62,7 +73,8 @@ FIELD_KINDS: Final[dict[str, tuple[str, ...]]] = {
         "Від", "差出人", "发件人", "發件人", "寄件者", "보낸 사람", "Kimden", "Gönderen",
         "Feladó", "Από", "Afzender", "Absender", "Expéditeur", "Remitente", "Mittente",
         "Saatja", "Nuo", "No", "Pošiljatelj", "Pošiljalac", "Odesílatel", "Sent by",
-        "Gesendet von", "Envoyé par", "Enviado por", "Mottaker",
+        "Gesendet von", "Envoyé par", "Enviado por", "De la", "Šalje", "Từ", "Dari",
+        "Daripada", "จาก", "מאת", "من",
     ),
     "sent": (
         "Sent", "Date", "Gesendet", "Datum", "Envoyé", "Enviado", "Enviada", "Enviado el",
@@ -71,19 +83,33 @@ FIELD_KINDS: Final[dict[str, tuple[str, ...]]] = {
         "Дата", "Надіслано", "送信日時", "日付", "发送时间", "發送時間", "日期", "傳送時間",
         "날짜", "보낸 날짜", "Tarih", "Gönderildi", "Gönderilme", "Odesláno", "Elküldve",
         "Dátum", "Küldve", "Ημερομηνία", "Στάλθηκε", "Trimis", "Poslano", "Išsiųsta",
+        "Изпратено", "Odoslané", "Poslato", "Nosūtīts", "Saadetud", "Enviat", "Enviat el",
+        "Đã gửi", "Dikirim", "Dihantar", "ส่ง", "נשלח", "تم الإرسال", "寄件日期",
     ),
     "to": (
         "To", "An", "À", "A", "Para", "Aan", "Do", "Till", "Til", "Vastaanottaja", "Кому",
         "宛先", "收件人", "收件者", "받는 사람", "Kime", "Komu", "Címzett", "Προς", "Adresát",
-        "Destinatario", "Destinataire", "Empfänger", "Către", "Prima", "Kam",
+        "Destinatario", "Destinataire", "Empfänger", "Către", "Prima", "Kam", "Mottaker",
+        "До", "Za", "Adressaat", "Per a", "Đến", "Kepada", "ถึง", "אל", "إلى",
     ),
-    "cc": ("Cc", "CC", "Kopie", "Kopia", "Kopio", "Копия", "Копія", "抄送", "副本", "참조", "Bilgi"),
+    "cc": (
+        "Cc", "CC", "Kopie", "Kopia", "Kopio", "Копия", "Копія", "抄送", "副本", "참조", "Bilgi",
+        "Kópia", "Kopija", "Koopia", "Afrit", "Kopi", "Як", "Κοιν.", "עותק", "نسخة", "สำเนาถึง",
+        "A/c", "Sk",
+    ),
     "subject": (
         "Subject", "Betreff", "Objet", "Asunto", "Oggetto", "Onderwerp", "Temat", "Ämne",
         "Emne", "Aihe", "Тема", "件名", "主题", "主旨", "제목", "Konu", "Předmět", "Tárgy",
-        "Θέμα", "Assunto", "Subiect", "Predmet", "Tema", "Efni", "Teema",
+        "Θέμα", "Assunto", "Subiect", "Predmet", "Tema", "Efni", "Teema", "Относно", "Zadeva",
+        "Tēma", "Assumpte", "Chủ đề", "Subjek", "Perihal", "เรื่อง", "נושא", "الموضوع",
     ),
     "reply_to": ("Reply-To", "Antwort an", "Répondre à", "Responder a"),
+    # Fields that appear inside header blocks but do not make one on their own.
+    "other": (
+        "Organization", "Organisation", "Organización", "Importance", "Wichtigkeit",
+        "Priorité", "Attachments", "Anlagen", "Pièces jointes", "Vedhæftet", "Bilagor",
+        "Liitteet", "Załączniki", "Přílohy", "Bcc", "DW", "Másolatot kap",
+    ),
 }
 
 #: "-----Original Message-----" and its translations (the dashes are optional in the table).
@@ -97,7 +123,11 @@ ORIGINAL_MESSAGE: Final = (
     "Alkuperäinen viesti", "Oryginalna wiadomość", "Wiadomość oryginalna", "Původní zpráva",
     "Pôvodná správa", "Исходное сообщение", "Оригинальное сообщение", "Початкове повідомлення",
     "Αρχικό μήνυμα", "Eredeti üzenet", "Orijinal Mesaj", "Özgün İleti", "Mesaj original",
-    "Izvorna poruka", "原始邮件", "原始郵件", "元のメッセージ", "원본 메시지",
+    "Izvorna poruka", "原始邮件", "原始郵件", "元のメッセージ", "원본 메시지", "Originalna poruka",
+    "Originalno sporočilo", "Изходно съобщение", "Оригинално съобщение", "Вихідне повідомлення",
+    "Tin nhắn gốc", "Thư gốc", "Pesan asli", "Mesej asal", "Mensatge original", "Upprunaleg skilaboð",
+    "Algne kiri", "Pradinis laiškas", "Sākotnējā ziņa", "ההודעה המקורית", "الرسالة الأصلية",
+    "ข้อความต้นฉบับ", "原始訊息",
 )
 
 #: Markers of a message forwarded on purpose: what follows is kept.
@@ -108,7 +138,11 @@ FORWARD_MARKERS: Final = (
     "Videresendt melding", "Välitetty viesti", "Przekazana wiadomość", "Přeposlaná zpráva",
     "Пересылаемое сообщение", "Переслане повідомлення", "Προωθημένο μήνυμα",
     "Továbbított üzenet", "İletilen ileti", "転送されたメッセージ", "转发的邮件", "轉寄的郵件",
-    "전달된 메시지",
+    "전달된 메시지", "Proslijeđena poruka", "Posredovano sporočilo", "Prosleđena poruka",
+    "Препратено съобщение", "Preposlaná správa", "Mesaj redirecționat", "Pesan terusan",
+    "Tin nhắn đã chuyển tiếp", "Missatge reenviat", "Edasi saadetud kiri", "Persiųstas laiškas",
+    "Pārsūtīta ziņa", "הודעה שהועברה", "رسالة تمت إعادة توجيهها", "ข้อความที่ส่งต่อ",
+    "Videresendt e-post", "Doorgestuurd e-mailbericht",
 )
 
 #: Apple Mail style forward openers ("Begin forwarded message:").
@@ -116,7 +150,10 @@ FORWARD_OPENERS: Final = (
     "Begin forwarded message", "Anfang der weitergeleiteten Nachricht",
     "Début du message réexpédié", "Début du message transféré", "Inicio del mensaje reenviado",
     "Comienzo del mensaje reenviado", "Inizio messaggio inoltrato", "Begin doorgestuurd bericht",
-    "Início da mensagem reencaminhada", "Vidarebefordrat brev", "Videresendt brev",
+    "Início da mensagem reencaminhada", "Início da mensagem encaminhada", "Vidarebefordrat brev",
+    "Videresendt brev", "Videresendt besked", "Välitetty viesti alkaa", "Początek przekazywanej wiadomości",
+    "Začátek přeposílané zprávy", "Начало переадресованного сообщения", "Пересланное сообщение",
+    "転送されたメッセージ", "转发的邮件", "전달된 메시지",
 )
 
 # --------------------------------------------------------------------------- compiled
@@ -149,6 +186,9 @@ _FORWARD_KEEP_RE: Final = re.compile(
     r"|(?:" + _alt(FORWARD_OPENERS) + r")[ \t]*:)",
     re.IGNORECASE,
 )
+_FRAMED_TITLE_RE: Final = re.compile(
+    r"[ \t]*[-_=*]{3,}[ \t]*[^\W\d_][^-_=*:<>@]{0,50}?[ \t]*[-_=*]{3,}[ \t]*:?[ \t]*$"
+)
 _DELIMITER_ROW_RE: Final = re.compile(r"[ \t]*(?:[-_=*~][ \t]?){5,}[ \t]*$")
 
 _GATEWAY_RE: Final = re.compile(
@@ -156,6 +196,8 @@ _GATEWAY_RE: Final = re.compile(
 )
 
 _ON_START_RE: Final = re.compile(r"[-–—>*\s]*(?:" + _alt(ON_WORDS) + r")\b")
+_LEAD_CHARS: Final = "-–—>* \t\u00a0"
+_ON_FIRST_WORDS: Final = frozenset(w.split()[0].casefold() for w in ON_WORDS)
 # A date/time-led start: "2014-10-17 11:28", "mån 4 dec. 2024", "пн, 1 янв.", "2022年1月1日".
 _DATE_START_RE: Final = re.compile(r"[-–—>*\s]*(?:(?P<wd>[^\W\d_]{1,4})\.?,?[ \t]+)?\d")
 _DATE_RE: Final = re.compile(
@@ -177,6 +219,11 @@ _ENDS_COLON_RE: Final = re.compile(r"[:：][ \t]*$")
 # "... <name@host>:" / "... (name@host):" / "... name@host:" without any verb (Gmail ru/ja).
 _EMAIL_COLON_END_RE: Final = re.compile(r"@[\w.-]+[>)\]]?[ \t]*[:：][ \t]*$")
 # "2011/4/7 Nathan <support@example.com>" (no colon at all), only before a quote block.
+_VERB_THEN_DATE_RE: Final = re.compile(
+    r"(?<![\w])(?:" + _VERBS + r")[ \t,]+(?:(?:on|am|le|el|il|em|op|den|dne|w dniu)[ \t]+)?"
+    r"(?:[^\W\d_]{1,4}\.?,?[ \t]+)?\d",
+    re.IGNORECASE,
+)
 _DATE_EMAIL_RE: Final = re.compile(r"[ \t]*\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\b.{0,120}@[\w.-]+>?[ \t]*$")
 # "reply text On Wed, Apr 4, 2012 at ..." - where a header starts inside a line.
 _MIDLINE_ON_RE: Final = re.compile(
@@ -185,17 +232,22 @@ _MIDLINE_ON_RE: Final = re.compile(
     r"|(?:lun|mar|mer|jeu|ven|sam|dim|Mo|Di|Mi|Do|Fr|Sa|So)\w{0,6}[.,])"
 )
 _LOTUS_DATE_LINE_RE: Final = re.compile(
-    r"[ \t]*\d{1,2}/\d{1,2}/\d{2,4}[ \t]+\d{1,2}:\d{2}(?::\d{2})?[ \t]*(?:[AP]M)?[ \t]*$",
+    r"[ \t]*\d{1,4}([./-])\d{1,2}\1\d{2,4}[ \t]+\d{1,2}:\d{2}(?::\d{2})?[ \t]*(?:[AP]M)?[ \t]*$",
     re.IGNORECASE,
 )
 _ON_DATE_RE: Final = re.compile(
     r"\bon[ \t]+\d{1,2}/\d{1,2}/\d{2,4}[ \t]+\d{1,2}:\d{2}", re.IGNORECASE
 )
-_NAME_AT_ORG_RE: Final = re.compile(r"[ \t]*[\w .,'&-]{1,60}@[\w .&-]{1,40}$")
+_NAME_AT_ORG_RE: Final = re.compile(r"[ \t]*[\w .,'&/-]{1,60}@[\w .&-]{1,40}$")
 _NAME_LINE_RE: Final = re.compile(r"[ \t]*[A-Z][\w.'-]*(?:[ \t]+[\w.'-]+){0,4}[ \t]*$")
+
+_BRACKETED_EMAIL_RE: Final = re.compile(r"[<(\[][ \t]*(?:mailto:)?[\w.+-]+@[\w-]+(?:\.[\w-]+)*[ \t]*[>)\]]")
+_TIME_RE: Final = re.compile(r"(?<!\d)\d{1,2}[:.]\d{2}(?!\d)")
 
 #: Longest line (characters) we try to read as a header; longer lines are text.
 MAX_HEADER_CHARS: Final = 500
+#: Most words of an attribution recognised by its date and address alone.
+MAX_HEADER_WORDS: Final = 40
 
 
 # --------------------------------------------------------------------------- tests
@@ -236,6 +288,11 @@ def _starts_with_rule(line: str) -> bool:
 def original_message_delimiter(line: str) -> bool:
     """True for "-----Original Message-----" and its translations."""
     return len(line) <= 120 and _starts_with_rule(line) and _ORIGINAL_RE.match(line) is not None
+
+
+def is_framed_title(line: str) -> bool:
+    """True for a short title between rules ("-------- Poruka --------"), any language."""
+    return len(line) <= 120 and _starts_with_rule(line) and _FRAMED_TITLE_RE.match(line) is not None
 
 
 def forwarded_by_delimiter(line: str) -> bool:
@@ -317,7 +374,7 @@ def quote_header_kind(
     s = joined.strip()
     if not s or len(s) > MAX_HEADER_CHARS:
         return None
-    on_start = _ON_START_RE.match(s) is not None
+    on_start = _on_start(s)
     date_start = _date_start(s)
     has_email = "@" in s and _EMAIL_RE.search(s) is not None
     if multiline and not (on_start or date_start or "@" in first_line or "<" in first_line):
@@ -337,24 +394,57 @@ def quote_header_kind(
         if followed_by_quote and not multiline and _DATE_EMAIL_RE.match(s) is not None:
             return "date_email"
         return None
-    if _VERB_INSIDE_RE.search(s) is not None and (has_email or has_date) and (
+    verb_inside = _VERB_INSIDE_RE.search(s) is not None
+    has_time = _TIME_RE.search(s) is not None
+    # "Am <date> um <time> schrieb Anna <a@b.de>:", "Am <date> um <time> schrieb Anna:" (a
+    # bare year is not enough: "On 5 March 2024 I wrote to you:" is the customer's line).
+    if verb_inside and (has_email or (has_date and has_time)) and (
         on_start or date_start or has_email
     ):
         return "on_wrote"
     if has_email and has_date and _EMAIL_COLON_END_RE.search(s) is not None:
         return "date_email"
+    # Any language: a date and a <bracketed> address, ending with a colon ("... ने लिखा:").
+    if has_date and has_email and _BRACKETED_EMAIL_RE.search(s) is not None and (
+        _word_count(s) <= MAX_HEADER_WORDS
+    ):
+        return "on_wrote"
+    # "Name wrote on 05/03/2024 09:41:" (Thunderbird's "<name> wrote on <date>:" form).
+    if has_time and _VERB_THEN_DATE_RE.search(s) is not None and _word_count(s) <= 12:
+        return "on_wrote"
     return None
+
+
+def _first_word(s: str) -> str:
+    t = s.lstrip(_LEAD_CHARS)
+    return t.split(None, 1)[0] if t else ""
+
+
+def _on_start(s: str) -> bool:
+    """True when ``s`` opens with an "On"-word ("On", "Am", "Le", "W dniu", "在" ...)."""
+    word = _first_word(s)
+    if not word or (word.casefold() not in _ON_FIRST_WORDS and word[0] not in _ON_FIRST_WORDS):
+        return False
+    return _ON_START_RE.match(s) is not None
+
+
+def looks_like_mail_header(block: str) -> bool:
+    """True when a header block carries an address or a date/time, as mail headers do."""
+    return "@" in block or _DATE_RE.search(block) is not None
 
 
 def _date_start(s: str) -> bool:
     """True when ``s`` opens with a date, or a lower-case weekday then a number ("mån 4 dec")."""
+    word = _first_word(s)
+    if not word or not (word[0].isdigit() or (len(word) <= 5 and word[0].islower())):
+        return False
     m = _DATE_START_RE.match(s)
     return m is not None and (m.group("wd") is None or m.group("wd").islower())
 
 
 def starts_like_header(s: str) -> bool:
     """True when ``s`` opens like an attribution: an "On"-word or a date."""
-    return _ON_START_RE.match(s) is not None or _date_start(s)
+    return _on_start(s) or _date_start(s)
 
 
 def midline_header_start(line: str) -> int:

@@ -12,7 +12,6 @@ The text is read top-down.  The first boundary decides the style of the reply:
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
@@ -84,39 +83,48 @@ def _is_blank(line: str) -> bool:
 
 
 class _Doc:
-    """The lines of the text, their offsets, and the regex jumps over them."""
+    """The lines of the text, their offsets, and fast jumps over plain text and quotes."""
 
-    __slots__ = ("lines", "n", "offsets", "text")
+    __slots__ = ("_next", "lines", "n", "offsets", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.lines = text.split("\n")
         self.n = len(self.lines)
         self.offsets = list(accumulate(map((1).__add__, map(len, self.lines)), initial=0))
-
-    def line_at(self, pos: int) -> int:
-        return bisect_right(self.offsets, pos) - 1
+        self._next = dict.fromkeys(_CANDIDATE_NEEDLES, -2)
 
     def next_candidate(self, i: int) -> int:
-        """First line >= ``i`` that may be a quote, a delimiter or a header (else ``n``)."""
-        m = _CANDIDATE_RE.search(self.text, self.offsets[i])
-        return self.n if m is None else self.line_at(m.start())
+        """First line >= ``i`` that may be a quote, a delimiter or a header (else ``n``).
+
+        Candidates hold a colon, a ``>`` or a doubled rule character ("--", "__", "==",
+        "**"); every header, delimiter and quote line does.  ``str.find`` runs in C, and
+        each needle's next position is remembered, so a whole scan stays linear.
+        """
+        start = self.offsets[i]
+        best = -1
+        text, nxt = self.text, self._next
+        for needle, pos in nxt.items():
+            if pos != -1 and pos < start:
+                pos = text.find(needle, start)
+                nxt[needle] = pos
+            if pos != -1 and (best == -1 or pos < best):
+                best = pos
+        return self.n if best == -1 else bisect_right(self.offsets, best) - 1
 
     def next_unquoted(self, i: int) -> int:
         """First line >= ``i`` with content that is not ``>``-quoted (else ``n``)."""
-        m = _UNQUOTED_RE.search(self.text, self.offsets[i])
-        return self.n if m is None else self.line_at(m.start())
+        lines = self.lines
+        for j in range(i, self.n):
+            line = lines[j]
+            if line[:1] == ">" or _is_quote(line) or _is_blank(line):
+                continue
+            return j
+        return self.n
 
 
-# A line that may matter: quoted, opening with a rule character, holding a colon near its
-# start, or ending with a colon, ">" or a dash.  Everything else is plain reply text.
-_CANDIDATE_RE: Final = re.compile(
-    r"^[ \t]*[>\-_=*]|^[^\n:：]{0,40}[:：]|[:：>\-][ \t]*$", re.MULTILINE
-)
-_UNQUOTED_RE: Final = re.compile(
-    r"^(?![ \t]*>)[ \t\u00a0\u2007\u202f\u200b\ufeff\u3000]*[^\s\u200b\ufeff\u3000]",
-    re.MULTILINE,
-)
+#: Substrings at least one of which every quote, delimiter and header line contains.
+_CANDIDATE_NEEDLES: Final = (":", "：", ">", "--", "__", "==", "**")
 
 
 def _scan(text: str) -> Split:
@@ -361,9 +369,17 @@ def _header_block_end(lines: list[str], i: int) -> int | None:
         else:
             break
         j += 1
-    if len(kinds) >= 2 and ("from" in kinds or "to" in kinds):
+    kinds.discard("other")
+    if len(kinds) < 2 or not ("from" in kinds or "to" in kinds):
+        return None
+    if len(kinds) >= 3 and "subject" in kinds:
         return last
-    return None
+    # "From: Berlin / To: Paris / Date: 5 May" in a customer's text is not a header: a
+    # mail header block carries an address or a date, and a subject or an address.
+    block = "\n".join(lines[i : last + 1])
+    if not h.looks_like_mail_header(block) or ("subject" not in kinds and "@" not in block):
+        return None
+    return last
 
 
 def _pull_leading_header_lines(kept: list[str]) -> list[str]:
@@ -376,7 +392,7 @@ def _pull_leading_header_lines(kept: list[str]) -> list[str]:
         if h.is_blank(line):
             pos -= 1
             continue
-        if (h.is_delimiter_row(line) or h.original_message_delimiter(line)
+        if (h.is_delimiter_row(line) or h.is_framed_title(line)
                 or h.is_lotus_date_line(line) or h.field_kind(line) is not None):
             pos -= 1
             taken += 1

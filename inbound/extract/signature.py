@@ -47,7 +47,10 @@ CLOSINGS: Final = (
     "groetjes", "bedankt", "dank je", "mvh", "med vänlig hälsning", "vänliga hälsningar",
     "hälsningar", "med venlig hilsen", "venlig hilsen", "vennlig hilsen", "hilsen", "kh",
     "vh", "tack", "tak", "takk", "ystävällisin terveisin", "terveisin", "kiitos",
+    "dbh", "bedste hilsner", "de bedste hilsner", "knus", "på forhånd tak", "bästa hälsningar",
+    "med vänliga hälsningar", "hartelijke groeten", "dank u", "bonne réception",
     # pl / cs / ru / uk / tr / el
+    "z powazaniem", "s úctou", "děkujeme",
     "pozdrawiam", "z poważaniem", "dziękuję", "pozdrowienia", "s pozdravem", "děkuji",
     "s pozdravom", "с уважением", "спасибо", "с наилучшими пожеланиями", "всего доброго",
     "з повагою", "дякую", "saygılarımla", "teşekkürler", "iyi çalışmalar",
@@ -57,37 +60,97 @@ CLOSINGS: Final = (
     "此致", "谢谢", "謝謝", "祝好", "감사합니다", "고맙습니다",
 )
 
-#: Mobile and mail-client footers (whole line, matched case-insensitively).
+#: Mobile and mail-client footers (whole line, matched case-insensitively); ``{D}`` stands
+#: for the device or app name.  iOS, Android, Outlook, Yahoo, AOL and other apps, in the
+#: languages those apps ship.
 MOBILE_FOOTERS: Final = (
-    r"sent from my [\w .'&+-]{1,40}",
+    # en
+    r"sent from my{D}",
     r"sent from (?:yahoo mail|mail|outlook|samsung|aol|gmail|proton ?mail|acompli|"
     r"bluemail|spark|edison|mymail|windows|huawei|xiaomi|the [\w ]{1,20} app)[\w .'&+-]{0,40}",
     r"sent (?:with|via|using) [\w .'&+()/:?=-]{1,80}",
-    r"get outlook for (?:ios|android|mac|windows)[\w .]{0,20}",
-    r"envoyé (?:de|depuis) (?:mon|ma|l'application)? ?[\w .'-]{1,40}",
-    r"von meinem [\w .'-]{1,40} gesendet",
-    r"(?:gesendet|versendet) (?:von|mit|vom) (?:meinem )?[\w .'-]{1,40}",
-    r"enviado (?:desde|de|do|a partir do|a partir de) (?:mi|meu|o meu|my)? ?[\w .'-]{1,40}",
-    r"inviato da(?:l mio| il mio| mio)? [\w .'-]{1,40}",
-    r"verzonden (?:vanaf|met|via) (?:mijn )?[\w .'-]{1,40}",
-    r"skickat från (?:min )?[\w .'-]{1,40}",
-    r"sendt fra (?:min )?[\w .'-]{1,40}",
-    r"wysłane z (?:mojego )?[\w .'-]{1,40}",
-    r"wysłano z (?:mojego )?[\w .'-]{1,40}",
-    r"отправлено с [\w .'-]{1,40}",
-    r"надіслано з [\w .'-]{1,40}",
-    r"lähetetty [\w .'-]{1,40}",
-    r"odesláno z [\w .'-]{1,40}",
-    r"[\w .'-]{1,30}から送信",
-    r"(?:从我的|發自我的|发自我的|从) ?[\w .'-]{1,30}(?:发送|傳送)?",
-    r"내 [\w .'-]{1,30}에서 보냄",
+    r"get (?:bluemail|spark|yahoo mail|the [\w ]{1,20} app)[\w .:/<>?=-]{0,60}",
+    # de / fr / es / pt / it / ca
+    r"von meinem {D} gesendet",
+    r"(?:gesendet|versendet) (?:von|mit|vom) (?:meinem )?{D}",
+    r"envoyé (?:de|depuis) (?:mon|ma|l'application)? ?{D}",
+    r"enviado (?:desde|de|do|a partir do|a partir de) (?:mi|meu|o meu|my)? ?{D}",
+    r"inviato da(?:l mio| il mio| mio)?{D}",
+    r"enviat (?:des de|de|amb){D}",
+    # nl / sv / da / no / fi / is
+    r"(?:verzonden|verstuurd) (?:vanaf|met|via|van) (?:mijn )?{D}",
+    r"skickat från (?:min )?{D}",
+    r"sendt fra (?:min )?{D}",
+    r"lähetetty{D}",
+    r"sent úr{D}",
+    # pl / cs / sk / hu / ro / hr / sl / sr
+    r"wysłane z (?:mojego )?{D}",
+    r"wysłano z (?:mojego )?{D}",
+    r"odesláno z{D}",
+    r"odoslané z{D}",
+    r"{D} küldve",
+    r"trimis (?:de pe|de|din|cu){D}",
+    r"poslano (?:s|sa|z|iz|iz mog|s mog|z mojega){D}",
+    r"poslato (?:sa|iz){D}",
+    # ru / uk / bg / el / tr
+    r"отправлено (?:с|из){D}",
+    r"надіслано з{D}",
+    r"изпратено от{D}",
+    r"στάλθηκε από{D}",
+    r"{D} gönderildi",
+    # id / ms / vi / th / he / ar
+    r"dikirim dari{D}",
+    r"dihantar dari{D}",
+    r"được gửi từ{D}",
+    r"ส่งจาก{D}",
+    r"נשלח מ(?:ה-)?{D}",
+    r"(?:أُرسلت|أرسلت|مرسل) من{D}",
+    # ja / zh / ko
+    r"{D} ?から送信",
+    r"(?:发自我的|發自我的) ?{D}",
+    r"(?:从我的|從我的) ?{D} ?(?:发送|傳送|發送)",
+    r"내 {D}에서 보냄",
 )
+#: The device or app part of a footer, and a note some users add ("please excuse typos").
+_DEVICE: Final = r"[^\n,;:!?()<>\[\]]{1,40}?"
+_FOOTER_NOTE: Final = r"(?:[ \t]*[,.;:!–—-][ \t]*[\w ,.'’!-]{0,60})?"
 
 _DASHES: Final = frozenset({"--", "—", "–", "-- --"})
+_COMPANY_ABBREVIATIONS: Final = frozenset(
+    "Corp. Inc. Ltd. Co. LLC. L.L.C. S.A. S.L. N.V. B.V. A.G. Bros. Jr. Sr.".split()
+)
+_NAME_PARTICLES: Final = frozenset("of and & de da van von der den la le y e di du".split())
+#: Every client footer names a device or an app, or says "my" (which device is then
+#: free): "Lähetetty eilen" or "Paket dün gönderildi" are sentences, not footers.
+_DEVICE_WORDS: Final = (
+    r"i(?:phon|pad|pod)|android|galaxy|samsung|huawei|xiaomi|honor|oneplus|pixel|nokia"
+    r"|blackberry|xperia|motorola|oppo|smartphone|phone|telefon|mobil|handy|tablet|outlook"
+    r"|yahoo|aol|gmail|mail|proton|spark|bluemail|edison|windows|device|appareil|dispositivo"
+    r"|apparaat|enhet|laite|urządzen|zařízení|устройств|телефон|планшет"
+)
+_DEVICE_RE: Final = re.compile(_DEVICE_WORDS, re.IGNORECASE)
+_DEVICE_HINT_RE: Final = re.compile(
+    _DEVICE_WORDS + r"|\b(?:my|meinem|mon|ma|mi|meu|mio|mijn|min|mojego|mog|mou|saya|tôi)\b"
+    r"|μου|我的|내 |ฉัน|שלי",
+    re.IGNORECASE,
+)
+_NOTE_START_RE: Final = re.compile(r"[,;:!–—]|[.-][ \t]")
+#: Outlook app footers ("Get Outlook for iOS", "Outlook für Android herunterladen",
+#: "iOS 版 Outlook を入手"): "Outlook", a platform, and a word to get it, in any order.
+_OUTLOOK_APP_RE: Final = re.compile(r"\boutlook\b", re.IGNORECASE)
+_PLATFORM_RE: Final = re.compile(r"(?<![a-z])(?:ios|android)(?![a-z])", re.IGNORECASE)
+_GET_RE: Final = re.compile(
+    r"\bget\b|hent|holen|beziehen|herunterladen|obtenir|obten|obter|baixe|scarica|download"
+    r"|hämta|\bfå\b|hanki|pobierz|stáhn|stiahn|загруз|получ|скача|завантаж|edin|indir|入手"
+    r"|获取|獲取|받기|dapatkan|unduh|tải|λήψη|töltse|descarc|preuzm|prenes|aka\.ms",
+    re.IGNORECASE,
+)
 _RULE_START: Final = frozenset("-_=*~—–")
 _CLOSING_FIRST_WORDS: Final = frozenset(c.split()[0].strip(",.!") for c in CLOSINGS)
 _MOBILE_RE: Final = re.compile(
-    r"[ \t>]*(?:" + "|".join(MOBILE_FOOTERS) + r")[ \t]*$", re.IGNORECASE
+    r"[ \t>]*(?:" + "|".join(f.replace("{D}", _DEVICE) for f in MOBILE_FOOTERS) + r")"
+    + _FOOTER_NOTE + r"[ \t]*$",
+    re.IGNORECASE,
 )
 _CLOSING_RE: Final = re.compile(
     r"[ \t]*(?:"
@@ -106,6 +169,26 @@ MAX_SIGNOFF_TAIL: Final = 6
 MAX_FOOTER_TAIL: Final = 3
 #: Most non-blank lines under a separator row (mailing-list footers, disclaimers).
 MAX_ROW_TAIL: Final = 14
+#: How far from the end (non-blank lines) a confidentiality notice may start.
+MAX_DISCLAIMER_LINES: Final = 25
+
+_DISCLAIMER_RE: Final = re.compile(
+    r"[\W_]{0,6}(?:(?P<strong>caution|disclaimer|confidentiality notice|confidentiality"
+    r"|privileged (?:and|&) confidential|haftungsausschluss|avertissement|aviso legal)\b"
+    r"|this (?:e-?mail|message|communication)|the information (?:contained )?in this"
+    r"|diese (?:e-?mail|nachricht)|ce (?:message|courriel)|este (?:mensaje|correo)"
+    r"|questo messaggio|dit (?:e-?mail)?bericht|denna e-?post|tämä viesti)",
+    re.IGNORECASE,
+)
+_DISCLAIMER_FIRST_WORDS: Final = frozenset(
+    "caution disclaimer confidentiality privileged haftungsausschluss avertissement aviso this"
+    " the diese ce este questo dit denna tämä".split()
+)
+_CONFIDENTIAL_RE: Final = re.compile(
+    r"confidential|privileged|intended (?:solely |only )?for|vertraulich|confidentiel"
+    r"|confidencial|riservat|vertrouwelijk|konfidentiell|luottamuksellinen",
+    re.IGNORECASE,
+)
 
 
 def split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
@@ -118,7 +201,13 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
     if m < 2:
         return lines, []
     texts = [lines[i] for i in content]
-    hard = {pos for pos, t in enumerate(texts) if t.lstrip()[:1] in _RULE_START and _is_hard_rule(t)}
+    hard = {
+        pos for pos, t in enumerate(texts)
+        if t.lstrip()[:1] in _RULE_START and _is_hard_rule(t) and not _is_underline(lines, content[pos])
+    }
+    hard.update(
+        pos for pos in range(max(1, m - MAX_DISCLAIMER_LINES), m) if _is_disclaimer(texts[pos])
+    )
     mobile = {
         pos for pos in range(max(1, m - 1 - MAX_FOOTER_TAIL), m) if _is_mobile_footer(texts[pos])
     }
@@ -139,6 +228,13 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
     return lines, []
 
 
+def _is_underline(lines: list[str], j: int) -> bool:
+    """A rule as long as the text line right above it underlines a heading ("Total:\n======")."""
+    if j == 0 or is_blank(lines[j - 1]) or lines[j].strip() in _DASHES:
+        return False
+    return abs(len(lines[j].strip()) - len(lines[j - 1].strip())) <= 2
+
+
 def _is_hard_rule(line: str) -> bool:
     s = line.strip()
     return s in _DASHES or is_delimiter_row(s)
@@ -156,25 +252,46 @@ def _opens_signature(
     if stripped in _DASHES:
         return True
     if pos in hard:
-        return 0 < n_after <= MAX_ROW_TAIL
+        return 0 < n_after <= MAX_ROW_TAIL or _is_disclaimer(line)
     if pos in mobile:
         return True
-    window = texts[pos + 1 : pos + 1 + MAX_SIGNOFF_TAIL]
-    if any(len(t) > MAX_SIGNOFF_LINE for t in window):
+    if len(stripped) > 40:
+        return False  # sign-offs and name lines are short
+    # The lines under a sign-off, up to a separator / footer / notice, must be few and short.
+    stop = next(
+        (k for k in range(pos + 1, pos + 2 + MAX_SIGNOFF_TAIL) if k in hard or k in mobile), m
+    )
+    if stop - pos - 1 > MAX_SIGNOFF_TAIL:
         return False
-    if n_after > MAX_SIGNOFF_TAIL and not any(
-        k in hard or k in mobile for k in range(pos + 1, pos + 1 + MAX_SIGNOFF_TAIL)
-    ):
+    if any(len(t) > MAX_SIGNOFF_LINE for t in texts[pos + 1 : stop]):
         return False
-    if len(stripped) <= 40 and (_is_closing(stripped) or _DASH_NAME_RE.match(line)):
+    if _is_closing(stripped) or (stripped[0] in "-/~–—" and _DASH_NAME_RE.match(line)):
         return True
     if pos == last_block and n_after <= 2:
-        return all(
-            len(x.strip()) <= 40 and _TITLE_LINE_RE.match(x) is not None
-            and not x.rstrip().endswith(("?", ":", "!"))
-            for x in texts[pos:]
-        )
+        return all(_looks_like_name_line(x) for x in texts[pos:])
     return False
+
+
+def _looks_like_name_line(line: str) -> bool:
+    """A short title-case line: a name, a job title or a company ("ACME Corp.")."""
+    s = line.strip()
+    words = s.split()
+    if not words or len(s) > 40 or len(words) > 5 or _TITLE_LINE_RE.match(s) is None:
+        return False
+    if s[-1] in "?:!;," or (s[-1] == "." and words[-1] not in _COMPANY_ABBREVIATIONS):
+        return False
+    return all(w[0].isupper() or not w[0].isalpha() or w in _NAME_PARTICLES for w in words)
+
+
+def _is_disclaimer(line: str) -> bool:
+    """A confidentiality / caution notice a mail server or company appends."""
+    words = line.lstrip(" \t*_-=[(#>").split(None, 1)
+    if not words or words[0].rstrip(":.,").casefold() not in _DISCLAIMER_FIRST_WORDS:
+        return False
+    m = _DISCLAIMER_RE.match(line)
+    if m is None:
+        return False
+    return m.group("strong") is not None or _CONFIDENTIAL_RE.search(line[:300]) is not None
 
 
 def _is_closing(stripped: str) -> bool:
@@ -183,4 +300,15 @@ def _is_closing(stripped: str) -> bool:
 
 
 def _is_mobile_footer(line: str) -> bool:
-    return len(line) <= 120 and "," not in line and _MOBILE_RE.match(line) is not None
+    s = line.strip(" \t>")
+    if not s or len(s) > 120:
+        return False
+    if (_OUTLOOK_APP_RE.search(s) is not None and len(s.split()) <= 10
+            and _PLATFORM_RE.search(s) is not None and _GET_RE.search(s) is not None):
+        return True
+    if _DEVICE_HINT_RE.search(s) is None:
+        return False
+    note = _NOTE_START_RE.search(s)
+    if note is not None and _DEVICE_RE.search(s[: note.start()]) is None:
+        return False  # "Sent from my desk, since ...": a sentence, not a footer + note
+    return _MOBILE_RE.match(line) is not None

@@ -34,7 +34,8 @@ def event(kind: str, event_id: str, **fields: Any) -> dict[str, Any]:
 
 
 def test_ticket_emails_reach_the_relay_as_one_thread(relayed: tuple[Parts, ScriptedRelay]) -> None:
-    """Created, a reply (no email yet) and two state changes: three emails in one thread, German, non-ASCII name."""
+    """Created, a reply (already overdue for the unseen check) and two state changes: four emails in one thread,
+    in German, to a non-ASCII name."""
     parts, relay = relayed
     with httpx.Client(base_url=f"http://127.0.0.1:{parts.api_port}", headers={"Authorization": f"Bearer {API_KEY}"},
                       timeout=10) as client:
@@ -50,13 +51,19 @@ def test_ticket_emails_reach_the_relay_as_one_thread(relayed: tuple[Parts, Scrip
                                              **{"from": "submitted", "to": "resolved"})).raise_for_status()
         client.post("/v1/events", json=event("ticket.state_changed", "e4", ticket_id="T-9",
                                              **{"from": "resolved", "to": "closed"})).raise_for_status()
-        emails = wait_for(lambda: len(relay.received) >= 3 and relay.received, what="three emails at the relay")
-        outbox = client.get("/v1/outbox").json()["emails"]
+        emails = wait_for(lambda: len(relay.received) >= 4 and relay.received, what="four emails at the relay")
+
+        def all_sent() -> list[dict[str, Any]] | None:
+            listed: list[dict[str, Any]] = client.get("/v1/outbox").json()["emails"]
+            return listed if len(listed) == 4 and all(e["status"] == "sent" for e in listed) else None
+
+        outbox = wait_for(all_sent, what="all four marked sent")
     messages = sorted((parse(raw) for raw in emails), key=lambda m: 0 if m["In-Reply-To"] is None else 1)
     root = messages[0]
     assert all(root["Message-ID"] == m["In-Reply-To"] == m["References"] for m in messages[1:])
     assert {"[#T-9] Drucker druckt nicht"} == {str(m["Subject"]) for m in messages}
     assert "=?utf-8?" in root["To"]
-    assert "Gelöst" in messages[1].get_payload()[0].get_payload(decode=True).decode()
-    assert [("sent", 1)] * 3 == [(e["status"], e["attempts"]) for e in outbox]
-    assert ["state_changed", "state_changed", "ticket_created"] == [e["kind"] for e in outbox]
+    texts = [m.get_payload()[0].get_payload(decode=True).decode() for m in messages]
+    assert any("jetzt „Gelöst“" in t for t in texts) and any("jetzt „Geschlossen“" in t for t in texts)
+    assert [("sent", 1)] * 4 == [(e["status"], e["attempts"]) for e in outbox]
+    assert ["state_changed", "state_changed", "teammate_reply", "ticket_created"] == sorted(e["kind"] for e in outbox)

@@ -1,0 +1,1 @@
+"""The Messenger channel: keys scoped to one customer, the view it shows, live-update fan-out."""

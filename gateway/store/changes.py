@@ -1,0 +1,136 @@
+"""The changes log: every change to a customer's Messenger view, in commit order per customer.
+
+Writers call :func:`record_change` inside the transaction that makes the change (a thread
+entry, a quiet state change, a seen receipt). It locks the customer's row first (PostgreSQL
+``SELECT ... FOR UPDATE``; SQLite writers are serial anyway), so within one customer change ids
+commit in increasing order: a reader resuming "after id N" never skips a change that commits
+late. That is what makes ``Last-Event-ID`` resume exact, from any API process.
+
+:func:`publish_after_commit` hooks an engine so that, after such a transaction commits, the ids
+of the customers it changed are handed to a publisher (the live-update wake-up signal).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, event, func, insert, select
+from sqlalchemy.engine import Engine
+
+from gateway.store.records import inserted_pk
+from gateway.store.tables import changes, customers, tickets
+
+__all__ = ["Change", "ChangeKind", "ChangeLog", "publish_after_commit", "record_change"]
+
+log = logging.getLogger(__name__)
+
+_PENDING = "web2chat.changed.pending"
+_COMMITTED = "web2chat.changed.committed"
+
+
+class ChangeKind(StrEnum):
+    """What changed (values of ``changes.kind``)."""
+
+    ENTRY = "entry"
+    STATE = "state"
+    SEEN = "seen"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One row of the log: ``pk`` is the event id the Messenger resumes from."""
+
+    pk: int
+    ticket_key: int
+    kind: ChangeKind
+    entry_key: int | None
+
+
+def record_change(
+    conn: Connection, *, ticket_key: int, kind: ChangeKind, now: datetime, entry_key: int | None = None
+) -> int:
+    """Log a change to ticket ``ticket_key`` inside the caller's transaction; return its id."""
+    customer_pk, customer_id = conn.execute(
+        select(tickets.c.customer_pk, customers.c.external_id)
+        .join(customers, customers.c.pk == tickets.c.customer_pk)
+        .where(tickets.c.pk == ticket_key)
+    ).one()
+    conn.execute(select(customers.c.pk).where(customers.c.pk == customer_pk).with_for_update())
+    pk = inserted_pk(conn.execute(
+        insert(changes).values(
+            customer_pk=customer_pk, ticket_pk=ticket_key, kind=kind.value, entry_pk=entry_key, created_at=now
+        )
+    ))
+    conn.info.setdefault(_PENDING, set()).add(customer_id)
+    return pk
+
+
+def publish_after_commit(engine: Engine, publish: Callable[[str], None]) -> None:
+    """Call ``publish(customer_id)`` once a transaction that recorded changes for them has committed."""
+
+    @event.listens_for(engine, "commit")
+    def _committing(conn: Connection) -> None:
+        pending = conn.info.pop(_PENDING, None)
+        if pending:
+            conn.info.setdefault(_COMMITTED, set()).update(pending)
+
+    @event.listens_for(engine, "rollback")
+    def _rolled_back(conn: Connection) -> None:
+        conn.info.pop(_PENDING, None)
+
+    @event.listens_for(engine.pool, "checkin")
+    def _returned(dbapi_connection: Any, record: Any) -> None:
+        # The pool takes a connection back after its transaction ended: the commit is durable now.
+        committed = record.info.pop(_COMMITTED, None) if record is not None else None
+        for customer_id in sorted(committed or ()):
+            try:
+                publish(customer_id)
+            except Exception:  # the store or Redis is down: logged, retried by the fallback poll
+                log.warning("could not publish a change for customer %r", customer_id, exc_info=True)
+
+
+class ChangeLog:
+    """Reads the log."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def latest(self, customer_id: str) -> int:
+        """The id of the customer's newest change; 0 when there is none."""
+        query = (
+            select(func.max(changes.c.pk))
+            .join(customers, customers.c.pk == changes.c.customer_pk)
+            .where(customers.c.external_id == customer_id)
+        )
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def since(self, customer_id: str, *, after: int, limit: int) -> list[Change]:
+        """The customer's changes with an id above ``after``, oldest first, at most ``limit``."""
+        query = (
+            select(changes.c.pk, changes.c.ticket_pk, changes.c.kind, changes.c.entry_pk)
+            .join(customers, customers.c.pk == changes.c.customer_pk)
+            .where(customers.c.external_id == customer_id, changes.c.pk > after)
+            .order_by(changes.c.pk)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [Change(r.pk, r.ticket_pk, ChangeKind(r.kind), r.entry_pk) for r in conn.execute(query)]
+
+    def tail(self, *, after: int, limit: int = 1000) -> tuple[int, set[str]]:
+        """Every customer with a change above ``after`` and the newest id seen (the fallback poll)."""
+        query = (
+            select(changes.c.pk, customers.c.external_id)
+            .join(customers, customers.c.pk == changes.c.customer_pk)
+            .where(changes.c.pk > after)
+            .order_by(changes.c.pk)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return (rows[-1].pk if rows else after), {r.external_id for r in rows}

@@ -1,0 +1,204 @@
+"""The Messenger's reads (Recent tickets, thread pages, change batches) and its seen receipts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, or_, select, update
+from sqlalchemy.engine import Engine
+
+from gateway.errors import UnknownEntry
+from gateway.messenger.view import NOTIFYING_KINDS, Pill, ThreadEntry, ThreadPage, TicketSummary, parse_entry_id
+from gateway.messenger.view import preview as make_preview
+from gateway.models import EntryKind
+from gateway.store.changes import Change, ChangeKind, ChangeLog, record_change
+from gateway.store.tables import customers, entries, tickets
+
+__all__ = ["ChangeView", "MessengerStore"]
+
+_last = entries.alias("last_entry")
+_unseen = entries.alias("unseen_entry")
+_NOTIFYING = sorted(k.value for k in NOTIFYING_KINDS)
+
+
+@dataclass(frozen=True)
+class ChangeView:
+    """A logged change with what the Messenger needs to apply it: the ticket now, and the entry added."""
+
+    change: Change
+    ticket: TicketSummary
+    entry: ThreadEntry | None
+
+
+def _pill(m: Any) -> Pill:
+    return Pill(key=m["pk"], id=m["external_id"], title=m["title"], state=m["state"], customer_id=m["customer_id"])
+
+
+def _entry(m: Any) -> ThreadEntry:
+    return ThreadEntry(
+        key=m["pk"], kind=EntryKind(m["kind"]), text=m["text"], created_at=m["created_at"],
+        author_name=m["author_name"], channel=m["channel"], reply_id=m["external_id"],
+        state_from=m["state_from"], state_to=m["state_to"], seen_at=m["seen_at"],
+    )
+
+
+def _waits_for_receipt(table: Any, created_by: Any) -> Any:
+    """SQL for :func:`gateway.messenger.view.counts_as_unseen`: news from the help desk."""
+    return or_(
+        table.c.kind.in_(_NOTIFYING),
+        and_(table.c.kind == EntryKind.TICKET_CREATED.value, created_by == "teammate"),
+    )
+
+
+def _summary_query() -> Select[Any]:
+    """Tickets with their newest entry (by time, then arrival) and their unseen count."""
+    newest = (
+        select(entries.c.pk).where(entries.c.ticket_pk == tickets.c.pk)
+        .order_by(entries.c.created_at.desc(), entries.c.pk.desc()).limit(1)
+        .correlate(tickets).scalar_subquery()
+    )
+    unseen = (
+        select(func.count()).select_from(_unseen)
+        .where(
+            _unseen.c.ticket_pk == tickets.c.pk,
+            _unseen.c.seen_at.is_(None),
+            _waits_for_receipt(_unseen, tickets.c.created_by),
+        )
+        .correlate(tickets).scalar_subquery()
+    )
+    return (
+        select(
+            tickets.c.pk, tickets.c.external_id, tickets.c.title, tickets.c.state,
+            customers.c.external_id.label("customer_id"), _last.c.kind, _last.c.text,
+            _last.c.created_at, _last.c.state_to, unseen.label("unseen"),
+        )
+        .join(customers, customers.c.pk == tickets.c.customer_pk)
+        .join(_last, _last.c.pk == newest)
+        .order_by(_last.c.created_at.desc(), _last.c.pk.desc())
+    )
+
+
+def _summary(m: Any) -> TicketSummary:
+    pill = _pill(m)
+    text = make_preview(EntryKind(m["kind"]), m["text"], state_to=m["state_to"], title=pill.title)
+    return TicketSummary(pill=pill, last_activity_at=m["created_at"], preview=text, unseen_count=int(m["unseen"]))
+
+
+class MessengerStore:
+    """Reads the Messenger's view of tickets; records seen receipts."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.changes = ChangeLog(engine)
+
+    def pill(self, ticket_id: str) -> Pill | None:
+        """The ticket the help desk calls ``ticket_id``, or None."""
+        query = (
+            select(tickets.c.pk, tickets.c.external_id, tickets.c.title, tickets.c.state,
+                   customers.c.external_id.label("customer_id"))
+            .join(customers, customers.c.pk == tickets.c.customer_pk)
+            .where(tickets.c.external_id == ticket_id)
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _pill(row._mapping) if row else None
+
+    def recent_tickets(self, customer_id: str, *, limit: int) -> list[TicketSummary]:
+        """The customer's tickets, most recent activity first."""
+        query = _summary_query().where(customers.c.external_id == customer_id).limit(limit)
+        with self._engine.connect() as conn:
+            return [_summary(r._mapping) for r in conn.execute(query)]
+
+    def summaries(self, ticket_keys: Iterable[int]) -> dict[int, TicketSummary]:
+        """Recent-tickets rows of the given tickets, by ticket key."""
+        keys = sorted(set(ticket_keys))
+        if not keys:
+            return {}
+        with self._engine.connect() as conn:
+            rows = conn.execute(_summary_query().where(tickets.c.pk.in_(keys))).all()
+        return {r.pk: _summary(r._mapping) for r in rows}
+
+    def thread_page(self, pill: Pill, *, limit: int, before: int | None = None, after: int | None = None) -> ThreadPage:
+        """Up to ``limit`` entries, oldest first: the newest ones, or those before/after a cursor."""
+        query = select(entries).where(entries.c.ticket_pk == pill.key)
+        if after is not None:
+            query = query.where(entries.c.pk > after).order_by(entries.c.pk)
+        else:
+            if before is not None:
+                query = query.where(entries.c.pk < before)
+            query = query.order_by(entries.c.pk.desc())
+        with self._engine.connect() as conn:
+            rows = [_entry(r._mapping) for r in conn.execute(query.limit(limit))]
+            if after is None:
+                rows.reverse()
+
+            def beyond(condition: Any) -> bool:
+                return bool(conn.execute(select(exists().where(entries.c.ticket_pk == pill.key, condition))).scalar())
+
+            older = bool(rows) and beyond(entries.c.pk < rows[0].key)
+            newer = bool(rows) and beyond(entries.c.pk > rows[-1].key)
+        return ThreadPage(
+            pill=pill,
+            entries=tuple(rows),
+            older=rows[0].id if older else None,
+            newer=rows[-1].id if newer else None,
+        )
+
+    def changes_since(self, customer_id: str, *, after: int, limit: int) -> list[ChangeView]:
+        """The customer's changes after id ``after``, each with its ticket's row and the entry it added."""
+        found = self.changes.since(customer_id, after=after, limit=limit)
+        if not found:
+            return []
+        summaries = self.summaries(c.ticket_key for c in found)
+        added = {c.entry_key for c in found if c.entry_key is not None}
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(entries).where(entries.c.pk.in_(sorted(added)))).all() if added else []
+        by_key = {r.pk: _entry(r._mapping) for r in rows}
+        return [
+            ChangeView(c, summaries[c.ticket_key], by_key.get(c.entry_key) if c.entry_key else None) for c in found
+        ]
+
+    def mark_seen(self, pill: Pill, *, up_to: str | None, at: datetime | None, now: datetime) -> int:
+        """Record a seen receipt; return how many unseen entries it newly covers (0 for a repeat).
+
+        ``up_to`` names an entry (its Messenger id, or a teammate reply's help-desk id): it and
+        every earlier entry are seen, at ``at`` if given, else now. Without it, everything sent
+        at or before ``at`` is seen at ``at``. An entry keeps the earliest time any receipt gave it.
+        """
+        seen_at = min(at, now) if at is not None else now
+        created_by = select(tickets.c.created_by).where(tickets.c.pk == pill.key).scalar_subquery()
+        with self._engine.begin() as conn:
+            if up_to is not None:
+                covered: Any = entries.c.pk <= self._resolve(conn, pill, up_to)
+            else:
+                covered = entries.c.created_at <= seen_at
+            newly = conn.execute(
+                update(entries)
+                .where(
+                    entries.c.ticket_pk == pill.key,
+                    _waits_for_receipt(entries, created_by),
+                    covered,
+                    or_(entries.c.seen_at.is_(None), entries.c.seen_at > seen_at),
+                )
+                .values(seen_at=seen_at)
+            ).rowcount
+            if newly:
+                record_change(conn, ticket_key=pill.key, kind=ChangeKind.SEEN, now=now)
+        return int(newly)
+
+    @staticmethod
+    def _resolve(conn: Any, pill: Pill, up_to: str) -> int:
+        """The entry key ``up_to`` names on the ticket: a teammate reply's help-desk id first, then ours."""
+        key = conn.execute(
+            select(entries.c.pk).where(entries.c.ticket_pk == pill.key, entries.c.external_id == up_to)
+        ).scalar()
+        if key is None and (ours := parse_entry_id(up_to)) is not None:
+            key = conn.execute(
+                select(entries.c.pk).where(entries.c.ticket_pk == pill.key, entries.c.pk == ours)
+            ).scalar()
+        if key is None:
+            raise UnknownEntry(f"ticket {pill.id!r} has no reply {up_to!r}")
+        return int(key)

@@ -1,0 +1,196 @@
+"""The pipeline on raw messages in the shapes real clients produce: each ends where it should, none is lost.
+
+Messages live in ``tests/corpus/inbound``; ``{{CUSTOMER}}``, ``{{REPLY_TO}}`` and ``{{SENT_ID}}`` are
+filled in with the ticket's customer, its reply address and the Message-ID of the email we sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dramatiq
+import pytest
+
+from gateway.app import Gateway, build_gateway
+from gateway.models import EntryKind, Ticket
+from gateway.store import InboundStatus, RawMessage
+from inbound.pipeline import Outcome
+from tests.e2e.helpers import settings_for
+from tests.integration.conftest import CUSTOMER, open_ticket
+
+CORPUS = Path(__file__).parent.parent / "corpus" / "inbound"
+TRUSTED_MX = "mx.acme.example.test"
+
+
+@dataclass
+class Desk:
+    """A gateway with one open ticket, fed raw messages straight into its store and pipeline."""
+
+    gw: Gateway
+    ticket: Ticket
+    reply_to: str
+    sent_id: str
+
+    def raw(self, name: str, **extra: str) -> bytes:
+        data = (CORPUS / name).read_bytes()
+        if name.endswith(".eml"):
+            data = re.sub(rb"(?<!\r)\n", b"\r\n", data)
+            data = re.sub(rb"\{\{BASE64:(.*?)\}\}", lambda m: base64.encodebytes(m.group(1)).replace(b"\n", b"\r\n"),
+                          data, flags=re.S)
+        values = {"CUSTOMER": CUSTOMER, "CUSTOMER_UPPER": CUSTOMER.upper(), "REPLY_TO": self.reply_to,
+                  "SENT_ID": self.sent_id.strip("<>"), **extra}
+        for key, value in values.items():
+            data = data.replace(b"{{" + key.encode() + b"}}", value.encode())
+        return data
+
+    def deliver(self, raw: bytes, *, rcpt: tuple[str, ...] | None = None, mail_from: str = CUSTOMER) -> int:
+        """Store ``raw`` as the SMTP server would (to the reply address by default)."""
+        envelope = (self.reply_to,) if rcpt is None else rcpt
+        return self.gw.inbound.save_many([RawMessage(mail_from, envelope, raw)], now=self.gw.clock())[0]
+
+    def process(self, name: str, **kwargs: object) -> Outcome:
+        pk = self.deliver(self.raw(name), **kwargs)  # type: ignore[arg-type]
+        outcome = self.gw.pipeline.process(pk)
+        assert outcome is not None
+        return outcome
+
+    def replies(self) -> list[str]:
+        return [e.text for e in self.gw.tickets.thread(self.ticket.key) if e.kind is EntryKind.CUSTOMER_REPLY]
+
+
+@pytest.fixture
+def desk(database_url: str, tmp_path: Path, stub_broker: dramatiq.Broker) -> Iterator[Desk]:
+    settings = settings_for(tmp_path, database_url=database_url, trusted_authserv_id=TRUSTED_MX)
+    gw = build_gateway(settings, broker=stub_broker)
+    ticket = open_ticket(gw)
+    sent = gw.outbox.recent(ticket_key=ticket.key)[0]
+    yield Desk(gw, ticket, gw.keyring.address_for(ticket.key, CUSTOMER), sent.message_id)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("gmail.eml", "I replaced the toner and it still prints blank pages."),
+        ("outlook.eml", "The new driver fixed it, thanks."),
+        ("outlook_html_only.eml", "It is printing again since this morning – thank you!"),
+        ("apple_mail.eml", "Yes, the paper tray was the problem. All good now — cheers!"),
+        ("mobile.eml", "Will try tonight when I'm home"),
+        ("latin1.eml", "Grüße, der Drucker läuft wieder – vielen Dank für die schnelle Hilfe!"),
+        ("mislabelled_utf8.eml", "Céline fixed it — merci beaucoup"),
+    ],
+)
+def test_customer_replies_land_as_just_the_new_text(desk: Desk, name: str, expected: str) -> None:
+    """Replies from Gmail, Outlook (also HTML-only), Apple Mail, a phone and non-UTF-8 clients land once, text only."""
+    outcome = desk.process(name)
+    assert (InboundStatus.LANDED, "token") == (outcome.status, outcome.threaded_by)
+    assert [expected] == desk.replies()
+
+
+def test_bounce_suppresses_the_reported_address_and_never_lands(desk: Desk) -> None:
+    """A DSN from MAILER-DAEMON with a null return path is recorded as a bounce and the failed address suppressed."""
+    outcome = desk.process("bounce.eml", mail_from="<>")
+    assert InboundStatus.BOUNCE == outcome.status
+    assert desk.gw.outbox.is_suppressed(CUSTOMER)
+    assert [] == desk.replies()
+
+
+@pytest.mark.parametrize("name", ["out_of_office.eml", "out_of_office_fr.eml"])
+def test_out_of_office_is_recorded_never_lands_and_is_never_answered(desk: Desk, name: str) -> None:
+    """An auto-reply (Auto-Submitted, or only an out-of-office subject in French) ends as auto_reply, unanswered."""
+    emails_before = len(desk.gw.outbox.recent())
+    outcome = desk.process(name)
+    assert InboundStatus.AUTO_REPLY == outcome.status
+    assert [] == desk.replies()
+    assert emails_before == len(desk.gw.outbox.recent())
+
+
+def test_forged_token_in_the_headers_does_not_thread(desk: Desk) -> None:
+    """Delivered over HTTP (no envelope) to an altered reply address, with no header of ours: unthreaded."""
+    local, domain = desk.reply_to.split("@")
+    forged = local[:-5] + ("a" if local[-5] != "a" else "b") + local[-4:] + "@" + domain
+    raw = desk.raw("spoofed_sender.eml", REPLY_TO=forged).replace(b"mallory@attacker.example.test", CUSTOMER.encode())
+    pk = desk.deliver(raw, rcpt=())
+    outcome = desk.gw.pipeline.process(pk)
+    assert outcome is not None
+    assert InboundStatus.UNTHREADED == outcome.status
+    assert [] == desk.replies()
+
+
+def test_spoofed_sender_is_quarantined_and_lands_once_released(desk: Desk) -> None:
+    """A reply whose From is not the ticket's customer is quarantined; released, it lands (sender check skipped)."""
+    outcome = desk.process("spoofed_sender.eml")
+    assert (InboundStatus.QUARANTINED, desk.ticket.key) == (outcome.status, outcome.ticket_key)
+    assert [] == desk.replies()
+    [held] = desk.gw.inbound.quarantined()
+    assert "mallory@attacker.example.test" == held.from_addr
+    assert "not the ticket's customer" in (held.detail or "")
+    assert desk.gw.release_inbound(held.pk)
+    assert not desk.gw.release_inbound(held.pk)  # no longer quarantined
+    again = desk.gw.pipeline.process(held.pk)
+    assert again is not None
+    assert InboundStatus.LANDED == again.status
+    assert 1 == len(desk.replies())
+
+
+def test_dmarc_fail_from_the_trusted_server_is_quarantined(desk: Desk) -> None:
+    """From says the customer, but the trusted MX recorded dmarc=fail: quarantined."""
+    outcome = desk.process("dmarc_fail.eml")
+    assert InboundStatus.QUARANTINED == outcome.status
+    assert "DmarcFailed" in (outcome.detail or "")
+
+
+def test_dmarc_fail_from_an_untrusted_server_is_ignored(desk: Desk) -> None:
+    """An Authentication-Results header written by anyone else is not evidence: the reply lands."""
+    raw = desk.raw("dmarc_fail.eml").replace(TRUSTED_MX.encode(), b"mx.attacker.example.test")
+    outcome = desk.gw.pipeline.process(desk.deliver(raw))
+    assert outcome is not None
+    assert InboundStatus.LANDED == outcome.status
+
+
+def test_same_message_twice_lands_once(desk: Desk) -> None:
+    """An MTA delivering the same message twice: the second ends as duplicate, one entry on the thread."""
+    first, second = desk.process("gmail.eml"), desk.process("gmail.eml")
+    assert (InboundStatus.LANDED, InboundStatus.DUPLICATE) == (first.status, second.status)
+    assert 1 == len(desk.replies())
+
+
+def test_attachments_are_kept_with_names_types_and_sizes(desk: Desk) -> None:
+    """An inline image and a PDF attachment are recorded with name, type and size; the original is kept."""
+    raw = desk.raw("attachment.eml")
+    pk = desk.deliver(raw)
+    outcome = desk.gw.pipeline.process(pk)
+    assert outcome is not None
+    assert InboundStatus.LANDED == outcome.status
+    stored = desk.gw.inbound.get(pk)
+    assert stored is not None
+    assert raw == stored.raw
+    assert [
+        {"filename": "page.png", "content_type": "image/png", "size": 70, "inline": True},
+        {"filename": "printer-log.pdf", "content_type": "application/pdf", "size": 82, "inline": False},
+    ] == list(stored.attachments)
+    assert ["Here is a photo of the page and the printer log."] == desk.replies()
+
+
+def test_garbage_bytes_are_a_recorded_failure_and_kept(desk: Desk) -> None:
+    """Bytes that are not an email end as failed with a specific reason; the raw bytes stay stored."""
+    raw = desk.raw("garbage.bin")
+    pk = desk.deliver(raw)
+    outcome = desk.gw.pipeline.process(pk)
+    assert outcome is not None
+    assert (InboundStatus.FAILED, True) == (outcome.status, (outcome.detail or "").startswith("MalformedMessage"))
+    stored = desk.gw.inbound.get(pk)
+    assert stored is not None
+    assert raw == stored.raw
+
+
+def test_reply_to_the_from_address_threads_by_in_reply_to(desk: Desk) -> None:
+    """Without a reply token (HTTP inbound, a reply to From), In-Reply-To naming our email threads it."""
+    pk = desk.deliver(desk.raw("headers_only_thread.eml"), rcpt=())
+    outcome = desk.gw.pipeline.process(pk)
+    assert outcome is not None
+    assert (InboundStatus.LANDED, "in_reply_to") == (outcome.status, outcome.threaded_by)
+    assert ["Replying to the From address: the toner arrived, thanks."] == desk.replies()

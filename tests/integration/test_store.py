@@ -1,0 +1,119 @@
+"""The store on SQLite and on the real PostgreSQL: events apply once, emails are claimed once, replies land once."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from gateway.models import Customer, OutboxStatus, Ticket, TicketCreated, TicketState
+from gateway.store import InboundStore, OutboxDraft, OutboxStore, TicketStore, make_engine
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def created(event_id: str = "evt-1", ticket_id: str = "T-1") -> TicketCreated:
+    return TicketCreated(
+        event_id=event_id,
+        occurred_at=NOW,
+        ticket_id=ticket_id,
+        title="Printer",
+        description="Blank pages",
+        state=TicketState.SUBMITTED,
+        created_by="teammate",
+        customer=Customer(id="c-1", email="ada@example.com", name="Ada", locale="en"),
+    )
+
+
+def one_draft(ticket: Ticket) -> list[OutboxDraft]:
+    return [
+        OutboxDraft(
+            ticket_key=ticket.key,
+            kind="ticket_created",
+            to=ticket.customer.email,
+            subject=ticket.title,
+            message_id=f"<{ticket.id}-first@example.test>",
+            raw=b"Subject: x\r\n\r\nbody\r\n",
+        )
+    ]
+
+
+def test_ticket_created_records_ticket_entry_and_email(database_url: str) -> None:
+    """Applying ticket.created stores the ticket, its first entry and its email, and anchors threading."""
+    engine = make_engine(database_url)
+    tickets, outbox = TicketStore(engine), OutboxStore(engine)
+    applied = tickets.apply_ticket_created(created(), now=NOW, response={"ok": True}, drafts=one_draft)
+    ticket = tickets.get("T-1")
+    assert ticket is not None
+    assert "<T-1-first@example.test>" == ticket.root_message_id
+    assert ["ticket_created"] == [e.kind.value for e in tickets.thread(ticket.key)]
+    assert [OutboxStatus.QUEUED] == [e.status for e in outbox.recent()]
+    assert 1 == len(applied.outbox_pks)
+    assert NOW == ticket.created_at
+
+
+def test_repeated_event_id_replays_the_first_answer(database_url: str) -> None:
+    """The same event id applied again returns the first answer and adds nothing."""
+    tickets = TicketStore(make_engine(database_url))
+    first = tickets.apply_ticket_created(created(), now=NOW, response={"n": 1}, drafts=one_draft)
+    again = tickets.apply_ticket_created(created(), now=NOW, response={"n": 2}, drafts=one_draft)
+    assert {"n": 1} == again.response == first.response
+    assert again.replayed
+    assert () == again.outbox_pks
+
+
+def test_concurrent_same_event_applies_once(database_url: str) -> None:
+    """Eight threads posting the same event at once create one ticket and one email."""
+    engine = make_engine(database_url)
+    tickets, outbox = TicketStore(engine), OutboxStore(engine)
+    results = []
+    barrier = threading.Barrier(8)
+
+    def apply() -> None:
+        barrier.wait()
+        results.append(tickets.apply_ticket_created(created(), now=NOW, response={"n": 1}, drafts=one_draft))
+
+    threads = [threading.Thread(target=apply) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert 8 == len(results)
+    assert 1 == sum(not r.replayed for r in results)
+    assert 1 == len(outbox.recent())
+
+
+def test_an_email_is_claimed_by_one_sender_until_its_lease_ends(database_url: str) -> None:
+    """Only one claim succeeds; after the lease runs out the email can be claimed again."""
+    engine = make_engine(database_url)
+    tickets, outbox = TicketStore(engine), OutboxStore(engine)
+    pk = tickets.apply_ticket_created(created(), now=NOW, response={}, drafts=one_draft).outbox_pks[0]
+    lease = timedelta(minutes=5)
+    assert outbox.claim(pk, now=NOW, lease=lease) is not None
+    assert outbox.claim(pk, now=NOW + timedelta(minutes=1), lease=lease) is None
+    assert [pk] == outbox.due(before=NOW + timedelta(minutes=6))
+    assert outbox.claim(pk, now=NOW + timedelta(minutes=6), lease=lease) is not None
+    outbox.mark(pk, OutboxStatus.SENT, now=NOW, attempted=True)
+    assert outbox.claim(pk, now=NOW + timedelta(hours=1), lease=lease) is None
+    assert [] == outbox.due(before=NOW + timedelta(hours=1))
+
+
+def test_a_reply_delivered_twice_lands_once(database_url: str) -> None:
+    """Two stored copies of one message (same Message-ID) land one customer reply."""
+    engine = make_engine(database_url)
+    tickets, inbound = TicketStore(engine), InboundStore(engine)
+    tickets.apply_ticket_created(created(), now=NOW, response={}, drafts=one_draft)
+    ticket = tickets.get("T-1")
+    assert ticket is not None
+    first = inbound.save_raw(mail_from="ada@example.com", rcpt_to=["r@x"], raw=b"one", now=NOW)
+    second = inbound.save_raw(mail_from="ada@example.com", rcpt_to=["r@x"], raw=b"one", now=NOW)
+    landed = [
+        inbound.land_customer_reply(
+            pk, ticket_key=ticket.key, text="Hi", dedup_key="<m@x>", threaded_by="token", now=NOW
+        )
+        for pk in (first, second)
+    ]
+    assert [True, False] == [entry is not None for entry in landed]  # the entry's pk, then None
+    assert ["ticket_created", "customer_reply"] == [e.kind.value for e in tickets.thread(ticket.key)]
+    second_stored = inbound.get(second)
+    assert second_stored is not None
+    assert "duplicate" == second_stored.status

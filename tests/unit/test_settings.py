@@ -1,0 +1,65 @@
+"""Settings: sensible defaults, and one clear line naming the variable for a bad value."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.errors import ConfigError
+from gateway.settings import load_settings
+
+
+def test_defaults_need_no_environment() -> None:
+    """With nothing set, the gateway runs embedded: SQLite here, no Redis, no relay, loopback ports."""
+    settings = load_settings({})
+    assert "sqlite:///web2chat-gateway.sqlite3" == settings.database_url
+    assert settings.redis_url is None
+    assert settings.smtp_relay_url is None
+    assert ("127.0.0.1", 8025) == (settings.api_host, settings.api_port)
+    assert ("127.0.0.1", 2525) == (settings.smtp_host, settings.smtp_port)
+    assert 180 == settings.unseen_delay_seconds
+
+
+def test_values_are_read_from_prefixed_variables() -> None:
+    """GATEWAY_* variables set the corresponding settings."""
+    settings = load_settings(
+        {
+            "GATEWAY_DATABASE_URL": "postgresql://u@db:5432/gw",
+            "GATEWAY_REDIS_URL": "redis://cache:6379/1",
+            "GATEWAY_SMTP_RELAY_URL": "smtps://user:pw@relay.example.com:465",
+            "GATEWAY_REPLY_DOMAIN": "Reply.Example.COM",
+            "GATEWAY_SECRET_KEYS": "2:new-secret-0123456789, 1:old-secret-0123456789",
+            "GATEWAY_API_KEYS": "key-one-0123456789abc,key-two-0123456789abc",
+            "GATEWAY_UNSEEN_DELAY_SECONDS": "5",
+        }
+    )
+    assert "reply.example.com" == settings.reply_domain
+    assert ((2, b"new-secret-0123456789"), (1, b"old-secret-0123456789")) == settings.secret_keys
+    assert ("key-one-0123456789abc", "key-two-0123456789abc") == settings.api_keys
+    assert 5 == settings.unseen_delay_seconds
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("GATEWAY_API_PORT", "eighty"),
+        ("GATEWAY_SMTP_PORT", "70000"),
+        ("GATEWAY_DATABASE_URL", "mysql://x@y/z"),
+        ("GATEWAY_REDIS_URL", "http://cache"),
+        ("GATEWAY_SMTP_RELAY_URL", "smtp://"),
+        ("GATEWAY_REPLY_DOMAIN", "not a domain"),
+        ("GATEWAY_SECRET_KEYS", "1:short"),
+        ("GATEWAY_SECRET_KEYS", "300:a-long-enough-secret-value"),
+        ("GATEWAY_SECRET_KEYS", "1:a-long-enough-secret-value,1:another-long-secret-value"),
+        ("GATEWAY_API_KEYS", "tiny"),
+        ("GATEWAY_UNSEEN_DELAY_SECONDS", "-1"),
+        ("GATEWAY_BRAND_COLOR", "blue"),
+    ],
+)
+def test_bad_value_names_the_variable(variable: str, value: str) -> None:
+    """A malformed value raises ConfigError whose one-line message starts with the variable's name."""
+    with pytest.raises(ConfigError) as raised:
+        load_settings({variable: value})
+    message = str(raised.value)
+    assert message.startswith(variable + ":")
+    assert "\n" not in message
+    assert "a-long-enough" not in message, "secrets must not be echoed"
