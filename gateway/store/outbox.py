@@ -115,22 +115,6 @@ class OutboxStore:
         with self._engine.connect() as conn:
             return list(conn.execute(query).scalars())
 
-    def claim(self, pk: int, *, now: datetime, lease: timedelta) -> OutboxEmail | None:
-        """Take email ``pk`` for sending if it is due; None if it is not (sent, or held by another).
-
-        The claim is a lease: a worker that dies while sending loses it when ``lease`` runs out.
-        """
-        with self._engine.begin() as conn:
-            claimed = conn.execute(
-                update(outbox)
-                .where(outbox.c.pk == pk, outbox.c.status.in_(_CLAIMABLE), outbox.c.next_attempt_at <= now)
-                .values(status=OutboxStatus.SENDING.value, next_attempt_at=now + lease, updated_at=now)
-            ).rowcount
-            if claimed != 1:
-                return None
-            row = conn.execute(select(outbox).where(outbox.c.pk == pk)).one()
-        return outbox_from_row(row)
-
     def claim_batch(self, pk: int, *, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
         """Take email ``pk`` and up to ``limit - 1`` other queued, due emails for sending, in one
         transaction; each with whether its address is suppressed. ``pk`` comes first if it was due.
@@ -194,25 +178,3 @@ class OutboxStore:
         """Put ``address`` on the suppression list (idempotent)."""
         with self._engine.begin() as conn:
             self._suppress(conn, address, reason=reason, now=now)
-
-    def mark(
-        self,
-        pk: int,
-        status: OutboxStatus,
-        *,
-        now: datetime,
-        attempted: bool = False,
-        next_attempt_at: datetime | None = None,
-        error: str | None = None,
-    ) -> None:
-        """Record where email ``pk`` is now."""
-        values: dict[str, object] = {
-            "status": status.value,
-            "updated_at": now,
-            "next_attempt_at": next_attempt_at,
-            "last_error": error,
-        }
-        if attempted:
-            values["attempts"] = outbox.c.attempts + 1
-        with self._engine.begin() as conn:
-            conn.execute(update(outbox).where(outbox.c.pk == pk).values(**values))
