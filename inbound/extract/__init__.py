@@ -34,7 +34,7 @@ def extract_reply(text: str, html: str | None = None) -> ExtractedReply:
 
 
 def _from_text(text: str) -> ExtractedReply:
-    normalised = text.replace("\r\n", "\n").replace("\r", "\n")
+    normalised = text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
     split = split_quoted(normalised)
     body, signature = split_signature(split.kept)
     return ExtractedReply(

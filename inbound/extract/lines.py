@@ -306,7 +306,8 @@ def _attribution_at(lines: list[str], i: int, last: int) -> _Boundary | None:
     """An attribution running from line ``i`` to line ``last`` (or a little past it)."""
     n = len(lines)
     first = lines[i]
-    if i == last:
+    strong_start = h.starts_like_header(first)
+    if i == last and not strong_start:
         cut = h.midline_header_start(first)
         if cut > 0:
             rest = first[cut:]
@@ -316,7 +317,6 @@ def _attribution_at(lines: list[str], i: int, last: int) -> _Boundary | None:
             )
             if kind is not None:
                 return _Boundary(i, i, RULE_ON_WROTE_HEADER, cut=cut)
-    strong_start = h.starts_like_header(first)
     parts: list[str] = []
     k = i
     while k < n and k - i < MAX_HEADER_LINES:
@@ -425,6 +425,8 @@ def _pull_attribution(kept: list[str], quoted: list[str]) -> None:
     if pos == 0:
         return
     line = kept[pos - 1]
+    if "@" not in line and not h.may_end_header(line):
+        return  # an attribution ends with a colon or a verb, or is "<date> <name> <address>"
     kind = h.quote_header_kind(line, multiline=False, first_line=line, followed_by_quote=True)
     if kind is not None:
         quoted.extend(kept[pos - 1:])

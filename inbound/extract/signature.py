@@ -88,7 +88,6 @@ MOBILE_FOOTERS: Final = (
     r"wysłano z (?:mojego )?{D}",
     r"odesláno z{D}",
     r"odoslané z{D}",
-    r"{D} küldve",
     r"trimis (?:de pe|de|din|cu){D}",
     r"poslano (?:s|sa|z|iz|iz mog|s mog|z mojega){D}",
     r"poslato (?:sa|iz){D}",
@@ -97,7 +96,6 @@ MOBILE_FOOTERS: Final = (
     r"надіслано з{D}",
     r"изпратено от{D}",
     r"στάλθηκε από{D}",
-    r"{D} gönderildi",
     # id / ms / vi / th / he / ar
     r"dikirim dari{D}",
     r"dihantar dari{D}",
@@ -106,11 +104,22 @@ MOBILE_FOOTERS: Final = (
     r"נשלח מ(?:ה-)?{D}",
     r"(?:أُرسلت|أرسلت|مرسل) من{D}",
     # ja / zh / ko
-    r"{D} ?から送信",
     r"(?:发自我的|發自我的) ?{D}",
     r"(?:从我的|從我的) ?{D} ?(?:发送|傳送|發送)",
     r"내 {D}에서 보냄",
 )
+#: First words of the footers above (a cheap test before the expression).
+_MOBILE_FIRST_WORDS: Final = frozenset(
+    "sent get von gesendet versendet envoyé enviado inviato enviat verzonden verstuurd skickat"
+    " sendt lähetetty wysłane wysłano odesláno odoslané trimis poslano poslato отправлено"
+    " надіслано изпратено στάλθηκε dikirim dihantar được ส่งจาก נשלח أُرسلت أرسلت مرسل 내".split()
+)
+_MOBILE_OPENINGS: Final = ("发自我的", "發自我的", "从我的", "從我的")
+
+#: Footers that name the device first ("iPhone-ról küldve", "iPhone'umdan gönderildi",
+#: "iPhoneから送信"): matched by their ending, with a device word before it.
+MOBILE_FOOTER_ENDINGS: Final = ("küldve", "gönderildi", "から送信")
+
 #: The device or app part of a footer, and a note some users add ("please excuse typos").
 _DEVICE: Final = r"[^\n,;:!?()<>\[\]]{1,40}?"
 _FOOTER_NOTE: Final = r"(?:[ \t]*[,.;:!–—-][ \t]*[\w ,.'’!-]{0,60})?"
@@ -184,6 +193,9 @@ _DISCLAIMER_FIRST_WORDS: Final = frozenset(
     "caution disclaimer confidentiality privileged haftungsausschluss avertissement aviso this"
     " the diese ce este questo dit denna tämä".split()
 )
+_DISCLAIMER_INITIALS: Final = frozenset(
+    {w[0] for w in _DISCLAIMER_FIRST_WORDS} | {w[0].upper() for w in _DISCLAIMER_FIRST_WORDS}
+)
 _CONFIDENTIAL_RE: Final = re.compile(
     r"confidential|privileged|intended (?:solely |only )?for|vertraulich|confidentiel"
     r"|confidencial|riservat|vertrouwelijk|konfidentiell|luottamuksellinen",
@@ -220,6 +232,9 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
     while last_block > 0 and content[last_block - 1] == content[last_block] - 1:
         last_block -= 1
     for pos in sorted(near):
+        t = texts[pos]
+        if len(t) > 40 and pos not in hard and pos not in mobile and len(t.strip()) > 40:
+            continue  # a long line opens no sign-off (the common case: prose)
         if _opens_signature(texts, pos, hard, mobile, last_block):
             j = content[pos]
             while j > 0 and is_blank(lines[j - 1]):
@@ -285,7 +300,10 @@ def _looks_like_name_line(line: str) -> bool:
 
 def _is_disclaimer(line: str) -> bool:
     """A confidentiality / caution notice a mail server or company appends."""
-    words = line.lstrip(" \t*_-=[(#>").split(None, 1)
+    head = line.lstrip(" \t*_-=[(#>")[:24]
+    if head[:1] not in _DISCLAIMER_INITIALS:
+        return False
+    words = head.split(None, 1)
     if not words or words[0].rstrip(":.,").casefold() not in _DISCLAIMER_FIRST_WORDS:
         return False
     m = _DISCLAIMER_RE.match(line)
@@ -303,12 +321,17 @@ def _is_mobile_footer(line: str) -> bool:
     s = line.strip(" \t>")
     if not s or len(s) > 120:
         return False
-    if (_OUTLOOK_APP_RE.search(s) is not None and len(s.split()) <= 10
-            and _PLATFORM_RE.search(s) is not None and _GET_RE.search(s) is not None):
+    low = s.casefold()
+    if "outlook" in low and len(s.split()) <= 10 and _OUTLOOK_APP_RE.search(s) is not None and (
+        _PLATFORM_RE.search(s) is not None and _GET_RE.search(s) is not None
+    ):
         return True
-    if _DEVICE_HINT_RE.search(s) is None:
+    if low.rstrip(" .!").endswith(MOBILE_FOOTER_ENDINGS):
+        return len(s) <= 60 and _DEVICE_RE.search(s) is not None
+    if low.split(None, 1)[0] not in _MOBILE_FIRST_WORDS and not low.startswith(_MOBILE_OPENINGS):
+        return False
+    if _MOBILE_RE.match(line) is None or _DEVICE_HINT_RE.search(s) is None:
         return False
     note = _NOTE_START_RE.search(s)
-    if note is not None and _DEVICE_RE.search(s[: note.start()]) is None:
-        return False  # "Sent from my desk, since ...": a sentence, not a footer + note
-    return _MOBILE_RE.match(line) is not None
+    # "Sent from my desk, since ...": a sentence, not a footer with a note.
+    return note is None or _DEVICE_RE.search(s[: note.start()]) is not None
