@@ -108,6 +108,7 @@ class OutboxEmail:
     created_at: datetime
     updated_at: datetime
     last_error: str | None = None
+    next_attempt_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

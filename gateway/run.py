@@ -108,6 +108,9 @@ class Parts:
             self._sweeper.stop()
         if self._worker is not None:
             self._worker.stop(timeout=10_000)
+            close = getattr(self.gw.sender, "close", None)
+            if close is not None:
+                close()  # the relay connections the worker threads kept open
 
     def __enter__(self) -> Parts:
         self.start()

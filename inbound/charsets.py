@@ -60,7 +60,7 @@ def normalise_charset(label: str | None) -> str | None:
     name = ALIASES.get(name, name)
     try:
         codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a label with an embedded NUL
         return None
     return name
 
@@ -68,7 +68,7 @@ def normalise_charset(label: str | None) -> str | None:
 def _strict(data: bytes, codec: str) -> str | None:
     try:
         return data.decode(codec)
-    except (UnicodeDecodeError, LookupError):
+    except (UnicodeError, LookupError, ValueError):
         return None
 
 

@@ -4,8 +4,8 @@ Every header value is built here from a known shape, so the message is serialise
 (``multipart/alternative``: text, then HTML, both UTF-8 quoted-printable, CRLF line ends)
 with the stdlib's encoders: :mod:`email.header` for RFC 2047 encoded words,
 :func:`email.utils.formataddr` for addresses and :func:`binascii.b2a_qp` (C) for bodies.
-That is about twenty times cheaper than building ``email.mime`` objects and flattening them
-(docs/benchmarks.md); tests parse the result back with the stdlib's strict policy.
+That is about ten times cheaper than building ``email.mime`` objects and flattening them
+(docs/architecture.md); tests parse the result back with the stdlib's strict policy.
 """
 
 from __future__ import annotations

@@ -1,21 +1,26 @@
-"""Delivery of one stored email: claim it, send it, record the outcome, schedule a retry."""
+"""Delivery of stored emails: claim them, send them, record the outcomes, schedule retries."""
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from gateway.errors import PermanentDeliveryFailure, TemporaryDeliveryFailure
 from gateway.models import OutboxStatus
-from gateway.store.outbox import OutboxStore
+from gateway.store.outbox import Claimed, OutboxStore, Outcome
 from outbound.retry import MAX_ATTEMPTS, backoff_seconds
 from outbound.send import Sender
 
-__all__ = ["Deliverer"]
+__all__ = ["BATCH_LIMIT", "SEND_LEASE", "Deliverer"]
+
+log = logging.getLogger(__name__)
 
 #: How long a worker holds an email it is sending before another may take it over.
 SEND_LEASE = timedelta(minutes=5)
+#: Most emails one job claims at once (others queued and due ride along on its connection).
+BATCH_LIMIT = 25
 
 
 class Deliverer:
@@ -31,6 +36,7 @@ class Deliverer:
         retry_later: Callable[[int, float], None],
         max_attempts: int = MAX_ATTEMPTS,
         jitter: Callable[[], float] = random.random,
+        batch_limit: int = BATCH_LIMIT,
     ) -> None:
         self._outbox = outbox
         self._sender = sender
@@ -39,38 +45,58 @@ class Deliverer:
         self._retry_later = retry_later
         self._max_attempts = max_attempts
         self._jitter = jitter
+        self._batch_limit = batch_limit
 
     def deliver(self, pk: int) -> OutboxStatus | None:
-        """Try to send email ``pk`` once; return its new status (None: not due, nothing done)."""
-        now = self._clock()
-        email = self._outbox.claim(pk, now=now, lease=SEND_LEASE)
-        if email is None:
+        """Send email ``pk`` (and any other queued, due emails, up to the batch limit) once.
+
+        Returns the new status of ``pk``; None when it was not due (sent, or held by another).
+        """
+        claimed = self._outbox.claim_batch(pk, now=self._clock(), lease=SEND_LEASE, limit=self._batch_limit)
+        outcomes: list[Outcome] = []
+        suppressed: set[str] = set()  # 5.1.x answers within this batch
+        for c in claimed:
+            if c.email.to.strip().lower() in suppressed:
+                c = Claimed(c.email, suppressed=True)
+            if outcomes and outcomes[-1].status == OutboxStatus.RETRYING:
+                # The relay is refusing or unreachable: hand the rest back untried, due now.
+                outcomes.append(Outcome(pk=c.email.pk, status=OutboxStatus.QUEUED, attempted=False,
+                                        next_attempt_at=self._clock(), error=c.email.last_error))
+            else:
+                outcomes.append(self._send(c))
+                if outcomes[-1].suppress:
+                    suppressed.add(outcomes[-1].suppress.strip().lower())
+        if not outcomes:
             return None
-        if self._outbox.is_suppressed(email.to):
-            self._outbox.mark(pk, OutboxStatus.SUPPRESSED, now=now, error=f"{email.to} is on the suppression list")
-            return OutboxStatus.SUPPRESSED
+        self._outbox.record(outcomes, now=self._clock())
+        for o in outcomes:
+            if o.status in (OutboxStatus.RETRYING, OutboxStatus.QUEUED) and o.next_attempt_at is not None:
+                delay = max(0.0, (o.next_attempt_at - self._clock()).total_seconds())
+                try:
+                    self._retry_later(o.pk, delay)
+                except Exception:  # the broker is down: the sweeper finds the email when it is due
+                    log.warning("could not schedule email %s again; the sweeper will", o.pk, exc_info=True)
+        return next((o.status for o in outcomes if o.pk == pk), None)
+
+    def _send(self, claimed: Claimed) -> Outcome:
+        email = claimed.email
+        if claimed.suppressed:
+            return Outcome(pk=email.pk, status=OutboxStatus.SUPPRESSED, attempted=False,
+                           error=f"{email.to} is on the suppression list")
         try:
             self._sender.send(mail_from=self._mail_from, to=[email.to], raw=email.raw)
         except TemporaryDeliveryFailure as exc:
-            return self._temporary(pk, email.attempts + 1, str(exc))
+            return self._temporary(email.pk, email.attempts + 1, str(exc))
         except PermanentDeliveryFailure as exc:
-            now = self._clock()
-            if exc.enhanced.startswith("5.1."):
-                self._outbox.suppress(email.to, reason=str(exc), now=now)
-            self._outbox.mark(pk, OutboxStatus.FAILED, now=now, attempted=True, error=str(exc))
-            return OutboxStatus.FAILED
-        self._outbox.mark(pk, OutboxStatus.SENT, now=self._clock(), attempted=True)
-        return OutboxStatus.SENT
+            suppress = email.to if exc.enhanced.startswith("5.1.") else None
+            return Outcome(pk=email.pk, status=OutboxStatus.FAILED, attempted=True, error=str(exc), suppress=suppress)
+        return Outcome(pk=email.pk, status=OutboxStatus.SENT, attempted=True)
 
-    def _temporary(self, pk: int, attempts: int, error: str) -> OutboxStatus:
-        now = self._clock()
+    def _temporary(self, pk: int, attempts: int, error: str) -> Outcome:
         if attempts >= self._max_attempts:
-            self._outbox.mark(pk, OutboxStatus.FAILED, now=now, attempted=True, error=f"gave up: {error}")
-            return OutboxStatus.FAILED
+            return Outcome(pk=pk, status=OutboxStatus.FAILED, attempted=True, error=f"gave up: {error}")
         delay = backoff_seconds(attempts, jitter=self._jitter())
-        self._outbox.mark(
-            pk, OutboxStatus.RETRYING, now=now, attempted=True,
-            next_attempt_at=now + timedelta(seconds=delay), error=error,
+        return Outcome(
+            pk=pk, status=OutboxStatus.RETRYING, attempted=True,
+            next_attempt_at=self._clock() + timedelta(seconds=delay), error=error,
         )
-        self._retry_later(pk, delay)
-        return OutboxStatus.RETRYING

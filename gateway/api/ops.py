@@ -26,6 +26,7 @@ def outbox_json(email: OutboxEmail, *, with_raw: bool = True) -> dict[str, Any]:
         "created_at": email.created_at.isoformat(),
         "updated_at": email.updated_at.isoformat(),
         "last_error": email.last_error,
+        "next_attempt_at": email.next_attempt_at.isoformat() if email.next_attempt_at else None,
     }
     if with_raw:
         data["raw"] = email.raw.decode("utf-8", "replace")
@@ -38,7 +39,8 @@ def router_for(gw: Gateway) -> APIRouter:
 
     @router.get("/v1/outbox")
     def list_outbox(limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
-        """Outbound emails, newest first, with their full source and delivery status."""
+        """Outbound emails, newest first: status (queued, sending, sent, retrying, failed, suppressed),
+        attempts, the last error, when the next attempt is due, and the full source."""
         return {"emails": [outbox_json(e) for e in gw.outbox.recent(limit=limit)]}
 
     return router

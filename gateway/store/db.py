@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +12,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["is_sqlite", "make_engine", "migrate", "pending_migrations"]
+__all__ = ["is_sqlite", "lazy_commit", "make_engine", "migrate", "pending_migrations"]
 
 #: Seconds a SQLite writer waits for another writer before giving up.
 SQLITE_BUSY_TIMEOUT = 30
@@ -59,6 +61,32 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # No pre-ping: it costs a round trip per checkout. A connection dropped by a database
     # restart fails one operation (the job is retried, the API answers 503) and is replaced.
     return create_engine(url, pool_recycle=POOL_RECYCLE_SECONDS, **kwargs)
+
+
+@contextmanager
+def lazy_commit(engine: Engine) -> Iterator[Connection]:
+    """A transaction whose commit does not wait for the disk: atomic, and durable once the next
+    ordinary commit (or a checkpoint) syncs; lost only if the machine itself goes down first.
+
+    For bookkeeping that is safe to redo, such as claiming an email or recording that it was
+    sent (losing that record re-sends the email, with the same Message-ID). Never for events
+    or inbound messages. SQLite: ``synchronous=NORMAL`` for this transaction (WAL mode);
+    PostgreSQL: ``SET LOCAL synchronous_commit TO OFF``.
+    """
+    if not is_sqlite(engine):
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            yield conn
+        return
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        raw.execute("PRAGMA synchronous=NORMAL")  # only outside a transaction, so before BEGIN
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            raw.execute("PRAGMA synchronous=FULL")
 
 
 def _config(connection: Any) -> Config:

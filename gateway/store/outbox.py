@@ -6,14 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, case, insert, select, update
 from sqlalchemy.engine import Engine
 
 from gateway.models import OutboxEmail, OutboxStatus
+from gateway.store.db import lazy_commit
 from gateway.store.records import inserted_pk, outbox_from_row
 from gateway.store.tables import outbox, suppressions
 
-__all__ = ["OutboxDraft", "OutboxStore", "insert_draft", "insert_drafts"]
+__all__ = ["Claimed", "OutboxDraft", "OutboxStore", "Outcome", "insert_draft", "insert_drafts"]
 
 _CLAIMABLE = (OutboxStatus.QUEUED.value, OutboxStatus.RETRYING.value, OutboxStatus.SENDING.value)
 
@@ -59,6 +60,26 @@ def insert_drafts(conn: Connection, drafts: Sequence[OutboxDraft], *, now: datet
     return [int(pk) for pk in conn.execute(statement, [_draft_values(d, now) for d in drafts]).scalars()]
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """An email taken for sending, and whether its address is on the suppression list."""
+
+    email: OutboxEmail
+    suppressed: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What became of one claimed email."""
+
+    pk: int
+    status: OutboxStatus
+    attempted: bool
+    next_attempt_at: datetime | None = None
+    error: str | None = None
+    suppress: str | None = None  # an address to put on the suppression list
+
+
 class OutboxStore:
     """Reads and updates the outbox."""
 
@@ -94,21 +115,57 @@ class OutboxStore:
         with self._engine.connect() as conn:
             return list(conn.execute(query).scalars())
 
-    def claim(self, pk: int, *, now: datetime, lease: timedelta) -> OutboxEmail | None:
-        """Take email ``pk`` for sending if it is due; None if it is not (sent, or held by another).
+    def claim_batch(self, pk: int, *, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
+        """Take email ``pk`` and up to ``limit - 1`` other queued, due emails for sending, in one
+        transaction; each with whether its address is suppressed. ``pk`` comes first if it was due.
 
-        The claim is a lease: a worker that dies while sending loses it when ``lease`` runs out.
+        Under load one worker sends a batch on its connection and records it in one commit; the
+        broker messages of the others then find nothing to do. Idle, a batch is just ``pk``.
         """
-        with self._engine.begin() as conn:
-            claimed = conn.execute(
+        due = (outbox.c.status.in_(_CLAIMABLE), outbox.c.next_attempt_at <= now)
+        wanted = (
+            select(outbox.c.pk)
+            .where(*due, (outbox.c.pk == pk) | (outbox.c.status == OutboxStatus.QUEUED.value))
+            .order_by(case((outbox.c.pk == pk, 0), else_=1), outbox.c.pk)
+            .limit(limit)
+        )
+        with lazy_commit(self._engine) as conn:  # a lost claim only lets the email be claimed again
+            rows = conn.execute(
                 update(outbox)
-                .where(outbox.c.pk == pk, outbox.c.status.in_(_CLAIMABLE), outbox.c.next_attempt_at <= now)
+                .where(outbox.c.pk.in_(wanted.scalar_subquery()), *due)
                 .values(status=OutboxStatus.SENDING.value, next_attempt_at=now + lease, updated_at=now)
-            ).rowcount
-            if claimed != 1:
-                return None
-            row = conn.execute(select(outbox).where(outbox.c.pk == pk)).one()
-        return outbox_from_row(row)
+                .returning(*outbox.c)
+            ).all()
+            emails = sorted((outbox_from_row(r) for r in rows), key=lambda e: (e.pk != pk, e.pk))
+            addresses = {e.to.strip().lower() for e in emails}
+            blocked = set(conn.execute(
+                select(suppressions.c.address).where(suppressions.c.address.in_(addresses))
+            ).scalars()) if addresses else set()
+        return [Claimed(e, e.to.strip().lower() in blocked) for e in emails]
+
+    def record(self, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+        """Record what became of claimed emails (and new suppressions), in one transaction.
+
+        Committed lazily (see :func:`lazy_commit`): if the machine goes down before the record
+        reaches the disk, the claim's lease runs out and the email is sent again, same Message-ID.
+        """
+        with lazy_commit(self._engine) as conn:
+            for o in outcomes:
+                if o.suppress:
+                    self._suppress(conn, o.suppress, reason=o.error or "", now=now)
+                values: dict[str, object] = {
+                    "status": o.status.value, "updated_at": now, "next_attempt_at": o.next_attempt_at,
+                    "last_error": o.error,
+                }
+                if o.attempted:
+                    values["attempts"] = outbox.c.attempts + 1
+                conn.execute(update(outbox).where(outbox.c.pk == o.pk).values(**values))
+
+    @staticmethod
+    def _suppress(conn: Connection, address: str, *, reason: str, now: datetime) -> None:
+        key = address.strip().lower()
+        if not conn.execute(select(suppressions.c.address).where(suppressions.c.address == key)).first():
+            conn.execute(insert(suppressions).values(address=key, reason=reason, created_at=now))
 
     def is_suppressed(self, address: str) -> bool:
         """Whether ``address`` is on the suppression list."""
@@ -119,30 +176,5 @@ class OutboxStore:
 
     def suppress(self, address: str, *, reason: str, now: datetime) -> None:
         """Put ``address`` on the suppression list (idempotent)."""
-        key = address.strip().lower()
         with self._engine.begin() as conn:
-            exists = conn.execute(select(suppressions.c.address).where(suppressions.c.address == key)).first()
-            if not exists:
-                conn.execute(insert(suppressions).values(address=key, reason=reason, created_at=now))
-
-    def mark(
-        self,
-        pk: int,
-        status: OutboxStatus,
-        *,
-        now: datetime,
-        attempted: bool = False,
-        next_attempt_at: datetime | None = None,
-        error: str | None = None,
-    ) -> None:
-        """Record where email ``pk`` is now."""
-        values: dict[str, object] = {
-            "status": status.value,
-            "updated_at": now,
-            "next_attempt_at": next_attempt_at,
-            "last_error": error,
-        }
-        if attempted:
-            values["attempts"] = outbox.c.attempts + 1
-        with self._engine.begin() as conn:
-            conn.execute(update(outbox).where(outbox.c.pk == pk).values(**values))
+            self._suppress(conn, address, reason=reason, now=now)

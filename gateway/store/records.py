@@ -65,4 +65,5 @@ def outbox_from_row(row: Any) -> OutboxEmail:
         created_at=m["created_at"],
         updated_at=m["updated_at"],
         last_error=m["last_error"],
+        next_attempt_at=m["next_attempt_at"],
     )

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from gateway.models import Customer, OutboxStatus, Ticket, TicketCreated, TicketState
 from gateway.store import InboundStore, OutboxDraft, OutboxStore, TicketStore, make_engine
+from gateway.store.outbox import Outcome
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -88,12 +89,16 @@ def test_an_email_is_claimed_by_one_sender_until_its_lease_ends(database_url: st
     tickets, outbox = TicketStore(engine), OutboxStore(engine)
     pk = tickets.apply_ticket_created(created(), now=NOW, response={}, drafts=one_draft).outbox_pks[0]
     lease = timedelta(minutes=5)
-    assert outbox.claim(pk, now=NOW, lease=lease) is not None
-    assert outbox.claim(pk, now=NOW + timedelta(minutes=1), lease=lease) is None
+
+    def claim(at: datetime) -> list[int]:
+        return [c.email.pk for c in outbox.claim_batch(pk, now=at, lease=lease, limit=1)]
+
+    assert [pk] == claim(NOW)
+    assert [] == claim(NOW + timedelta(minutes=1))
     assert [pk] == outbox.due(before=NOW + timedelta(minutes=6))
-    assert outbox.claim(pk, now=NOW + timedelta(minutes=6), lease=lease) is not None
-    outbox.mark(pk, OutboxStatus.SENT, now=NOW, attempted=True)
-    assert outbox.claim(pk, now=NOW + timedelta(hours=1), lease=lease) is None
+    assert [pk] == claim(NOW + timedelta(minutes=6))
+    outbox.record([Outcome(pk=pk, status=OutboxStatus.SENT, attempted=True)], now=NOW)
+    assert [] == claim(NOW + timedelta(hours=1))
     assert [] == outbox.due(before=NOW + timedelta(hours=1))
 
 

@@ -1,0 +1,163 @@
+"""Outbound throughput: N notifications through the whole pipeline, against a floor of plain sends.
+
+Run: ``.venv/bin/python bench/bench_outbound.py [--emails 1500] [--rounds 3]``
+
+A local SMTP sink (aiosmtpd, answers 250, keeps nothing) runs in another process. Each round:
+
+- **pipeline**: N ``ticket.created`` events through ``Notifier`` (policy, Jinja2 render,
+  compose, one SQLite transaction with ticket, entry and outbox row, enqueue) while the
+  gateway's own Dramatiq worker (in-process broker, ``--threads`` threads) claims each row,
+  sends it through ``RelaySender`` and records the outcome; timed until the sink has all N;
+- **floor**: the same N messages, already built (taken from the outbox), sent on one reused
+  ``smtplib`` connection to the same sink.
+
+It prints messages per second for both and the ratio; with several rounds, the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import smtplib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gateway.app import build_gateway
+from gateway.broker import make_broker, make_worker
+from gateway.models import Customer, TicketCreated, TicketState
+from gateway.settings import Settings
+from tests.services import free_port
+
+#: Notifications per round.
+EMAILS = 1500
+#: Rounds; the medians are reported.
+ROUNDS = 3
+#: Seconds a round may take before the benchmark gives up.
+ROUND_LIMIT = 300.0
+
+SINK = """
+import asyncio, sys
+from aiosmtpd.controller import Controller
+target, seen = int(sys.argv[2]), 0
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        global seen
+        seen += 1
+        if seen % target == 0:
+            print(seen, flush=True)
+        return "250 2.0.0 OK"
+controller = Controller(Sink(), hostname="127.0.0.1", port=int(sys.argv[1]))
+controller.start()
+print("ready", flush=True)
+sys.stdin.read()
+controller.stop()
+"""
+
+T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
+def event(n: int, round_: int) -> TicketCreated:
+    return TicketCreated(
+        event_id=f"bench-{round_}-{n}", occurred_at=T0 + timedelta(seconds=n), ticket_id=f"T-{round_}-{n}",
+        title=f"Printer number {n} prints blank pages",
+        description="Since this morning every page comes out blank.\nI already changed the cartridge twice.",
+        state=TicketState.SUBMITTED, created_by="customer",
+        customer=Customer(id=f"c-{n}", email=f"customer{n}@example.com", name=f"Customer {n}", locale="en"),
+    )
+
+
+class Sink:
+    """The SMTP sink process."""
+
+    def __init__(self, port: int, emails: int) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", SINK, str(port), str(emails)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != "ready":
+            raise RuntimeError("the SMTP sink did not start")
+
+    def wait_batch(self) -> None:
+        """Block until the sink has taken another full batch of emails."""
+        assert self.process.stdout is not None
+        if not self.process.stdout.readline():
+            raise RuntimeError("the SMTP sink died")
+
+    def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=10)
+
+
+def run_round(round_: int, *, emails: int, threads: int, sink: Sink, port: int, folder: Path) -> tuple[float, float]:
+    settings = Settings(
+        database_url=f"sqlite:///{folder / f'bench-{round_}.sqlite3'}",
+        smtp_relay_url=f"smtp://127.0.0.1:{port}",
+        api_keys=("bench-key-0123456789abcdef",),
+        secret_keys=((1, b"bench-secret-0123456789"),),
+        worker_threads=threads,
+    )
+    gw = build_gateway(settings, broker=make_broker(None))
+    worker = make_worker(gw.jobs.broker, threads=threads)
+    worker.start()
+    try:
+        started = time.perf_counter()
+        for n in range(emails):
+            gw.notifier.ticket_created(event(n, round_), now=T0)
+        sink.wait_batch()
+        pipeline = emails / (time.perf_counter() - started)
+    finally:
+        worker.stop(timeout=10_000)
+        close = getattr(gw.sender, "close", None)
+        if close is not None:
+            close()
+    raws = [e.raw for e in gw.outbox.recent(limit=emails)]
+    assert len(raws) == emails and all(e.status.value == "sent" for e in gw.outbox.recent(limit=emails))
+    client = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    client.ehlo()
+    started = time.perf_counter()
+    for n, raw in enumerate(raws):
+        client.sendmail("support@localhost", [f"customer{n}@example.com"], raw)
+    sink.wait_batch()
+    floor = emails / (time.perf_counter() - started)
+    client.quit()
+    return pipeline, floor
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--emails", type=int, default=EMAILS)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--threads", type=int, default=4, help="worker threads (GATEWAY_WORKER_THREADS)")
+    parser.add_argument("--dir", default=None, help="where the SQLite files go (default: a temporary folder)")
+    args = parser.parse_args()
+    port = free_port()
+    sink = Sink(port, args.emails)
+    pipelines, floors = [], []
+    try:
+        with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+            for round_ in range(args.rounds):
+                pipeline, floor = run_round(
+                    round_, emails=args.emails, threads=args.threads, sink=sink, port=port, folder=Path(folder)
+                )
+                pipelines.append(pipeline)
+                floors.append(floor)
+                print(f"round {round_ + 1}: pipeline {pipeline:7.0f} msg/s   floor {floor:7.0f} msg/s   "
+                      f"ratio {pipeline / floor:.0%}", flush=True)
+    finally:
+        sink.stop()
+    pipeline, floor = statistics.median(pipelines), statistics.median(floors)
+    ratios = sorted(p / f for p, f in zip(pipelines, floors, strict=True))
+    print(f"median: pipeline {pipeline:.0f} msg/s, floor {floor:.0f} msg/s, "
+          f"ratio {statistics.median(ratios):.0%} (target >= 70%), {args.emails} emails x {args.rounds} rounds")
+
+
+if __name__ == "__main__":
+    main()

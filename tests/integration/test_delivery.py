@@ -1,0 +1,257 @@
+"""Delivery through a real SMTP relay on loopback: success, 451 then success, 550 and suppression,
+a relay that is down then up, TLS and login, and the sweeper for lost broker messages."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+
+import pytest
+import trustme
+
+from gateway.models import OutboxStatus
+from gateway.store import OutboxDraft, OutboxStore, make_engine
+from gateway.store.outbox import insert_draft
+from outbound.deliver import SEND_LEASE, Deliverer
+from outbound.relay import RelaySender
+from outbound.retry import backoff_seconds
+from outbound.send import Sender, sender_from_url
+from tests.integration.relay import ScriptedRelay, running_relay
+from tests.services import free_port
+
+Relay = tuple[ScriptedRelay, int]
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+ADA = "ada@customer.example.test"
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class Harness:
+    """An outbox on a real database and a Deliverer sending through ``sender``."""
+
+    def __init__(self, database_url: str, sender: Sender, *, max_attempts: int = 8, batch_limit: int = 1) -> None:
+        self.engine = make_engine(database_url)
+        self.outbox = OutboxStore(self.engine)
+        self.clock = Clock()
+        self.retries: list[tuple[int, float]] = []
+        self.deliverer = Deliverer(
+            outbox=self.outbox, sender=sender, mail_from="support@acme.example.test", clock=self.clock,
+            retry_later=lambda pk, delay: self.retries.append((pk, delay)), max_attempts=max_attempts,
+            jitter=lambda: 0.5, batch_limit=batch_limit,
+        )
+
+    def queue(self, n: int = 1, to: str = ADA) -> int:
+        raw = (f"From: support@acme.example.test\r\nTo: {to}\r\nMessage-ID: <m{n}@reply.example.test>\r\n"
+               f"Subject: Ticket {n}\r\n\r\nHello {n}.\r\n").encode()
+        draft = OutboxDraft(ticket_key=None, kind="ticket_created", to=to, subject=f"Ticket {n}",
+                            message_id=f"<m{n}@reply.example.test>", raw=raw)
+        with self.engine.begin() as conn:
+            return insert_draft(conn, draft, now=self.clock())
+
+    def status(self, pk: int) -> tuple[OutboxStatus, int]:
+        email = self.outbox.get(pk)
+        assert email is not None
+        return email.status, email.attempts
+
+
+@pytest.fixture
+def relay() -> Iterator[tuple[ScriptedRelay, int]]:
+    """A scripted relay on a free loopback port."""
+    scripted, port = ScriptedRelay(), free_port()
+    with running_relay(scripted, port):
+        yield scripted, port
+
+
+def plain_sender(port: int) -> RelaySender:
+    return RelaySender(host="127.0.0.1", port=port, timeout=5)
+
+
+def test_email_is_sent_once_and_marked_sent(database_url: str, relay: Relay) -> None:
+    """A queued email reaches the relay with its Message-ID and shows as sent after one attempt."""
+    scripted, port = relay
+    h = Harness(database_url, plain_sender(port))
+    pk = h.queue()
+    assert OutboxStatus.SENT == h.deliverer.deliver(pk)
+    assert (OutboxStatus.SENT, 1) == h.status(pk)
+    assert None is h.deliverer.deliver(pk), "a repeated job sends nothing"
+    assert ["<m1@reply.example.test>"] == [message_from_bytes(r)["Message-ID"] for r in scripted.received]
+
+
+def test_451_is_retried_later_with_the_same_message_id(database_url: str, relay: Relay) -> None:
+    """A 451 answer makes the email wait out its backoff, then it is sent, once, with the same Message-ID."""
+    scripted, port = relay
+    scripted.rcpt_answers.append("451 4.3.0 Try again later")
+    h = Harness(database_url, plain_sender(port))
+    pk = h.queue()
+    assert OutboxStatus.RETRYING == h.deliverer.deliver(pk)
+    delay = backoff_seconds(1, jitter=0.5)
+    assert [(pk, delay)] == h.retries
+    assert (OutboxStatus.RETRYING, 1) == h.status(pk)
+    assert "451 4.3.0 Try again later" == (h.outbox.get(pk) or pytest.fail()).last_error
+    h.clock.advance(delay - 1)
+    assert None is h.deliverer.deliver(pk), "not due yet"
+    h.clock.advance(1)
+    assert OutboxStatus.SENT == h.deliverer.deliver(pk)
+    assert (OutboxStatus.SENT, 2) == h.status(pk)
+    assert ["<m1@reply.example.test>"] == [message_from_bytes(r)["Message-ID"] for r in scripted.received]
+
+
+def test_temporary_failures_give_up_after_the_limit(database_url: str, relay: Relay) -> None:
+    """An email refused with 4xx at every attempt is marked failed after the last one, with growing waits."""
+    scripted, port = relay
+    scripted.data_answers.extend(["452 4.2.2 Mailbox full"] * 3)
+    h = Harness(database_url, plain_sender(port), max_attempts=3)
+    pk = h.queue()
+    statuses = []
+    for _ in range(3):
+        statuses.append(h.deliverer.deliver(pk))
+        h.clock.advance(3600)
+    assert [OutboxStatus.RETRYING, OutboxStatus.RETRYING, OutboxStatus.FAILED] == statuses
+    assert (OutboxStatus.FAILED, 3) == h.status(pk)
+    assert h.retries[0][1] < h.retries[1][1]
+    assert [] == scripted.received
+
+
+def test_550_fails_at_once_and_suppresses_the_address(database_url: str, relay: Relay) -> None:
+    """A 550 5.1.1 fails the email without retry; later emails to that address are recorded as suppressed."""
+    scripted, port = relay
+    scripted.rcpt_answers.append("550 5.1.1 No such user here")
+    h = Harness(database_url, plain_sender(port))
+    first, second, other = h.queue(1), h.queue(2), h.queue(3, to="bob@customer.example.test")
+    assert OutboxStatus.FAILED == h.deliverer.deliver(first)
+    assert [] == h.retries
+    assert h.outbox.is_suppressed(ADA.upper())
+    assert OutboxStatus.SUPPRESSED == h.deliverer.deliver(second)
+    assert (OutboxStatus.SUPPRESSED, 0) == h.status(second)
+    assert OutboxStatus.SENT == h.deliverer.deliver(other)
+    assert ["<m3@reply.example.test>"] == [message_from_bytes(r)["Message-ID"] for r in scripted.received]
+
+
+def test_queued_emails_ride_along_in_one_batch(database_url: str, relay: Relay) -> None:
+    """One job sends every queued email on its connection; a 5.1.1 in the batch suppresses the rest to that address."""
+    scripted, port = relay
+    scripted.rcpt_answers.append("550 5.1.1 No such user here")
+    h = Harness(database_url, plain_sender(port), batch_limit=10)
+    first, second, other = h.queue(1), h.queue(2), h.queue(3, to="bob@customer.example.test")
+    assert OutboxStatus.FAILED == h.deliverer.deliver(first)
+    assert [(OutboxStatus.FAILED, 1), (OutboxStatus.SUPPRESSED, 0), (OutboxStatus.SENT, 1)] == [
+        h.status(pk) for pk in (first, second, other)
+    ]
+    assert None is h.deliverer.deliver(second), "its own job finds nothing left to do"
+    assert ["<m3@reply.example.test>"] == [message_from_bytes(r)["Message-ID"] for r in scripted.received]
+
+
+def test_other_5xx_fails_without_suppressing(database_url: str, relay: Relay) -> None:
+    """A 554 5.7.1 (policy) fails the email but does not suppress the address."""
+    scripted, port = relay
+    scripted.data_answers.append("554 5.7.1 Message rejected as spam")
+    h = Harness(database_url, plain_sender(port))
+    assert OutboxStatus.FAILED == h.deliverer.deliver(h.queue(1))
+    assert not h.outbox.is_suppressed(ADA)
+    assert OutboxStatus.SENT == h.deliverer.deliver(h.queue(2))
+
+
+def test_relay_down_then_up(database_url: str) -> None:
+    """While the relay is down the email waits (retrying); once it is up the email is sent."""
+    port = free_port()
+    h = Harness(database_url, plain_sender(port))
+    pk = h.queue()
+    assert OutboxStatus.RETRYING == h.deliverer.deliver(pk)
+    assert "unreachable" in ((h.outbox.get(pk) or pytest.fail()).last_error or "")
+    scripted = ScriptedRelay()
+    with running_relay(scripted, port):
+        h.clock.advance(3600)
+        assert OutboxStatus.SENT == h.deliverer.deliver(pk)
+    assert 1 == len(scripted.received)
+
+
+def test_connection_is_reused_and_replaced_when_the_relay_drops_it(database_url: str) -> None:
+    """Emails share one connection; one the relay closed while idle is replaced without failing an email."""
+    port = free_port()
+    scripted = ScriptedRelay()
+    sender = plain_sender(port)
+    h = Harness(database_url, sender)
+    with running_relay(scripted, port):
+        assert OutboxStatus.SENT == h.deliverer.deliver(h.queue(1))
+        assert OutboxStatus.SENT == h.deliverer.deliver(h.queue(2))
+    with running_relay(scripted, port):  # a restarted relay: the kept connection is dead
+        assert OutboxStatus.SENT == h.deliverer.deliver(h.queue(3))
+    sender.close()
+    assert 3 == len(scripted.received)
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def _contexts(ca: trustme.CA) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
+
+
+def test_smtps_url_sends_over_implicit_tls(database_url: str, ca: trustme.CA) -> None:
+    """smtps:// talks TLS from the first byte and checks the relay's certificate."""
+    server, client = _contexts(ca)
+    port, scripted = free_port(), ScriptedRelay()
+    sender = sender_from_url(f"smtps://127.0.0.1:{port}", tls_context=client)
+    with running_relay(scripted, port, implicit_tls=server):
+        h = Harness(database_url, sender)
+        assert OutboxStatus.SENT == h.deliverer.deliver(h.queue())
+        sender.close()  # type: ignore[attr-defined]
+    assert 1 == len(scripted.received)
+
+
+def test_smtp_url_with_login_uses_starttls_and_authenticates(database_url: str, ca: trustme.CA) -> None:
+    """smtp://user:pass@ upgrades with STARTTLS before logging in; a wrong password is a temporary failure."""
+    server, client = _contexts(ca)
+    port, scripted = free_port(), ScriptedRelay()
+    right = sender_from_url(f"smtp://gateway:s3cret%20pass@127.0.0.1:{port}", tls_context=client)
+    with running_relay(scripted, port, starttls=server, password="s3cret pass"):
+        h = Harness(database_url, right)
+        assert OutboxStatus.SENT == h.deliverer.deliver(h.queue(1))
+        right.close()  # type: ignore[attr-defined]
+        wrong = Harness(database_url, sender_from_url(f"smtp://gateway:nope@127.0.0.1:{port}", tls_context=client))
+        assert OutboxStatus.RETRYING == wrong.deliverer.deliver(wrong.queue(2))
+    assert ("gateway", True) == scripted.logins[0]
+    assert {("gateway", False)} == set(scripted.logins[1:])
+    assert 1 == len(scripted.received)
+
+
+def test_login_is_never_sent_to_a_relay_without_starttls(database_url: str, relay: Relay) -> None:
+    """With a user name, a relay that does not offer STARTTLS gets no password: the email waits."""
+    _, port = relay
+    h = Harness(database_url, sender_from_url(f"smtp://gateway:secret@127.0.0.1:{port}"))
+    pk = h.queue()
+    assert OutboxStatus.RETRYING == h.deliverer.deliver(pk)
+    assert "STARTTLS" in ((h.outbox.get(pk) or pytest.fail()).last_error or "")
+
+
+def test_email_held_by_a_dead_worker_is_sent_after_its_lease(database_url: str, relay: Relay) -> None:
+    """An email claimed by a worker that died is taken over once the lease runs out, and sent once."""
+    scripted, port = relay
+    h = Harness(database_url, plain_sender(port))
+    pk = h.queue()
+    assert [pk] == [c.email.pk for c in h.outbox.claim_batch(pk, now=h.clock(), lease=SEND_LEASE, limit=1)]
+    assert None is h.deliverer.deliver(pk)
+    assert pk not in h.outbox.due(before=h.clock())
+    h.clock.advance(SEND_LEASE.total_seconds())
+    assert [pk] == h.outbox.due(before=h.clock())
+    assert OutboxStatus.SENT == h.deliverer.deliver(pk)
+    assert 1 == len(scripted.received)
