@@ -19,13 +19,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, event, func, insert, select
+from sqlalchemy import Connection, bindparam, event, func, insert, select
 from sqlalchemy.engine import Engine
 
 from gateway.store.records import inserted_pk
 from gateway.store.tables import changes, customers, tickets
 
-__all__ = ["Change", "ChangeKind", "ChangeLog", "publish_after_commit", "record_change"]
+__all__ = ["Change", "ChangeKind", "ChangeLog", "append_change", "publish_after_commit", "record_change"]
 
 log = logging.getLogger(__name__)
 
@@ -51,21 +51,35 @@ class Change:
     entry_key: int | None
 
 
+_CUSTOMER_OF = (
+    select(tickets.c.customer_pk, customers.c.external_id)
+    .join(customers, customers.c.pk == tickets.c.customer_pk)
+    .where(tickets.c.pk == bindparam("ticket_key"))
+)
+_LOCK_CUSTOMER = select(customers.c.pk).where(customers.c.pk == bindparam("customer_pk")).with_for_update()
+_APPEND = insert(changes)
+
+
 def record_change(
     conn: Connection, *, ticket_key: int, kind: ChangeKind, now: datetime, entry_key: int | None = None
 ) -> int:
     """Log a change to ticket ``ticket_key`` inside the caller's transaction; return its id."""
-    customer_pk, customer_id = conn.execute(
-        select(tickets.c.customer_pk, customers.c.external_id)
-        .join(customers, customers.c.pk == tickets.c.customer_pk)
-        .where(tickets.c.pk == ticket_key)
-    ).one()
-    conn.execute(select(customers.c.pk).where(customers.c.pk == customer_pk).with_for_update())
-    pk = inserted_pk(conn.execute(
-        insert(changes).values(
-            customer_pk=customer_pk, ticket_pk=ticket_key, kind=kind.value, entry_pk=entry_key, created_at=now
-        )
-    ))
+    customer_pk, customer_id = conn.execute(_CUSTOMER_OF, {"ticket_key": ticket_key}).one()
+    conn.execute(_LOCK_CUSTOMER, {"customer_pk": customer_pk})
+    return append_change(conn, customer_pk=customer_pk, customer_id=customer_id, ticket_key=ticket_key, kind=kind,
+                         now=now, entry_key=entry_key)
+
+
+def append_change(
+    conn: Connection, *, customer_pk: int, customer_id: str, ticket_key: int, kind: ChangeKind, now: datetime,
+    entry_key: int | None = None,
+) -> int:
+    """Log a change for a customer whose row the caller's transaction already holds (written or
+    locked ``FOR UPDATE``): what :func:`record_change` does once it has the lock."""
+    pk = inserted_pk(conn.execute(_APPEND, {
+        "customer_pk": customer_pk, "ticket_pk": ticket_key, "kind": kind.value, "entry_pk": entry_key,
+        "created_at": now,
+    }))
     conn.info.setdefault(_PENDING, set()).add(customer_id)
     return pk
 

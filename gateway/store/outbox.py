@@ -47,17 +47,20 @@ def _draft_values(draft: OutboxDraft, now: datetime) -> dict[str, object]:
     }
 
 
+_INSERT = insert(outbox)
+_INSERT_MANY = insert(outbox).returning(outbox.c.pk, sort_by_parameter_order=True)
+
+
 def insert_draft(conn: Connection, draft: OutboxDraft, *, now: datetime) -> int:
     """Insert ``draft`` as a queued email inside the caller's transaction; return its pk."""
-    return inserted_pk(conn.execute(insert(outbox).values(**_draft_values(draft, now))))
+    return inserted_pk(conn.execute(_INSERT, _draft_values(draft, now)))
 
 
 def insert_drafts(conn: Connection, drafts: Sequence[OutboxDraft], *, now: datetime) -> list[int]:
     """Insert several drafts in one statement inside the caller's transaction; their pks, in order."""
-    if not drafts:
-        return []
-    statement = insert(outbox).returning(outbox.c.pk, sort_by_parameter_order=True)
-    return [int(pk) for pk in conn.execute(statement, [_draft_values(d, now) for d in drafts]).scalars()]
+    if len(drafts) < 2:
+        return [insert_draft(conn, d, now=now) for d in drafts]
+    return [int(pk) for pk in conn.execute(_INSERT_MANY, [_draft_values(d, now) for d in drafts]).scalars()]
 
 
 @dataclass(frozen=True)

@@ -8,19 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from gateway.errors import EventError
-from gateway.models import Entry, EntryKind, Ticket, TicketCreated
-from gateway.store.changes import ChangeKind, record_change
+from gateway.models import Entry, Ticket, TicketCreated
 from gateway.store.event_tx import EventTx, apply_event
-from gateway.store.outbox import OutboxDraft, insert_draft
-from gateway.store.records import entry_from_row, inserted_pk, ticket_from_row
-from gateway.store.tables import customers, entries, events, tickets
+from gateway.store.outbox import OutboxDraft
+from gateway.store.records import entry_from_row, ticket_from_row
+from gateway.store.tables import customers, entries, tickets
+from gateway.store.ticket_created import TicketConflict, insert_ticket_created, replayed_response
 
-__all__ = ["Applied", "TicketStore"]
+__all__ = ["Applied", "TicketConflict", "TicketStore"]
 
 _TICKET_COLUMNS = (
     tickets,
@@ -38,10 +37,6 @@ class Applied:
     response: dict[str, Any]
     outbox_pks: tuple[int, ...]
     replayed: bool
-
-
-class TicketConflict(EventError):
-    """Raised when ``ticket.created`` names a ticket id that already exists under another event."""
 
 
 class TicketStore:
@@ -76,7 +71,12 @@ class TicketStore:
     def replayed_response(self, event_id: str) -> dict[str, Any] | None:
         """The answer given the first time ``event_id`` was applied, or None if it is new."""
         with self._engine.connect() as conn:
-            value = conn.execute(select(events.c.response).where(events.c.id == event_id)).scalar()
+            return self.replayed_response_on(conn, event_id)
+
+    @staticmethod
+    def replayed_response_on(conn: Connection, event_id: str) -> dict[str, Any] | None:
+        """:meth:`replayed_response` inside the transaction ``conn``."""
+        value = replayed_response(conn, event_id)
         return json.loads(value) if value is not None else None
 
     def apply_ticket_created(
@@ -93,47 +93,18 @@ class TicketStore:
         """
         try:
             with self._engine.begin() as conn:
-                replay = self._replay(conn, event.event_id)
-                if replay is not None:
-                    return replay
-                if conn.execute(select(tickets.c.pk).where(tickets.c.external_id == event.ticket_id)).first():
-                    raise TicketConflict(f"ticket {event.ticket_id!r} already exists")
-                customer_pk = self._upsert_customer(conn, event)
-                ticket_pk = inserted_pk(conn.execute(
-                    insert(tickets).values(
-                        external_id=event.ticket_id,
-                        customer_pk=customer_pk,
-                        title=event.title,
-                        description=event.description,
-                        state=event.state.value,
-                        created_by=event.created_by,
-                        created_at=event.occurred_at,
-                        last_activity_at=event.occurred_at,
-                    )
-                ))
-                entry_pk = inserted_pk(conn.execute(
-                    insert(entries).values(
-                        ticket_pk=ticket_pk,
-                        kind=EntryKind.TICKET_CREATED.value,
-                        text=event.description,
-                        created_at=event.occurred_at,
-                        state_to=event.state.value,
-                    )
-                ))
-                record_change(conn, ticket_key=ticket_pk, kind=ChangeKind.ENTRY, entry_key=entry_pk, now=now)
-                ticket = ticket_from_row(conn.execute(self._ticket_query().where(tickets.c.pk == ticket_pk)).one())
-                ticket_drafts = drafts(ticket)
-                outbox_pks = tuple(insert_draft(conn, d, now=now) for d in ticket_drafts)
-                if ticket_drafts:
-                    self._set_root_message_id(conn, ticket_pk, ticket_drafts[0].message_id)
-                self._record_event(conn, event.event_id, "ticket.created", now, response)
-                return Applied(response=dict(response), outbox_pks=outbox_pks, replayed=False)
+                outbox_pks = insert_ticket_created(conn, event, now=now, response=response, drafts=drafts)
+                if outbox_pks is not None:
+                    return Applied(response=dict(response), outbox_pks=outbox_pks, replayed=False)
+                replay = self.replayed_response_on(conn, event.event_id)
         except IntegrityError:
-            # A concurrent request with the same event id won the race: answer as it did.
-            first = self.replayed_response(event.event_id)
-            if first is None:
+            # Lost a race on a unique constraint to a concurrent request with the same event id.
+            replay = self.replayed_response(event.event_id)
+            if replay is None:
                 raise
-            return Applied(response=first, outbox_pks=(), replayed=True)
+        if replay is None:
+            raise RuntimeError(f"event {event.event_id!r} is recorded without its answer")
+        return Applied(response=replay, outbox_pks=(), replayed=True)
 
     def apply(
         self, *, event_id: str, event_type: str, now: datetime, work: Callable[[EventTx], Mapping[str, Any]]
@@ -147,36 +118,3 @@ class TicketStore:
             self._engine, event_id=event_id, event_type=event_type, now=now, work=work
         )
         return Applied(response=json.loads(response), outbox_pks=outbox_pks, replayed=replayed)
-
-    @staticmethod
-    def _set_root_message_id(conn: Connection, ticket_key: int, message_id: str) -> None:
-        """Remember the Message-ID of the ticket's first email (threading anchor)."""
-        conn.execute(
-            update(tickets)
-            .where(tickets.c.pk == ticket_key, tickets.c.root_message_id.is_(None))
-            .values(root_message_id=message_id)
-        )
-
-    def _replay(self, conn: Connection, event_id: str) -> Applied | None:
-        value = conn.execute(select(events.c.response).where(events.c.id == event_id)).scalar()
-        if value is None:
-            return None
-        return Applied(response=json.loads(value), outbox_pks=(), replayed=True)
-
-    @staticmethod
-    def _record_event(
-        conn: Connection, event_id: str, event_type: str, now: datetime, response: Mapping[str, Any]
-    ) -> None:
-        conn.execute(
-            insert(events).values(id=event_id, type=event_type, received_at=now, response=json.dumps(response))
-        )
-
-    @staticmethod
-    def _upsert_customer(conn: Connection, event: TicketCreated) -> int:
-        c = event.customer
-        pk = conn.execute(select(customers.c.pk).where(customers.c.external_id == c.id)).scalar()
-        values = {"email": c.email, "name": c.name, "locale": c.locale}
-        if pk is None:
-            return inserted_pk(conn.execute(insert(customers).values(external_id=c.id, **values)))
-        conn.execute(update(customers).where(customers.c.pk == pk).values(**values))
-        return int(pk)

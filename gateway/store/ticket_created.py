@@ -1,0 +1,112 @@
+"""``ticket.created`` in a handful of prebuilt statements, inside the caller's transaction.
+
+The statements are built once, at import: executing them only binds values, so SQLAlchemy's
+compiled cache hits without rebuilding an expression tree or its cache key per event. Nothing
+is read back that the event already says: the event id is claimed, the customer upserted and
+the ticket inserted each in one statement (``INSERT ... ON CONFLICT ... RETURNING``, SQLite
+3.35+ and PostgreSQL), and the :class:`Ticket` handed to the drafts is built from the event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from gateway.errors import EventError
+from gateway.models import EntryKind, Ticket, TicketCreated
+from gateway.store.changes import ChangeKind, append_change
+from gateway.store.outbox import OutboxDraft, insert_drafts
+from gateway.store.records import inserted_pk
+from gateway.store.tables import customers, entries, events, tickets
+
+__all__ = ["TicketConflict", "claim_event", "insert_ticket_created", "replayed_response"]
+
+
+class TicketConflict(EventError):
+    """Raised when ``ticket.created`` names a ticket id that already exists under another event."""
+
+
+def _upserts(insert_fn: Callable[[Any], Any]) -> dict[str, Any]:
+    claim = insert_fn(events).on_conflict_do_nothing(index_elements=[events.c.id]).returning(events.c.id)
+    customer = insert_fn(customers)
+    customer = customer.on_conflict_do_update(
+        index_elements=[customers.c.external_id],
+        set_={"email": customer.excluded.email, "name": customer.excluded.name, "locale": customer.excluded.locale},
+    ).returning(customers.c.pk)
+    ticket = insert_fn(tickets).on_conflict_do_nothing(index_elements=[tickets.c.external_id]).returning(tickets.c.pk)
+    return {"claim": claim, "customer": customer, "ticket": ticket}
+
+
+#: Per dialect: claim an event id, upsert a customer, insert a ticket unless its id is taken.
+_UPSERTS = {"sqlite": _upserts(sqlite.insert), "postgresql": _upserts(postgresql.insert)}
+_REPLAYED = select(events.c.response).where(events.c.id == bindparam("event_id"))
+_ADD_ENTRY = insert(entries)
+_SET_ROOT = update(tickets).where(tickets.c.pk == bindparam("ticket_key")).values(root_message_id=bindparam("root"))
+
+
+def claim_event(conn: Connection, *, event_id: str, event_type: str, now: datetime, response: str) -> bool:
+    """Record ``event_id`` with its answer; False (recording nothing) when it was already recorded.
+
+    On PostgreSQL a concurrent transaction holding the same id makes this wait for its outcome.
+    """
+    row = conn.execute(
+        _UPSERTS[conn.dialect.name]["claim"],
+        {"id": event_id, "type": event_type, "received_at": now, "response": response},
+    ).first()
+    return row is not None
+
+
+def replayed_response(conn: Connection, event_id: str) -> str | None:
+    """The answer recorded for ``event_id`` (JSON text), or None."""
+    value = conn.execute(_REPLAYED, {"event_id": event_id}).scalar()
+    return None if value is None else str(value)
+
+
+def insert_ticket_created(
+    conn: Connection,
+    event: TicketCreated,
+    *,
+    now: datetime,
+    response: Mapping[str, Any],
+    drafts: Callable[[Ticket], list[OutboxDraft]],
+) -> tuple[int, ...] | None:
+    """Record the event, ticket, first entry, change and emails; the emails' pks, or None on a replay.
+
+    Raises :class:`TicketConflict` when the ticket id is taken (the caller rolls back).
+    """
+    upserts = _UPSERTS[conn.dialect.name]
+    if not claim_event(conn, event_id=event.event_id, event_type="ticket.created", now=now,
+                       response=json.dumps(dict(response))):
+        return None
+    c = event.customer
+    customer_pk = int(conn.execute(
+        upserts["customer"], {"external_id": c.id, "email": c.email, "name": c.name, "locale": c.locale}
+    ).scalar_one())
+    ticket_pk = conn.execute(upserts["ticket"], {
+        "external_id": event.ticket_id, "customer_pk": customer_pk, "title": event.title,
+        "description": event.description, "state": event.state.value, "created_by": event.created_by,
+        "created_at": event.occurred_at, "last_activity_at": event.occurred_at,
+    }).scalar()
+    if ticket_pk is None:
+        raise TicketConflict(f"ticket {event.ticket_id!r} already exists")
+    entry_pk = inserted_pk(conn.execute(_ADD_ENTRY, {
+        "ticket_pk": ticket_pk, "kind": EntryKind.TICKET_CREATED.value, "text": event.description,
+        "created_at": event.occurred_at, "state_to": event.state.value,
+    }))
+    # The upsert holds the customer's row until commit, as the changes log needs.
+    append_change(conn, customer_pk=customer_pk, customer_id=c.id, ticket_key=ticket_pk, kind=ChangeKind.ENTRY,
+                  entry_key=entry_pk, now=now)
+    ticket = Ticket(
+        key=ticket_pk, id=event.ticket_id, title=event.title, description=event.description, state=event.state,
+        created_by=event.created_by, created_at=event.occurred_at, last_activity_at=event.occurred_at, customer=c,
+    )
+    ticket_drafts = drafts(ticket)
+    outbox_pks = tuple(insert_drafts(conn, ticket_drafts, now=now))
+    if ticket_drafts:
+        conn.execute(_SET_ROOT, {"ticket_key": ticket_pk, "root": ticket_drafts[0].message_id})
+    return outbox_pks
