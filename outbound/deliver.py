@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from gateway.errors import PermanentDeliveryFailure, TemporaryDeliveryFailure
@@ -13,7 +15,7 @@ from gateway.store.outbox import Claimed, OutboxStore, Outcome
 from outbound.retry import MAX_ATTEMPTS, backoff_seconds
 from outbound.send import Sender
 
-__all__ = ["BATCH_LIMIT", "SEND_LEASE", "Deliverer"]
+__all__ = ["BATCH_LIMIT", "FINISHED_MEMORY", "SEND_LEASE", "Deliverer"]
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +23,10 @@ log = logging.getLogger(__name__)
 SEND_LEASE = timedelta(minutes=5)
 #: Most emails one job claims at once (others queued and due ride along on its connection).
 BATCH_LIMIT = 25
+#: Emails finished in another email's batch that a deliverer remembers, so that their own jobs
+#: end without a transaction (the oldest are forgotten first; a forgotten one costs one claim).
+FINISHED_MEMORY = 10_000
+_FINAL = frozenset({OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.SUPPRESSED})
 
 
 class Deliverer:
@@ -46,12 +52,18 @@ class Deliverer:
         self._max_attempts = max_attempts
         self._jitter = jitter
         self._batch_limit = batch_limit
+        self._finished: OrderedDict[int, None] = OrderedDict()  # see FINISHED_MEMORY
+        self._finished_lock = threading.Lock()
 
     def deliver(self, pk: int) -> OutboxStatus | None:
         """Send email ``pk`` (and any other queued, due emails, up to the batch limit) once.
 
         Returns the new status of ``pk``; None when it was not due (sent, or held by another).
         """
+        with self._finished_lock:
+            if pk in self._finished:  # finished in an earlier batch of this deliverer
+                del self._finished[pk]
+                return None
         claimed = self._outbox.claim_batch(pk, now=self._clock(), lease=SEND_LEASE, limit=self._batch_limit)
         outcomes: list[Outcome] = []
         suppressed: set[str] = set()  # 5.1.x answers within this batch
@@ -69,6 +81,7 @@ class Deliverer:
         if not outcomes:
             return None
         self._outbox.record(outcomes, now=self._clock())
+        self._remember(o.pk for o in outcomes if o.pk != pk and o.status in _FINAL)
         for o in outcomes:
             if o.status in (OutboxStatus.RETRYING, OutboxStatus.QUEUED) and o.next_attempt_at is not None:
                 delay = max(0.0, (o.next_attempt_at - self._clock()).total_seconds())
@@ -77,6 +90,13 @@ class Deliverer:
                 except Exception:  # the broker is down: the sweeper finds the email when it is due
                     log.warning("could not schedule email %s again; the sweeper will", o.pk, exc_info=True)
         return next((o.status for o in outcomes if o.pk == pk), None)
+
+    def _remember(self, finished: Iterable[int]) -> None:
+        with self._finished_lock:
+            for pk in finished:
+                self._finished[pk] = None
+            while len(self._finished) > FINISHED_MEMORY:
+                self._finished.popitem(last=False)
 
     def _send(self, claimed: Claimed) -> Outcome:
         email = claimed.email

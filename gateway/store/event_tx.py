@@ -7,18 +7,19 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import UnknownTicket
 from gateway.models import EntryKind, Ticket, TicketHistory, TicketState
 from gateway.store.changes import ChangeKind, record_change
+from gateway.store.group_commit import GroupCommit
 from gateway.store.outbox import OutboxDraft, insert_draft
 from gateway.store.records import inserted_pk, ticket_from_row
 from gateway.store.tables import customers, entries, events, tickets
 
-__all__ = ["EventTx", "apply_event", "ticket_query"]
+__all__ = ["EventTx", "apply_event", "claim_event", "replayed_response", "ticket_query"]
 
 #: Times an event is retried after losing a race on a unique constraint (then it sees the winner).
 RACE_RETRIES = 1
@@ -105,37 +106,63 @@ class EventTx:
             record_change(self.conn, ticket_key=ticket_key, kind=ChangeKind.STATE, now=self.now)
 
 
-def _replayed(conn: Connection, event_id: str) -> str | None:
-    value = conn.execute(select(events.c.response).where(events.c.id == event_id)).scalar()
+def _claims(insert_fn: Callable[[Any], Any]) -> Any:
+    return insert_fn(events).on_conflict_do_nothing(index_elements=[events.c.id]).returning(events.c.id)
+
+
+#: Per dialect: record an event id with its answer unless it is recorded already.
+_CLAIM = {"sqlite": _claims(sqlite.insert), "postgresql": _claims(postgresql.insert)}
+_RECORD = insert(events)
+_REPLAYED = select(events.c.response).where(events.c.id == bindparam("event_id"))
+
+
+def claim_event(conn: Connection, *, event_id: str, event_type: str, now: datetime, response: str) -> bool:
+    """Record ``event_id`` with its answer; False (recording nothing) when it was already recorded.
+
+    On PostgreSQL a concurrent transaction holding the same id makes this wait for its outcome.
+    """
+    row = conn.execute(
+        _CLAIM[conn.dialect.name], {"id": event_id, "type": event_type, "received_at": now, "response": response}
+    ).first()
+    return row is not None
+
+
+def replayed_response(conn: Connection, event_id: str) -> str | None:
+    """The answer recorded for ``event_id`` (JSON text), or None."""
+    value = conn.execute(_REPLAYED, {"event_id": event_id}).scalar()
     return None if value is None else str(value)
 
 
 def apply_event(
-    engine: Engine,
+    committer: GroupCommit,
     *,
     event_id: str,
     event_type: str,
     now: datetime,
     work: Callable[[EventTx], Mapping[str, Any]],
 ) -> tuple[str, tuple[int, ...], bool]:
-    """Run ``work`` and record ``event_id`` with its answer, all in one transaction.
+    """Run ``work`` and record ``event_id`` with its answer, all in one transaction (or savepoint
+    of a shared one, see :class:`GroupCommit`), answering once it has committed.
 
     Returns the answer (JSON text), the stored emails' pks and whether it was a replay. A
     repeated ``event_id`` runs nothing and returns the first answer. An error raised by
     ``work`` rolls everything back. Losing a race on a unique constraint (the same event or
     reply posted twice at once) retries once, which then sees the winner's rows.
     """
+
+    def once(conn: Connection) -> tuple[str, tuple[int, ...], bool]:
+        first = replayed_response(conn, event_id)
+        if first is not None:
+            return first, (), True
+        tx = EventTx(conn, now=now)
+        response = json.dumps(dict(work(tx)))
+        tx.log_changes()
+        conn.execute(_RECORD, {"id": event_id, "type": event_type, "received_at": now, "response": response})
+        return response, tuple(tx.outbox_pks), False
+
     for attempt in range(RACE_RETRIES + 1):
         try:
-            with engine.begin() as conn:
-                first = _replayed(conn, event_id)
-                if first is not None:
-                    return first, (), True
-                tx = EventTx(conn, now=now)
-                response = json.dumps(dict(work(tx)))
-                tx.log_changes()
-                conn.execute(insert(events).values(id=event_id, type=event_type, received_at=now, response=response))
-                return response, tuple(tx.outbox_pks), False
+            return committer.run(once)
         except IntegrityError:
             if attempt == RACE_RETRIES:
                 raise

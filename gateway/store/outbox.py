@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, case, insert, select, update
+from sqlalchemy import Connection, Integer, bindparam, case, insert, select, update
 from sqlalchemy.engine import Engine
 
 from gateway.models import OutboxEmail, OutboxStatus
@@ -61,6 +61,25 @@ def insert_drafts(conn: Connection, drafts: Sequence[OutboxDraft], *, now: datet
     if len(drafts) < 2:
         return [insert_draft(conn, d, now=now) for d in drafts]
     return [int(pk) for pk in conn.execute(_INSERT_MANY, [_draft_values(d, now) for d in drafts]).scalars()]
+
+
+_DUE = (outbox.c.status.in_(_CLAIMABLE), outbox.c.next_attempt_at <= bindparam("b_now"))
+_WANTED = (
+    select(outbox.c.pk)
+    .where(*_DUE, (outbox.c.pk == bindparam("b_pk")) | (outbox.c.status == OutboxStatus.QUEUED.value))
+    .order_by(case((outbox.c.pk == bindparam("b_pk"), 0), else_=1), outbox.c.pk)
+    .limit(bindparam("limit", type_=Integer))
+)
+_CLAIM = (
+    update(outbox)
+    .where(outbox.c.pk.in_(_WANTED.scalar_subquery()), *_DUE)
+    .values(status=OutboxStatus.SENDING.value, next_attempt_at=bindparam("lease_until"),
+            updated_at=bindparam("b_updated_at"))
+    .returning(*outbox.c)
+)
+_SUPPRESSED = select(suppressions.c.address).where(suppressions.c.address.in_(bindparam("addresses", expanding=True)))
+_RECORD = update(outbox).where(outbox.c.pk == bindparam("b_pk"))
+_RECORD_ATTEMPT = _RECORD.values(attempts=outbox.c.attempts + 1)
 
 
 @dataclass(frozen=True)
@@ -125,25 +144,13 @@ class OutboxStore:
         Under load one worker sends a batch on its connection and records it in one commit; the
         broker messages of the others then find nothing to do. Idle, a batch is just ``pk``.
         """
-        due = (outbox.c.status.in_(_CLAIMABLE), outbox.c.next_attempt_at <= now)
-        wanted = (
-            select(outbox.c.pk)
-            .where(*due, (outbox.c.pk == pk) | (outbox.c.status == OutboxStatus.QUEUED.value))
-            .order_by(case((outbox.c.pk == pk, 0), else_=1), outbox.c.pk)
-            .limit(limit)
-        )
         with lazy_commit(self._engine) as conn:  # a lost claim only lets the email be claimed again
             rows = conn.execute(
-                update(outbox)
-                .where(outbox.c.pk.in_(wanted.scalar_subquery()), *due)
-                .values(status=OutboxStatus.SENDING.value, next_attempt_at=now + lease, updated_at=now)
-                .returning(*outbox.c)
+                _CLAIM, {"b_pk": pk, "b_now": now, "limit": limit, "lease_until": now + lease, "b_updated_at": now}
             ).all()
             emails = sorted((outbox_from_row(r) for r in rows), key=lambda e: (e.pk != pk, e.pk))
-            addresses = {e.to.strip().lower() for e in emails}
-            blocked = set(conn.execute(
-                select(suppressions.c.address).where(suppressions.c.address.in_(addresses))
-            ).scalars()) if addresses else set()
+            addresses = sorted({e.to.strip().lower() for e in emails})
+            blocked = set(conn.execute(_SUPPRESSED, {"addresses": addresses}).scalars()) if addresses else set()
         return [Claimed(e, e.to.strip().lower() in blocked) for e in emails]
 
     def record(self, outcomes: Sequence[Outcome], *, now: datetime) -> None:
@@ -152,17 +159,19 @@ class OutboxStore:
         Committed lazily (see :func:`lazy_commit`): if the machine goes down before the record
         reaches the disk, the claim's lease runs out and the email is sent again, same Message-ID.
         """
+        rows: dict[bool, list[dict[str, object]]] = {True: [], False: []}  # by whether it was attempted
+        for o in outcomes:
+            rows[o.attempted].append({
+                "b_pk": o.pk, "status": o.status.value, "updated_at": now, "next_attempt_at": o.next_attempt_at,
+                "last_error": o.error,
+            })
         with lazy_commit(self._engine) as conn:
             for o in outcomes:
                 if o.suppress:
                     self._suppress(conn, o.suppress, reason=o.error or "", now=now)
-                values: dict[str, object] = {
-                    "status": o.status.value, "updated_at": now, "next_attempt_at": o.next_attempt_at,
-                    "last_error": o.error,
-                }
-                if o.attempted:
-                    values["attempts"] = outbox.c.attempts + 1
-                conn.execute(update(outbox).where(outbox.c.pk == o.pk).values(**values))
+            for attempted, values in rows.items():
+                if values:
+                    conn.execute(_RECORD_ATTEMPT if attempted else _RECORD, values)
 
     @staticmethod
     def _suppress(conn: Connection, address: str, *, reason: str, now: datetime) -> None:

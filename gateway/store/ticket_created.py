@@ -2,7 +2,7 @@
 
 The statements are built once, at import: executing them only binds values, so SQLAlchemy's
 compiled cache hits without rebuilding an expression tree or its cache key per event. Nothing
-is read back that the event already says: the event id is claimed, the customer upserted and
+is read back that the event already says: the event id is claimed (:func:`claim_event`), the customer upserted and
 the ticket inserted each in one statement (``INSERT ... ON CONFLICT ... RETURNING``, SQLite
 3.35+ and PostgreSQL), and the :class:`Ticket` handed to the drafts is built from the event.
 """
@@ -14,17 +14,18 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.errors import EventError
 from gateway.models import EntryKind, Ticket, TicketCreated
 from gateway.store.changes import ChangeKind, append_change
+from gateway.store.event_tx import claim_event
 from gateway.store.outbox import OutboxDraft, insert_drafts
 from gateway.store.records import inserted_pk
-from gateway.store.tables import customers, entries, events, tickets
+from gateway.store.tables import customers, entries, tickets
 
-__all__ = ["TicketConflict", "claim_event", "insert_ticket_created", "replayed_response"]
+__all__ = ["TicketConflict", "insert_ticket_created"]
 
 
 class TicketConflict(EventError):
@@ -32,39 +33,19 @@ class TicketConflict(EventError):
 
 
 def _upserts(insert_fn: Callable[[Any], Any]) -> dict[str, Any]:
-    claim = insert_fn(events).on_conflict_do_nothing(index_elements=[events.c.id]).returning(events.c.id)
     customer = insert_fn(customers)
     customer = customer.on_conflict_do_update(
         index_elements=[customers.c.external_id],
         set_={"email": customer.excluded.email, "name": customer.excluded.name, "locale": customer.excluded.locale},
     ).returning(customers.c.pk)
     ticket = insert_fn(tickets).on_conflict_do_nothing(index_elements=[tickets.c.external_id]).returning(tickets.c.pk)
-    return {"claim": claim, "customer": customer, "ticket": ticket}
+    return {"customer": customer, "ticket": ticket}
 
 
-#: Per dialect: claim an event id, upsert a customer, insert a ticket unless its id is taken.
+#: Per dialect: upsert a customer, insert a ticket unless its id is taken.
 _UPSERTS = {"sqlite": _upserts(sqlite.insert), "postgresql": _upserts(postgresql.insert)}
-_REPLAYED = select(events.c.response).where(events.c.id == bindparam("event_id"))
 _ADD_ENTRY = insert(entries)
 _SET_ROOT = update(tickets).where(tickets.c.pk == bindparam("ticket_key")).values(root_message_id=bindparam("root"))
-
-
-def claim_event(conn: Connection, *, event_id: str, event_type: str, now: datetime, response: str) -> bool:
-    """Record ``event_id`` with its answer; False (recording nothing) when it was already recorded.
-
-    On PostgreSQL a concurrent transaction holding the same id makes this wait for its outcome.
-    """
-    row = conn.execute(
-        _UPSERTS[conn.dialect.name]["claim"],
-        {"id": event_id, "type": event_type, "received_at": now, "response": response},
-    ).first()
-    return row is not None
-
-
-def replayed_response(conn: Connection, event_id: str) -> str | None:
-    """The answer recorded for ``event_id`` (JSON text), or None."""
-    value = conn.execute(_REPLAYED, {"event_id": event_id}).scalar()
-    return None if value is None else str(value)
 
 
 def insert_ticket_created(

@@ -13,11 +13,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from gateway.models import Entry, Ticket, TicketCreated
-from gateway.store.event_tx import EventTx, apply_event
+from gateway.store.db import is_sqlite
+from gateway.store.event_tx import EventTx, apply_event, replayed_response
+from gateway.store.group_commit import GroupCommit
 from gateway.store.outbox import OutboxDraft
 from gateway.store.records import entry_from_row, ticket_from_row
 from gateway.store.tables import customers, entries, tickets
-from gateway.store.ticket_created import TicketConflict, insert_ticket_created, replayed_response
+from gateway.store.ticket_created import TicketConflict, insert_ticket_created
 
 __all__ = ["Applied", "TicketConflict", "TicketStore"]
 
@@ -42,8 +44,12 @@ class Applied:
 class TicketStore:
     """Reads and writes tickets and threads; each public method is one transaction."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, group_commit: bool | None = None) -> None:
+        """``group_commit``: let concurrent events share a transaction (:class:`GroupCommit`);
+        None means on SQLite only."""
         self._engine = engine
+        grouped = is_sqlite(engine) if group_commit is None else group_commit
+        self.committer = GroupCommit(engine, grouped=grouped)
 
     def _ticket_query(self) -> Any:
         return select(*_TICKET_COLUMNS).join(customers, customers.c.pk == tickets.c.customer_pk)
@@ -91,12 +97,15 @@ class TicketStore:
 
         A repeated event id changes nothing and returns the first answer.
         """
+
+        def work(conn: Connection) -> tuple[tuple[int, ...] | None, dict[str, Any] | None]:
+            outbox_pks = insert_ticket_created(conn, event, now=now, response=response, drafts=drafts)
+            return outbox_pks, None if outbox_pks is not None else self.replayed_response_on(conn, event.event_id)
+
         try:
-            with self._engine.begin() as conn:
-                outbox_pks = insert_ticket_created(conn, event, now=now, response=response, drafts=drafts)
-                if outbox_pks is not None:
-                    return Applied(response=dict(response), outbox_pks=outbox_pks, replayed=False)
-                replay = self.replayed_response_on(conn, event.event_id)
+            outbox_pks, replay = self.committer.run(work)
+            if outbox_pks is not None:
+                return Applied(response=dict(response), outbox_pks=outbox_pks, replayed=False)
         except IntegrityError:
             # Lost a race on a unique constraint to a concurrent request with the same event id.
             replay = self.replayed_response(event.event_id)
@@ -115,6 +124,6 @@ class TicketStore:
         A repeated event id runs nothing and returns the first answer.
         """
         response, outbox_pks, replayed = apply_event(
-            self._engine, event_id=event_id, event_type=event_type, now=now, work=work
+            self.committer, event_id=event_id, event_type=event_type, now=now, work=work
         )
         return Applied(response=json.loads(response), outbox_pks=outbox_pks, replayed=replayed)

@@ -10,6 +10,7 @@ from email import message_from_bytes
 
 import pytest
 import trustme
+from sqlalchemy import event
 
 from gateway.models import OutboxStatus
 from gateway.store import OutboxDraft, OutboxStore, make_engine
@@ -152,6 +153,24 @@ def test_queued_emails_ride_along_in_one_batch(database_url: str, relay: Relay) 
     ]
     assert None is h.deliverer.deliver(second), "its own job finds nothing left to do"
     assert ["<m3@reply.example.test>"] == [message_from_bytes(r)["Message-ID"] for r in scripted.received]
+
+
+def test_jobs_of_emails_finished_in_a_batch_end_without_a_transaction(database_url: str, relay: Relay) -> None:
+    """After one job sent a batch, the other emails' own jobs touch no database; a retrying one is claimed again."""
+    scripted, port = relay
+    h = Harness(database_url, plain_sender(port), batch_limit=10)
+    first, second, third = h.queue(1), h.queue(2), h.queue(3)
+    scripted.rcpt_answers.extend(["250 OK", "250 OK", "451 4.3.0 Try again later"])
+    assert OutboxStatus.SENT == h.deliverer.deliver(first)
+    transactions: list[int] = []
+    event.listen(h.engine, "begin", lambda conn: transactions.append(1))
+    assert None is h.deliverer.deliver(second)
+    assert [] == transactions
+    h.clock.advance(3600)
+    assert OutboxStatus.SENT == h.deliverer.deliver(third), "a retrying email is not forgotten"
+    assert [(OutboxStatus.SENT, 1), (OutboxStatus.SENT, 1), (OutboxStatus.SENT, 2)] == [
+        h.status(pk) for pk in (first, second, third)
+    ]
 
 
 def test_other_5xx_fails_without_suppressing(database_url: str, relay: Relay) -> None:
