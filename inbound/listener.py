@@ -12,6 +12,8 @@ import asyncio
 import ssl
 import time
 from dataclasses import dataclass
+from email._header_value_parser import get_addr_spec, get_angle_addr
+from email.errors import HeaderParseError
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -110,6 +112,21 @@ class _Guarded:
         if isinstance(status, str):
             status = self._restated.get(status, status)
         await super().push(status)  # type: ignore[misc]
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd 1.4's own MAIL/RCPT address parsing, less the ``typing.Protocol`` class it defines on
+        every call (about a tenth of the event loop's time per message)."""
+        if not arg:
+            return "", ""
+        try:
+            address, rest = get_angle_addr(arg) if arg.lstrip().startswith("<") else get_addr_spec(arg)
+        except HeaderParseError:
+            return None, None
+        addr: str = address.addr_spec
+        limit: int = self.local_part_limit  # type: ignore[attr-defined]
+        if limit and len(addr.rpartition("@")[0]) > limit:
+            return None, None
+        return addr, rest
 
 
 class _GuardedSMTP(_Guarded, SMTP):
