@@ -96,11 +96,7 @@ class Gateway:
         def save_many(messages: Sequence[RawMessage]) -> list[int]:
             return self.inbound.save_many(messages, now=self.clock())
 
-        def enqueue(pks: Sequence[int]) -> None:
-            for pk in pks:
-                self.enqueue_inbound(pk)
-
-        return CommitQueue(save_many, after_commit=enqueue)
+        return CommitQueue(save_many, after_commit=self.enqueue_inbound_batch)
 
     def smtp_listener(self, commits: CommitQueue, *, port: int | None = None) -> InboundServer:
         """The inbound SMTP (or LMTP) listener from the settings, committing through ``commits``."""
@@ -129,6 +125,20 @@ class Gateway:
     def enqueue_inbound(self, pk: int) -> None:
         """Hand stored message ``pk`` to the pipeline."""
         self.jobs.send("process_inbound", pk)
+
+    def enqueue_inbound_batch(self, pks: Sequence[int]) -> None:
+        """Hand the messages of one group commit to the pipeline with one broker message (one Redis round
+        trip for the SMTP process); a worker fans it out to one ``process_inbound`` each. Lost, the
+        sweeper finds the messages still ``received``."""
+        if len(pks) == 1:
+            self.enqueue_inbound(pks[0])
+        elif pks:
+            self.jobs.send("fan_out_inbound", list(pks))
+
+    def fan_out_inbound(self, pks: Sequence[int]) -> None:
+        """One ``process_inbound`` per message of a batch (a job: re-sending one twice is harmless)."""
+        for pk in pks:
+            self.enqueue_inbound(pk)
 
     def sweep(self) -> None:
         """Re-enqueue due emails and unprocessed inbound messages (lost broker messages, dead workers)."""
@@ -222,6 +232,7 @@ def build_gateway(
     recipients = RecipientCheck(keyring=keyring, ticket_by_key=tickets.get_by_key)
     webhooks = WebhookStore(engine)
     landed: list[Callable[[int], None]] = []
+    fan_out: list[Callable[[Sequence[int]], None]] = []
     pipeline = InboundPipeline(
         inbound=inbound, recipients=recipients, ticket_by_key=tickets.get_by_key,
         extractor=extractor or _default_extractor(), clock=clock,
@@ -237,6 +248,7 @@ def build_gateway(
     )
     jobs.declare("deliver_email", deliverer.deliver, queue=OUTBOUND_QUEUE)
     jobs.declare("process_inbound", pipeline.process, queue=INBOUND_QUEUE)
+    jobs.declare("fan_out_inbound", lambda pks: fan_out[0](pks), queue=INBOUND_QUEUE)
     jobs.declare("unseen_check", unseen.check, queue=UNSEEN_QUEUE)
     webhook_deliverer = None
     if settings.helpdesk_webhook_url and settings.helpdesk_webhook_secret:
@@ -269,6 +281,7 @@ def build_gateway(
         messenger_secret=messenger_secret.encode(),
     )
     landed.append(gw._landed)
+    fan_out.append(gw.fan_out_inbound)
     return gw
 
 

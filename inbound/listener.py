@@ -9,9 +9,12 @@ then closes what is left with ``421``.
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
 from dataclasses import dataclass
+from email._header_value_parser import get_addr_spec, get_angle_addr
+from email.errors import HeaderParseError
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -70,6 +73,12 @@ class ConnectionGate:
         return sum(1 for conn in self.open if conn.envelope is not None and conn.envelope.mail_from)
 
 
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+# ``<dot-atom@dot-atom>``, then the end or blanks before a parameter: what get_angle_addr reads to the same
+# address and remainder. Anything else (quotes, comments, literals, UTF-8, source routes) takes the full parser.
+_PLAIN_ANGLE_ADDR = re.compile(rf"[ \t]*<({_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*)>(?:[ \t]+(?=[^ \t(])|$)")
+
+
 class _Guarded:
     """Mixin for aiosmtpd's SMTP/LMTP: the gate, the DATA timeout and enhanced status codes on stock replies."""
 
@@ -110,6 +119,27 @@ class _Guarded:
         if isinstance(status, str):
             status = self._restated.get(status, status)
         await super().push(status)  # type: ignore[misc]
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd 1.4's own MAIL/RCPT address parsing, answering alike, but cheaper: it skips the
+        ``typing.Protocol`` class aiosmtpd defines on every call, and reads the usual ``<atom@atom>``
+        form with one regular expression instead of the email package's full parser (together about
+        a third of the event loop's time per message)."""
+        if not arg:
+            return "", ""
+        plain = _PLAIN_ANGLE_ADDR.match(arg)
+        if plain is not None:
+            addr, rest = plain.group(1), arg[plain.end():]
+        else:
+            try:
+                address, rest = get_angle_addr(arg) if arg.lstrip().startswith("<") else get_addr_spec(arg)
+            except HeaderParseError:
+                return None, None
+            addr = address.addr_spec
+        limit: int = self.local_part_limit  # type: ignore[attr-defined]
+        if limit and len(addr.rpartition("@")[0]) > limit:
+            return None, None
+        return addr, rest
 
 
 class _GuardedSMTP(_Guarded, SMTP):

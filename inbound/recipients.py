@@ -34,6 +34,9 @@ class RecipientCheck:
         self._monotonic = monotonic
         self._cache_seconds = cache_seconds
         self._cache: dict[int, tuple[float, Ticket]] = {}
+        # Addresses that verified (decoded, named a ticket, HMAC matched), by when: a repeated RCPT
+        # for one of them is a dict look-up. Nothing else ever enters, so it cannot accept a forgery.
+        self._accepted: dict[str, float] = {}
 
     def ticket_for(self, address: str) -> Ticket:
         """The ticket ``address`` replies to; raises :class:`MalformedToken` or :class:`ForgedToken`."""
@@ -59,6 +62,8 @@ class RecipientCheck:
     def is_cached(self, address: str) -> bool:
         """Whether checking ``address`` needs no store read (malformed, or its ticket is cached): then it is
         cheap enough (a decode and one HMAC) to run on the event loop."""
+        if self._recently_accepted(address):
+            return True
         try:
             key = self._keyring.open(address).ticket_key
         except MalformedToken:
@@ -68,10 +73,19 @@ class RecipientCheck:
 
     def refusal(self, address: str) -> UnknownRecipient | None:
         """None if ``address`` is a valid reply address, else why not, in words a human understands."""
+        if self._recently_accepted(address):
+            return None
         try:
             self.ticket_for(address)
         except MalformedToken:
             return UnknownRecipient(f"<{address}> is not a reply address of this gateway")
         except ForgedToken:
             return UnknownRecipient(f"<{address}> is not a valid reply address (unknown or altered token)")
+        if len(self._accepted) >= TICKET_CACHE_SIZE:
+            self._accepted.clear()
+        self._accepted[address] = self._monotonic()
         return None
+
+    def _recently_accepted(self, address: str) -> bool:
+        verified_at = self._accepted.get(address)
+        return verified_at is not None and self._monotonic() - verified_at < self._cache_seconds

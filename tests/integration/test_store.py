@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from gateway.models import Customer, OutboxStatus, Ticket, TicketCreated, TicketState
-from gateway.store import InboundStore, OutboxDraft, OutboxStore, TicketStore, make_engine
+from gateway.store import InboundStore, OutboxDraft, OutboxStore, RawMessage, TicketStore, make_engine
 from gateway.store.outbox import Outcome
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -122,3 +124,28 @@ def test_a_reply_delivered_twice_lands_once(database_url: str) -> None:
     second_stored = inbound.get(second)
     assert second_stored is not None
     assert "duplicate" == second_stored.status
+
+
+def test_a_group_commit_stores_every_message_under_the_ids_it_returns(database_url: str) -> None:
+    """save_many returns one id per message, in order, and each id reads back that message's envelope and bytes."""
+    inbound = InboundStore(make_engine(database_url))
+    messages = [RawMessage(f"s{i}@example.com", (f"r{i}@example.test", "x@example.test"), b"m%d" % i) for i in range(5)]
+    pks = inbound.save_many(messages, now=NOW)
+    stored = [inbound.get(pk) for pk in pks]
+    assert [(m.mail_from, m.rcpt_to, m.raw) for m in messages] == [
+        (s.mail_from, s.rcpt_to, s.raw) for s in stored if s is not None
+    ]
+    assert {"received"} == {s.status for s in stored if s is not None}
+    assert {NOW} == {s.received_at for s in stored if s is not None}
+    assert pks[-1] < inbound.save_many(messages[:1], now=NOW)[0]
+
+
+def test_a_group_commit_that_fails_stores_none_of_its_messages(database_url: str) -> None:
+    """When one message of a batch cannot be stored, the whole batch is rolled back and the store still works."""
+    inbound = InboundStore(make_engine(database_url))
+    bad = RawMessage("s@example.com", ("r@example.test",), None)  # type: ignore[arg-type]  # raw is NOT NULL
+    with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises
+        inbound.save_many([RawMessage("a@example.com", ("r@example.test",), b"ok"), bad], now=NOW)
+    assert [] == inbound.unprocessed(received_before=NOW + timedelta(days=1))
+    pk = inbound.save_many([RawMessage("a@example.com", ("r@example.test",), b"ok")], now=NOW)[0]
+    assert [pk] == inbound.unprocessed(received_before=NOW + timedelta(days=1))
