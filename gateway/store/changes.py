@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, event, func, insert, select
 from sqlalchemy.engine import Engine
 
-from gateway.store.records import inserted_pk
+from gateway.store.prebuilt import Prebuilt
 from gateway.store.tables import changes, customers, tickets
 
 __all__ = ["Change", "ChangeKind", "ChangeLog", "append_change", "publish_after_commit", "record_change"]
@@ -57,7 +57,7 @@ _CUSTOMER_OF = (
     .where(tickets.c.pk == bindparam("ticket_key"))
 )
 _LOCK_CUSTOMER = select(customers.c.pk).where(customers.c.pk == bindparam("customer_pk")).with_for_update()
-_APPEND = insert(changes)
+_APPEND = Prebuilt(insert(changes))
 
 
 def record_change(
@@ -76,10 +76,10 @@ def append_change(
 ) -> int:
     """Log a change for a customer whose row the caller's transaction already holds (written or
     locked ``FOR UPDATE``): what :func:`record_change` does once it has the lock."""
-    pk = inserted_pk(conn.execute(_APPEND, {
+    pk = _APPEND.insert(conn, {
         "customer_pk": customer_pk, "ticket_pk": ticket_key, "kind": kind.value, "entry_pk": entry_key,
         "created_at": now,
-    }))
+    })
     conn.info.setdefault(_PENDING, set()).add(customer_id)
     return pk
 

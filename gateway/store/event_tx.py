@@ -16,6 +16,7 @@ from gateway.models import EntryKind, Ticket, TicketHistory, TicketState
 from gateway.store.changes import ChangeKind, record_change
 from gateway.store.group_commit import GroupCommit
 from gateway.store.outbox import OutboxDraft, insert_draft
+from gateway.store.prebuilt import Prebuilt
 from gateway.store.records import inserted_pk, ticket_from_row
 from gateway.store.tables import customers, entries, events, tickets
 
@@ -106,8 +107,8 @@ class EventTx:
             record_change(self.conn, ticket_key=ticket_key, kind=ChangeKind.STATE, now=self.now)
 
 
-def _claims(insert_fn: Callable[[Any], Any]) -> Any:
-    return insert_fn(events).on_conflict_do_nothing(index_elements=[events.c.id]).returning(events.c.id)
+def _claims(insert_fn: Callable[[Any], Any]) -> Prebuilt:
+    return Prebuilt(insert_fn(events).on_conflict_do_nothing(index_elements=[events.c.id]).returning(events.c.id))
 
 
 #: Per dialect: record an event id with its answer unless it is recorded already.
@@ -121,10 +122,8 @@ def claim_event(conn: Connection, *, event_id: str, event_type: str, now: dateti
 
     On PostgreSQL a concurrent transaction holding the same id makes this wait for its outcome.
     """
-    row = conn.execute(
-        _CLAIM[conn.dialect.name], {"id": event_id, "type": event_type, "received_at": now, "response": response}
-    ).first()
-    return row is not None
+    claim = _CLAIM[conn.dialect.name]
+    return claim.first(conn, {"id": event_id, "type": event_type, "received_at": now, "response": response}) is not None
 
 
 def replayed_response(conn: Connection, event_id: str) -> str | None:

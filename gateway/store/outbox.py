@@ -11,7 +11,8 @@ from sqlalchemy.engine import Engine
 
 from gateway.models import OutboxEmail, OutboxStatus
 from gateway.store.db import lazy_commit
-from gateway.store.records import inserted_pk, outbox_from_row
+from gateway.store.prebuilt import Prebuilt
+from gateway.store.records import outbox_from_row
 from gateway.store.tables import outbox, suppressions
 
 __all__ = ["Claimed", "OutboxDraft", "OutboxStore", "Outcome", "insert_draft", "insert_drafts"]
@@ -47,13 +48,13 @@ def _draft_values(draft: OutboxDraft, now: datetime) -> dict[str, object]:
     }
 
 
-_INSERT = insert(outbox)
+_INSERT = Prebuilt(insert(outbox))
 _INSERT_MANY = insert(outbox).returning(outbox.c.pk, sort_by_parameter_order=True)
 
 
 def insert_draft(conn: Connection, draft: OutboxDraft, *, now: datetime) -> int:
     """Insert ``draft`` as a queued email inside the caller's transaction; return its pk."""
-    return inserted_pk(conn.execute(_INSERT, _draft_values(draft, now)))
+    return _INSERT.insert(conn, _draft_values(draft, now))
 
 
 def insert_drafts(conn: Connection, drafts: Sequence[OutboxDraft], *, now: datetime) -> list[int]:

@@ -22,7 +22,7 @@ from gateway.models import EntryKind, Ticket, TicketCreated
 from gateway.store.changes import ChangeKind, append_change
 from gateway.store.event_tx import claim_event
 from gateway.store.outbox import OutboxDraft, insert_drafts
-from gateway.store.records import inserted_pk
+from gateway.store.prebuilt import Prebuilt
 from gateway.store.tables import customers, entries, tickets
 
 __all__ = ["TicketConflict", "insert_ticket_created"]
@@ -39,13 +39,15 @@ def _upserts(insert_fn: Callable[[Any], Any]) -> dict[str, Any]:
         set_={"email": customer.excluded.email, "name": customer.excluded.name, "locale": customer.excluded.locale},
     ).returning(customers.c.pk)
     ticket = insert_fn(tickets).on_conflict_do_nothing(index_elements=[tickets.c.external_id]).returning(tickets.c.pk)
-    return {"customer": customer, "ticket": ticket}
+    return {"customer": Prebuilt(customer), "ticket": Prebuilt(ticket)}
 
 
 #: Per dialect: upsert a customer, insert a ticket unless its id is taken.
 _UPSERTS = {"sqlite": _upserts(sqlite.insert), "postgresql": _upserts(postgresql.insert)}
-_ADD_ENTRY = insert(entries)
-_SET_ROOT = update(tickets).where(tickets.c.pk == bindparam("ticket_key")).values(root_message_id=bindparam("root"))
+_ADD_ENTRY = Prebuilt(insert(entries))
+_SET_ROOT = Prebuilt(
+    update(tickets).where(tickets.c.pk == bindparam("ticket_key")).values(root_message_id=bindparam("root"))
+)
 
 
 def insert_ticket_created(
@@ -65,20 +67,21 @@ def insert_ticket_created(
                        response=json.dumps(dict(response))):
         return None
     c = event.customer
-    customer_pk = int(conn.execute(
-        upserts["customer"], {"external_id": c.id, "email": c.email, "name": c.name, "locale": c.locale}
-    ).scalar_one())
-    ticket_pk = conn.execute(upserts["ticket"], {
+    customer_pk = int(upserts["customer"].first(
+        conn, {"external_id": c.id, "email": c.email, "name": c.name, "locale": c.locale}
+    )[0])
+    inserted = upserts["ticket"].first(conn, {
         "external_id": event.ticket_id, "customer_pk": customer_pk, "title": event.title,
         "description": event.description, "state": event.state.value, "created_by": event.created_by,
         "created_at": event.occurred_at, "last_activity_at": event.occurred_at,
-    }).scalar()
-    if ticket_pk is None:
+    })
+    if inserted is None:
         raise TicketConflict(f"ticket {event.ticket_id!r} already exists")
-    entry_pk = inserted_pk(conn.execute(_ADD_ENTRY, {
+    ticket_pk = int(inserted[0])
+    entry_pk = _ADD_ENTRY.insert(conn, {
         "ticket_pk": ticket_pk, "kind": EntryKind.TICKET_CREATED.value, "text": event.description,
         "created_at": event.occurred_at, "state_to": event.state.value,
-    }))
+    })
     # The upsert holds the customer's row until commit, as the changes log needs.
     append_change(conn, customer_pk=customer_pk, customer_id=c.id, ticket_key=ticket_pk, kind=ChangeKind.ENTRY,
                   entry_key=entry_pk, now=now)
@@ -89,5 +92,5 @@ def insert_ticket_created(
     ticket_drafts = drafts(ticket)
     outbox_pks = tuple(insert_drafts(conn, ticket_drafts, now=now))
     if ticket_drafts:
-        conn.execute(_SET_ROOT, {"ticket_key": ticket_pk, "root": ticket_drafts[0].message_id})
+        _SET_ROOT.run(conn, {"ticket_key": ticket_pk, "root": ticket_drafts[0].message_id})
     return outbox_pks

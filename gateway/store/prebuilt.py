@@ -1,0 +1,72 @@
+"""Statements built once and run with bound values; on SQLite straight through the sqlite3 driver.
+
+SQLAlchemy's execution path costs about 0.2 ms of CPU per statement on a busy machine, several
+times what SQLite takes to run it. On SQLite a :class:`Prebuilt` statement is compiled once per
+set of value names (the same SQL SQLAlchemy would run, values through the columns' own bind
+processors) and handed to the driver inside the connection's current transaction. Elsewhere
+SQLAlchemy executes it. Only for statements without expanding (``IN``) parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.sql.expression import Executable
+
+from gateway.store.records import inserted_pk
+
+__all__ = ["Prebuilt"]
+
+
+class _Compiled:
+    """One statement compiled for SQLite with a given set of value names."""
+
+    def __init__(self, statement: Any, conn: Connection, keys: list[str]) -> None:
+        compiled = statement.compile(dialect=conn.dialect, column_keys=keys)
+        self.sql = str(compiled)
+        self._compiled = compiled
+        self._order: list[tuple[str, Callable[[Any], Any] | None]] = [
+            (name, compiled.binds[name].type.bind_processor(conn.dialect)) for name in compiled.positiontup or ()
+        ]
+
+    def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        bound = self._compiled.construct_params(dict(params))
+        return tuple(bound[name] if process is None else process(bound[name]) for name, process in self._order)
+
+
+class Prebuilt:
+    """A statement and how to run it on a connection; build it once, at import."""
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._sqlite: dict[tuple[str, ...], _Compiled] = {}
+
+    def _driver(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """The driver's cursor after running the statement (SQLite only)."""
+        keys = tuple(params)
+        compiled = self._sqlite.get(keys)
+        if compiled is None:
+            compiled = self._sqlite[keys] = _Compiled(self.statement, conn, list(keys))
+        return conn.connection.driver_connection.execute(compiled.sql, compiled.values(params))  # type: ignore[union-attr]
+
+    def first(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """The first row returned (``RETURNING`` or ``SELECT``), or None."""
+        if conn.dialect.name == "sqlite":
+            rows = self._driver(conn, params).fetchall()  # to the end: the statement is done
+            return rows[0] if rows else None
+        return conn.execute(self.statement, dict(params)).first()
+
+    def insert(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Run an ``INSERT`` of one row; the primary key it generated."""
+        if conn.dialect.name == "sqlite":
+            return int(self._driver(conn, params).lastrowid)
+        return inserted_pk(conn.execute(self.statement, dict(params)))
+
+    def run(self, conn: Connection, params: Mapping[str, Any]) -> None:
+        """Run the statement for its effect."""
+        if conn.dialect.name == "sqlite":
+            self._driver(conn, params)
+        else:
+            conn.execute(self.statement, dict(params))

@@ -1,0 +1,37 @@
+"""Prebuilt statements (straight through the driver on SQLite) write and read what SQLAlchemy would."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy import bindparam, insert, select
+
+from gateway.store import make_engine
+from gateway.store.prebuilt import Prebuilt
+from gateway.store.tables import suppressions
+
+ADD = Prebuilt(insert(suppressions))
+FIND = Prebuilt(select(suppressions.c.reason).where(suppressions.c.address == bindparam("address")))
+
+
+def test_a_prebuilt_insert_reads_back_through_sqlalchemy(database_url: str) -> None:
+    """Values written through a prebuilt statement (an aware datetime in another zone) read back unchanged, in UTC."""
+    engine = make_engine(database_url)
+    moment = datetime(2026, 11, 26, 14, 0, tzinfo=timezone(timedelta(hours=2)))
+    with engine.begin() as conn:
+        ADD.run(conn, {"address": "ada@example.com", "reason": "5.1.1", "created_at": moment})
+        assert ("5.1.1",) == tuple(FIND.first(conn, {"address": "ada@example.com"}))
+        assert FIND.first(conn, {"address": "bob@example.com"}) is None
+    with engine.connect() as conn:
+        row = conn.execute(select(suppressions)).one()
+    assert ("ada@example.com", "5.1.1", datetime(2026, 11, 26, 12, 0, tzinfo=UTC)) == tuple(row)
+
+
+def test_a_prebuilt_statement_rolls_back_with_its_transaction(database_url: str) -> None:
+    """A prebuilt write belongs to the connection's transaction: a rollback takes it away."""
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        with conn.begin() as transaction:
+            ADD.run(conn, {"address": "ada@example.com", "reason": "x", "created_at": datetime.now(UTC)})
+            transaction.rollback()
+        assert [] == conn.execute(select(suppressions)).all()
