@@ -64,6 +64,7 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._waiting: list[_Waiting[Any]] = []
         self._leading = False
+        self._leader: int | None = None  # the leading thread, to refuse a work that calls run() (it would wait forever)
 
     @property
     def pending(self) -> int:
@@ -78,6 +79,8 @@ class GroupCommit:
                 return fn(conn)
         me = _Waiting(fn)
         with self._lock:
+            if self._leader == threading.get_ident():
+                raise RuntimeError("GroupCommit.run called from inside a work of its own group")
             self._waiting.append(me)
         while True:
             with self._lock:
@@ -87,7 +90,7 @@ class GroupCommit:
                 if self._leading:
                     me.wake.clear()
                 else:
-                    self._leading = True
+                    self._leading, self._leader = True, threading.get_ident()
                     group, self._waiting = self._waiting[: self._max_group], self._waiting[self._max_group:]
             if group is None:
                 me.wake.wait()
@@ -96,7 +99,7 @@ class GroupCommit:
                 self._commit(group)
             finally:
                 with self._lock:
-                    self._leading = False
+                    self._leading, self._leader = False, None
                     successor = self._waiting[0] if self._waiting else None
                 if successor is not None:
                     successor.wake.set()

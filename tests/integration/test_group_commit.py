@@ -153,3 +153,12 @@ def test_a_lone_caller_commits_alone(database_url: str, grouped: bool) -> None:
     committer, seen = GroupCommit(engine, grouped=grouped), commits(engine)
     assert ["a", "b"] == [put(committer, k)(lambda: None) for k in ("a", "b")]
     assert 2 == len(seen)
+
+
+def test_a_work_that_applies_another_work_is_refused_not_stuck(database_url: str) -> None:
+    """A work calling the committer again gets an error at once instead of waiting for its own group forever."""
+    engine = make_engine(database_url)
+    committer = GroupCommit(engine, grouped=True)
+    with pytest.raises(RuntimeError, match="inside a work"):
+        committer.run(lambda conn: committer.run(lambda inner: "never"))
+    assert ["after"] == [committer.run(lambda conn: "after")]
