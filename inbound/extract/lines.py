@@ -12,9 +12,8 @@ The text is read top-down.  The first boundary decides the style of the reply:
 
 from __future__ import annotations
 
-from bisect import bisect_right
+import re
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Final
 
 from inbound.extract import headers as h
@@ -83,34 +82,44 @@ def _is_blank(line: str) -> bool:
 
 
 class _Doc:
-    """The lines of the text, their offsets, and fast jumps over plain text and quotes."""
+    """The lines of the text and fast jumps over plain text and quotes."""
 
-    __slots__ = ("_next", "lines", "n", "offsets", "text")
+    __slots__ = ("_line", "_off", "lines", "n", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.lines = text.split("\n")
         self.n = len(self.lines)
-        self.offsets = list(accumulate(map((1).__add__, map(len, self.lines)), initial=0))
-        self._next = dict.fromkeys(_CANDIDATE_NEEDLES, -2)
+        # A cursor (line index, offset of its first character), moved forward on demand:
+        # no table of every line's offset is built.
+        self._line = 0
+        self._off = 0
 
     def next_candidate(self, i: int) -> int:
         """First line >= ``i`` that may be a quote, a delimiter or a header (else ``n``).
 
         Candidates hold a colon, a ``>`` or a doubled rule character ("--", "__", "==",
-        "**"); every header, delimiter and quote line does.  ``str.find`` runs in C, and
-        each needle's next position is remembered, so a whole scan stays linear.
+        "**"); every header, delimiter and quote line does.  One precompiled search runs in
+        C from line ``i``, and the scan only moves forward, so a whole scan stays linear.
         """
-        start = self.offsets[i]
-        best = -1
-        text, nxt = self.text, self._next
-        for needle, pos in nxt.items():
-            if pos != -1 and pos < start:
-                pos = text.find(needle, start)
-                nxt[needle] = pos
-            if pos != -1 and (best == -1 or pos < best):
-                best = pos
-        return self.n if best == -1 else bisect_right(self.offsets, best) - 1
+        line, off = self._line, self._off
+        if i < line:
+            line, off = 0, 0
+        if i > line:
+            off += sum(map(len, self.lines[line:i])) + (i - line)
+        text = self.text
+        m = _CANDIDATE_RE.search(text, off)
+        if m is None:
+            self._line, self._off = i, off
+            return self.n
+        pos = m.start()
+        nl = text.rfind("\n", off, pos)
+        if nl == -1:
+            self._line, self._off = i, off
+            return i
+        c = i + text.count("\n", off, pos)
+        self._line, self._off = c, nl + 1
+        return c
 
     def next_unquoted(self, i: int) -> int:
         """First line >= ``i`` with content that is not ``>``-quoted (else ``n``)."""
@@ -125,6 +134,7 @@ class _Doc:
 
 #: Substrings at least one of which every quote, delimiter and header line contains.
 _CANDIDATE_NEEDLES: Final = (":", "：", ">", "--", "__", "==", "**")
+_CANDIDATE_RE: Final = re.compile("|".join(re.escape(x) for x in _CANDIDATE_NEEDLES))
 
 
 def _scan(text: str) -> Split:
@@ -137,10 +147,11 @@ def _scan(text: str) -> Split:
     i = 0
     while i < n:
         line = lines[i]
-        b = _wrapped_into_quote(lines, i, run_start) if _is_quote(line) else None
+        is_quote = line[:1] == ">" or _is_quote(line)
+        b = _wrapped_into_quote(lines, i, run_start) if is_quote else None
         if b is not None:
             pass  # "On <date>, <name>" then "> wrote:": an attribution, handled below
-        elif _is_quote(line):
+        elif is_quote:
             if _is_lone_quote(lines, i):
                 kept.append(line)
                 i += 1

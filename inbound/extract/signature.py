@@ -16,6 +16,7 @@ line (top-down) that opens a signature-shaped tail wins:
 from __future__ import annotations
 
 import re
+from itertools import compress, count, repeat
 from typing import Final
 
 from inbound.extract.headers import BLANK_CHARS, is_blank, is_delimiter_row
@@ -196,6 +197,8 @@ _DISCLAIMER_FIRST_WORDS: Final = frozenset(
 _DISCLAIMER_INITIALS: Final = frozenset(
     {w[0] for w in _DISCLAIMER_FIRST_WORDS} | {w[0].upper() for w in _DISCLAIMER_FIRST_WORDS}
 )
+#: What may precede the first word of a notice ("*** CAUTION", "[This email").
+_DISCLAIMER_LEAD: Final = " \t*_-=[(#>"
 _CONFIDENTIAL_RE: Final = re.compile(
     r"confidential|privileged|intended (?:solely |only )?for|vertraulich|confidentiel"
     r"|confidencial|riservat|vertrouwelijk|konfidentiell|luottamuksellinen",
@@ -208,17 +211,21 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
 
     The blank lines between reply and signature go with the signature.
     """
-    content = [i for i, line in enumerate(lines) if line.strip(BLANK_CHARS)]
+    # The indices of the non-blank lines, and those lines (computed in C, no Python loop).
+    content = list(compress(count(), map(str.strip, lines, repeat(BLANK_CHARS))))
     m = len(content)
     if m < 2:
         return lines, []
-    texts = [lines[i] for i in content]
+    texts = list(map(lines.__getitem__, content))
     hard = {
         pos for pos, t in enumerate(texts)
         if t.lstrip()[:1] in _RULE_START and _is_hard_rule(t) and not _is_underline(lines, content[pos])
     }
+    # The first-character test of ``_is_disclaimer`` inline: most lines stop here.
     hard.update(
-        pos for pos in range(max(1, m - MAX_DISCLAIMER_LINES), m) if _is_disclaimer(texts[pos])
+        pos for pos in range(max(1, m - MAX_DISCLAIMER_LINES), m)
+        if texts[pos].lstrip(_DISCLAIMER_LEAD)[:1] in _DISCLAIMER_INITIALS
+        and _is_disclaimer(texts[pos])
     )
     mobile = {
         pos for pos in range(max(1, m - 1 - MAX_FOOTER_TAIL), m) if _is_mobile_footer(texts[pos])
@@ -300,7 +307,7 @@ def _looks_like_name_line(line: str) -> bool:
 
 def _is_disclaimer(line: str) -> bool:
     """A confidentiality / caution notice a mail server or company appends."""
-    head = line.lstrip(" \t*_-=[(#>")[:24]
+    head = line.lstrip(_DISCLAIMER_LEAD)[:24]
     if head[:1] not in _DISCLAIMER_INITIALS:
         return False
     words = head.split(None, 1)
