@@ -231,14 +231,17 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
         pos for pos in range(max(1, m - 1 - MAX_FOOTER_TAIL), m) if _is_mobile_footer(texts[pos])
     }
     # Only lines near the end, or just above a separator / footer, can open a signature.
-    near = set(range(max(1, m - 1 - MAX_SIGNOFF_TAIL), m)) | hard | mobile
-    for anchor in hard | mobile:
-        near.update(range(max(1, anchor - MAX_SIGNOFF_TAIL), anchor))
-    near.discard(0)
+    near: range | list[int] = range(max(1, m - 1 - MAX_SIGNOFF_TAIL), m)
+    if hard or mobile:  # the common case has neither: the last lines, in order, suffice
+        near_set = set(near) | hard | mobile
+        for anchor in hard | mobile:
+            near_set.update(range(max(1, anchor - MAX_SIGNOFF_TAIL), anchor))
+        near_set.discard(0)
+        near = sorted(near_set)
     last_block = m - 1
     while last_block > 0 and content[last_block - 1] == content[last_block] - 1:
         last_block -= 1
-    for pos in sorted(near):
+    for pos in near:
         t = texts[pos]
         if len(t) > 40 and pos not in hard and pos not in mobile and len(t.strip()) > 40:
             continue  # a long line opens no sign-off (the common case: prose)
@@ -279,6 +282,10 @@ def _opens_signature(
         return True
     if len(stripped) > 40:
         return False  # sign-offs and name lines are short
+    if stripped and not (pos == last_block and n_after <= 2) and not (
+        _is_closing(stripped) or (stripped[0] in "-/~–—" and _DASH_NAME_RE.match(line))
+    ):
+        return False  # neither a sign-off nor a closing name block: skip the tail checks
     # The lines under a sign-off, up to a separator / footer / notice, must be few and short.
     stop = next(
         (k for k in range(pos + 1, pos + 2 + MAX_SIGNOFF_TAIL) if k in hard or k in mobile), m
