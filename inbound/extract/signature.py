@@ -199,6 +199,12 @@ _DISCLAIMER_INITIALS: Final = frozenset(
 )
 #: What may precede the first word of a notice ("*** CAUTION", "[This email").
 _DISCLAIMER_LEAD: Final = " \t*_-=[(#>"
+#: ``line.lstrip()[:1] in _RULE_START``, as one match (``\s`` is ``str.isspace``).
+_RULE_LINE_RE: Final = re.compile(r"\s*[-_=*~—–]")
+#: ``line.lstrip(_DISCLAIMER_LEAD)[:1] in _DISCLAIMER_INITIALS``, as one match.
+_DISCLAIMER_GATE_RE: Final = re.compile(
+    "[" + re.escape(_DISCLAIMER_LEAD) + "]*[" + "".join(sorted(_DISCLAIMER_INITIALS)) + "]"
+)
 _CONFIDENTIAL_RE: Final = re.compile(
     r"confidential|privileged|intended (?:solely |only )?for|vertraulich|confidentiel"
     r"|confidencial|riservat|vertrouwelijk|konfidentiell|luottamuksellinen",
@@ -217,15 +223,16 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
     if m < 2:
         return lines, []
     texts = list(map(lines.__getitem__, content))
+    # Gates run in C over all lines at once (``compress`` of ``Pattern.match``); only the
+    # few lines they let through get the full tests.
     hard = {
-        pos for pos, t in enumerate(texts)
-        if t.lstrip()[:1] in _RULE_START and _is_hard_rule(t) and not _is_underline(lines, content[pos])
+        pos for pos in compress(count(), map(_RULE_LINE_RE.match, texts))
+        if _is_hard_rule(texts[pos]) and not _is_underline(lines, content[pos])
     }
-    # The first-character test of ``_is_disclaimer`` inline: most lines stop here.
+    lo = max(1, m - MAX_DISCLAIMER_LINES)
     hard.update(
-        pos for pos in range(max(1, m - MAX_DISCLAIMER_LINES), m)
-        if texts[pos].lstrip(_DISCLAIMER_LEAD)[:1] in _DISCLAIMER_INITIALS
-        and _is_disclaimer(texts[pos])
+        pos for pos in compress(count(lo), map(_DISCLAIMER_GATE_RE.match, texts[lo:]))
+        if _is_disclaimer(texts[pos])
     )
     mobile = {
         pos for pos in range(max(1, m - 1 - MAX_FOOTER_TAIL), m) if _is_mobile_footer(texts[pos])
