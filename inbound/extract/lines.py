@@ -124,9 +124,11 @@ class _Doc:
     def next_unquoted(self, i: int) -> int:
         """First line >= ``i`` with content that is not ``>``-quoted (else ``n``)."""
         lines = self.lines
+        blank = h.BLANK_CHARS
         for j in range(i, self.n):
             line = lines[j]
-            if line[:1] == ">" or _is_quote(line) or _is_blank(line):
+            # _is_quote / _is_blank inline: this loop runs over every line of a quote block.
+            if line[:1] == ">" or line.lstrip(" \t")[:1] == ">" or not line.strip(blank):
                 continue
             return j
         return self.n
