@@ -166,7 +166,12 @@ def _alt(words: tuple[str, ...] | list[str], escape: bool = True) -> str:
 
 
 #: Characters a blank line may consist of.
-BLANK_CHARS: Final = " \t\r\n\f\v\u00a0\u2007\u202f\u200b\ufeff\u3000"
+#: Every character ``str.split()`` treats as whitespace, plus zero-width space and BOM: a line of
+#: only these is blank (a narrower set once let ``\x85`` lines through to ``split()[0]``).
+BLANK_CHARS: Final = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\u200b\ufeff"
+)
 _FIELD_NAME_TO_KIND: Final = {
     name.casefold(): kind for kind, names in FIELD_KINDS.items() for name in names
 }
