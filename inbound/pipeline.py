@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,8 @@ from inbound.recipients import RecipientCheck
 from inbound.rejections import stored_status
 from inbound.thread import ThreadMatch, choose_thread
 from inbound.verify import check_sender
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Extracted", "InboundPipeline", "Outcome", "dedup_key", "preview", "webhook_payload"]
 
@@ -61,9 +64,27 @@ def dedup_key(parsed: ParsedEmail, raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
+@dataclass(frozen=True)
+class Unextracted:
+    """The whole text part, used when the extractor itself fails: the reply lands, history and all."""
+
+    text: str
+    signature: str = ""
+    quoted: str = ""
+    rule: str = "extractor_failed"
+
+
 def extract(parsed: ParsedEmail, extractor: Extractor) -> Extracted:
-    """Run ``extractor`` on the message's text part (HTML given alongside when there is one)."""
-    return extractor(parsed.text or "", parsed.html)
+    """Run ``extractor`` on the message's text part (HTML given alongside when there is one).
+
+    An extractor bug must not stall a customer's reply in a retry loop: it is logged and the
+    whole text part is used instead (keeping every line the customer wrote).
+    """
+    try:
+        return extractor(parsed.text or "", parsed.html)
+    except Exception:  # see the docstring; the raw message stays stored for audit
+        log.exception("reply extraction failed for %s; using the whole text part", parsed.message_id)
+        return Unextracted(parsed.text or "")
 
 
 def parsed_fields(parsed: ParsedEmail) -> ParsedFields:

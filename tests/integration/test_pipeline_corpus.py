@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dramatiq
 import pytest
@@ -194,3 +195,17 @@ def test_reply_to_the_from_address_threads_by_in_reply_to(desk: Desk) -> None:
     assert outcome is not None
     assert (InboundStatus.LANDED, "in_reply_to") == (outcome.status, outcome.threaded_by)
     assert ["Replying to the From address: the toner arrived, thanks."] == desk.replies()
+
+
+def test_an_extractor_bug_lands_the_whole_text_instead_of_stalling(desk: Desk) -> None:
+    """If reply extraction itself crashes, the reply still lands once, with every line kept."""
+
+    def broken(text: str, html: str | None) -> Any:
+        raise IndexError("a bug in the extractor")
+
+    desk.gw.pipeline._extractor = broken  # the composition root takes an extractor by keyword too
+    outcome = desk.process("gmail.eml")
+    assert InboundStatus.LANDED == outcome.status
+    (reply,) = desk.replies()
+    assert reply.startswith("I replaced the toner and it still prints blank pages.")
+    assert "wrote:" in reply, "nothing was cut: the quoted history is kept rather than guessed at"
