@@ -14,23 +14,14 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.models import Entry, Ticket, TicketCreated
 from gateway.store.db import is_sqlite
-from gateway.store.event_tx import EventTx, apply_event, replayed_response
+from gateway.store.event_tx import EventTx, apply_event, replayed_response, ticket_query
 from gateway.store.group_commit import GroupCommit
 from gateway.store.outbox import OutboxDraft
 from gateway.store.records import entry_from_row, ticket_from_row
-from gateway.store.tables import customers, entries, tickets
+from gateway.store.tables import entries, tickets
 from gateway.store.ticket_created import TicketConflict, insert_ticket_created
 
 __all__ = ["Applied", "TicketConflict", "TicketStore"]
-
-_TICKET_COLUMNS = (
-    tickets,
-    customers.c.external_id.label("customer_id"),
-    customers.c.email,
-    customers.c.name,
-    customers.c.locale,
-)
-
 
 @dataclass(frozen=True)
 class Applied:
@@ -51,19 +42,16 @@ class TicketStore:
         grouped = is_sqlite(engine) if group_commit is None else group_commit
         self.committer = GroupCommit(engine, grouped=grouped)
 
-    def _ticket_query(self) -> Any:
-        return select(*_TICKET_COLUMNS).join(customers, customers.c.pk == tickets.c.customer_pk)
-
     def get(self, ticket_id: str) -> Ticket | None:
         """The ticket the help desk calls ``ticket_id``, or None."""
         with self._engine.connect() as conn:
-            row = conn.execute(self._ticket_query().where(tickets.c.external_id == ticket_id)).first()
+            row = conn.execute(ticket_query().where(tickets.c.external_id == ticket_id)).first()
         return ticket_from_row(row) if row else None
 
     def get_by_key(self, key: int) -> Ticket | None:
         """The ticket with the gateway's own number ``key``, or None."""
         with self._engine.connect() as conn:
-            row = conn.execute(self._ticket_query().where(tickets.c.pk == key)).first()
+            row = conn.execute(ticket_query().where(tickets.c.pk == key)).first()
         return ticket_from_row(row) if row else None
 
     def thread(self, ticket_key: int) -> list[Entry]:
