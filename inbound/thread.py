@@ -12,10 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from gateway.errors import TokenError
-from gateway.tokens import Keyring, ReplyToken
-
-__all__ = ["ThreadMatch", "ThreadSignal", "TokenCandidate", "choose_thread", "token_candidates"]
+__all__ = ["ThreadMatch", "ThreadSignal", "choose_thread"]
 
 
 class ThreadSignal(StrEnum):
@@ -32,25 +29,6 @@ class ThreadMatch:
 
     ticket_key: int
     signal: ThreadSignal
-
-
-@dataclass(frozen=True)
-class TokenCandidate:
-    """A recipient address that decodes as one of our reply tokens (not yet verified)."""
-
-    address: str
-    token: ReplyToken
-
-
-def token_candidates(addresses: Sequence[str], keyring: Keyring) -> list[TokenCandidate]:
-    """The addresses among ``addresses`` that carry a well-formed reply token, in order."""
-    found: list[TokenCandidate] = []
-    for address in addresses:
-        try:
-            found.append(TokenCandidate(address, keyring.open(address)))
-        except TokenError:
-            continue
-    return found
 
 
 def choose_thread(

@@ -35,8 +35,6 @@ class RelaySender:
     nothing of the email had been accepted then, so that cannot send it twice.
     """
 
-    relays = True
-
     def __init__(
         self,
         *,

@@ -17,9 +17,6 @@ __all__ = ["LocalOutbox", "MemorySender", "RelaySender", "Sender", "sender_from_
 class Sender(Protocol):
     """Delivers one email; raises TemporaryDeliveryFailure or PermanentDeliveryFailure."""
 
-    #: Whether a delivery leaves the gateway (False: the local outbox keeps it).
-    relays: bool
-
     def send(self, *, mail_from: str, to: Sequence[str], raw: bytes) -> None:
         """Deliver ``raw`` to ``to``."""
         ...
@@ -27,8 +24,6 @@ class Sender(Protocol):
 
 class LocalOutbox:
     """Embedded mode: emails stay in the store's outbox, where they can be listed and read."""
-
-    relays = False
 
     def send(self, *, mail_from: str, to: Sequence[str], raw: bytes) -> None:
         """Nothing to do: the outbox row already holds the full email."""
@@ -38,7 +33,6 @@ class LocalOutbox:
 class MemorySender:
     """Keeps every email in a list: a fake for tests."""
 
-    relays: bool = True
     sent: list[tuple[str, tuple[str, ...], bytes]] = field(default_factory=list)
 
     def send(self, *, mail_from: str, to: Sequence[str], raw: bytes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -13,6 +14,8 @@ from gateway.store import StoredInbound
 from inbound.rejections import http_status
 
 __all__ = ["inbound_json", "router_for"]
+
+log = logging.getLogger(__name__)
 
 #: The only body type ``POST /v1/inbound`` takes.
 RFC822 = "message/rfc822"
@@ -75,8 +78,8 @@ def router_for(gw: Gateway) -> APIRouter:
         pk = await run_in_threadpool(gw.store_inbound, mail_from, recipient, bytes(raw))
         try:
             gw.enqueue_inbound(pk)
-        except Exception:  # noqa: BLE001 - stored: the sweeper enqueues it
-            pass
+        except Exception:  # stored: the sweeper enqueues it
+            log.warning("could not enqueue inbound message %s; the sweeper will", pk, exc_info=True)
         return {"id": pk, "status": "received"}
 
     @router.get("/v1/quarantine")

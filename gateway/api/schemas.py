@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
@@ -144,7 +144,3 @@ class TicketStateChangedIn(_Strict):
 #: Any help-desk event, told apart by its ``type``.
 EventIn = Annotated[TicketCreatedIn | TicketReplyIn | TicketStateChangedIn, Field(discriminator="type")]
 
-
-def as_utc(value: datetime) -> datetime:
-    """``value`` in UTC."""
-    return value.astimezone(UTC)
