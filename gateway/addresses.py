@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["normalise_address"]
+__all__ = ["is_plain_address", "normalise_address"]
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 _LOCAL = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
@@ -25,3 +25,9 @@ def normalise_address(value: str) -> str:
     if match is None or len(match.group(1)) > 64:
         raise ValueError(f"not a valid email address: {value!r}")
     return f"{match.group(1)}@{match.group(2).lower()}"
+
+
+def is_plain_address(value: str) -> bool:
+    """Whether ``value`` is a bare ``local@domain`` address as :func:`normalise_address` accepts it
+    (dot-atom, ASCII, nothing to quote): safe to put between ``<`` and ``>`` as it is."""
+    return len(value) <= 254 and _ADDRESS.match(value) is not None

@@ -18,6 +18,7 @@ from gateway.store import InboundStore, OutboxStore, RawMessage, TicketStore, is
 from gateway.store.changes import publish_after_commit
 from gateway.store.kv import get_or_create
 from gateway.store.messenger import MessengerStore
+from gateway.store.outbox import hand_on_after_commit
 from gateway.store.unseen import UnseenStore
 from gateway.store.webhooks import WebhookStore
 from gateway.tokens import Keyring
@@ -27,7 +28,7 @@ from inbound.pipeline import Extractor, InboundPipeline
 from inbound.recipients import RecipientCheck
 from inbound.server import InboundHandler
 from inbound.webhook import HttpPoster, Poster, WebhookDeliverer
-from outbound.deliver import Deliverer
+from outbound.deliver import BATCH_LIMIT, Deliverer
 from outbound.notify import Notifier
 from outbound.render import Branding, Renderer, find_templates
 from outbound.send import Sender, sender_from_url
@@ -143,8 +144,9 @@ class Gateway:
     def sweep(self) -> None:
         """Re-enqueue due emails and unprocessed inbound messages (lost broker messages, dead workers)."""
         before = self.clock() - self.sweep_grace
-        for pk in self.outbox.due(before=before):
-            self.jobs.send("deliver_email", pk)
+        due = self.outbox.due(before=before)
+        for start in range(0, len(due), BATCH_LIMIT):
+            self.jobs.send("deliver_emails", due[start:start + BATCH_LIMIT])
         for pk in self.inbound.unprocessed(received_before=before):
             self.jobs.send("process_inbound", pk)
         for ticket_key in self.unseen.overdue_tickets(grace=self.sweep_grace):
@@ -209,7 +211,6 @@ def build_gateway(
         renderer=renderer,
         keyring=keyring,
         from_address=settings.from_address,
-        enqueue_delivery=lambda pk: jobs.send("deliver_email", pk),
         schedule_unseen_check=lambda ticket_key, due_at: unseen.schedule_for(ticket_key, due_at),
         unseen_delay=timedelta(seconds=settings.unseen_delay_seconds),
     )
@@ -218,12 +219,11 @@ def build_gateway(
         sender=sender,
         mail_from=_bare_address(settings.from_address),
         clock=clock,
-        retry_later=lambda pk, delay: jobs.send("deliver_email", pk, delay_seconds=delay),
+        retry_later=lambda pk, delay: jobs.send("deliver_emails", [pk], delay_seconds=delay),
     )
     unseen = UnseenChecker(
         store=UnseenStore(engine),
         draft_email=lambda ticket, rows, now: notifier.reply_email(ticket, as_teammate_replies(rows), now=now),
-        enqueue_delivery=lambda pk: jobs.send("deliver_email", pk),
         schedule=lambda ticket_key, delay: jobs.send("unseen_check", ticket_key, delay_seconds=delay),
         clock=clock,
         delay=timedelta(seconds=settings.unseen_delay_seconds),
@@ -246,7 +246,8 @@ def build_gateway(
     messenger_secret = settings.messenger_secret or get_or_create(
         engine, "messenger_secret", lambda: secrets.token_urlsafe(32)
     )
-    jobs.declare("deliver_email", deliverer.deliver, queue=OUTBOUND_QUEUE)
+    jobs.declare("deliver_emails", deliverer.deliver_many, queue=OUTBOUND_QUEUE)
+    hand_on_after_commit(engine, lambda pks: jobs.send("deliver_emails", pks))
     jobs.declare("process_inbound", pipeline.process, queue=INBOUND_QUEUE)
     jobs.declare("fan_out_inbound", lambda pks: fan_out[0](pks), queue=INBOUND_QUEUE)
     jobs.declare("unseen_check", unseen.check, queue=UNSEEN_QUEUE)

@@ -11,6 +11,7 @@ That is about ten times cheaper than building ``email.mime`` objects and flatten
 from __future__ import annotations
 
 import binascii
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -66,7 +67,8 @@ def _address(name: str, addr: str) -> str:
     return formataddr((one_line(name), one_line(addr)), charset="utf-8")
 
 
-def _from(value: str) -> str:
+@functools.lru_cache(maxsize=16)
+def _from(value: str) -> str:  # the gateway's one From address: parsed once, not per email
     name, addr = parseaddr(one_line(value))
     return _address(name, addr or one_line(value))
 

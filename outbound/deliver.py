@@ -6,7 +6,7 @@ import logging
 import random
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from gateway.errors import PermanentDeliveryFailure, TemporaryDeliveryFailure
@@ -54,6 +54,11 @@ class Deliverer:
         self._batch_limit = batch_limit
         self._finished: OrderedDict[int, None] = OrderedDict()  # see FINISHED_MEMORY
         self._finished_lock = threading.Lock()
+
+    def deliver_many(self, pks: Sequence[int]) -> None:
+        """Send the emails ``pks`` (one broker message: the emails one transaction stored)."""
+        for pk in pks:
+            self.deliver(pk)
 
     def deliver(self, pk: int) -> OutboxStatus | None:
         """Send email ``pk`` (and any other queued, due emails, up to the batch limit) once.

@@ -27,7 +27,8 @@ ScheduleUnseenCheckFn = Callable[[int, datetime], None]
 
 
 class Notifier:
-    """Turns events into stored thread entries and stored emails, then enqueues delivery."""
+    """Turns events into stored thread entries and stored emails (the store hands those to delivery
+    once they are committed: ``gateway.store.outbox.hand_on_after_commit``)."""
 
     def __init__(
         self,
@@ -36,14 +37,12 @@ class Notifier:
         renderer: Renderer,
         keyring: Keyring,
         from_address: str,
-        enqueue_delivery: Callable[[int], None],
         schedule_unseen_check: ScheduleUnseenCheckFn,
         unseen_delay: timedelta,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         self._tickets = tickets
         self._drafter = Drafter(renderer=renderer, keyring=keyring, from_address=from_address, new_id=new_id)
-        self._enqueue = enqueue_delivery
         self._schedule_unseen_check = schedule_unseen_check
         self._unseen_delay = unseen_delay
 
@@ -58,7 +57,6 @@ class Notifier:
             response=response,
             drafts=lambda ticket: [self._drafter.draft(ticket, kind, now=now) for kind in kinds],
         )
-        self._hand_on(applied)
         return applied
 
     def ticket_reply(self, event: TicketReplied, *, now: datetime) -> Applied:
@@ -93,9 +91,7 @@ class Notifier:
             self._carry_out(tx, ticket, event, actions, now=now)
             return self._response(event, actions)
 
-        applied = self._tickets.apply(event_id=event.event_id, event_type="ticket.state_changed", now=now, work=work)
-        self._hand_on(applied)
-        return applied
+        return self._tickets.apply(event_id=event.event_id, event_type="ticket.state_changed", now=now, work=work)
 
     def reply_email(self, ticket: Ticket, replies: Sequence[TeammateReply], *, now: datetime) -> OutboxDraft:
         """The one email for a burst of teammate ``replies`` (newest first); the unseen check stores it."""
@@ -104,17 +100,6 @@ class Notifier:
     def draft(self, ticket: Ticket, kind: str, *, now: datetime, extra: Mapping[str, Any] | None = None) -> OutboxDraft:
         """Render and compose the email of ``kind`` about ``ticket`` (not stored)."""
         return self._drafter.draft(ticket, kind, now=now, extra=extra)
-
-    def hand_on(self, outbox_pks: Sequence[int]) -> None:
-        """Enqueue delivery of committed emails; a broker failure leaves them to the sweeper."""
-        for pk in outbox_pks:
-            try:
-                self._enqueue(pk)
-            except Exception:  # the broker is down; the store keeps the email
-                log.warning("could not enqueue email %s; the sweeper will", pk, exc_info=True)
-
-    def _hand_on(self, applied: Applied) -> None:
-        self.hand_on(applied.outbox_pks)
 
     @staticmethod
     def _response(event: TicketReplied | TicketStateChanged, actions: list[Any]) -> dict[str, Any]:

@@ -40,7 +40,6 @@ class UnseenChecker:
         *,
         store: UnseenStore,
         draft_email: DraftEmail,
-        enqueue_delivery: Callable[[int], None],
         schedule: Callable[[int, float], None],
         clock: Callable[[], datetime],
         delay: timedelta,
@@ -49,7 +48,6 @@ class UnseenChecker:
     ) -> None:
         self._store = store
         self._draft_email = draft_email
-        self._enqueue_delivery = enqueue_delivery
         self._schedule = schedule
         self._clock = clock
         self._delay = delay
@@ -70,9 +68,7 @@ class UnseenChecker:
             decide=lambda rows: decide(_pending(rows), now=now, delay=self._delay, max_wait=self._max_wait),
             draft=lambda ticket, rows: self._draft_email(ticket, rows, now),
         )
-        stored = [o.outbox_pk for o in outcomes if o.outbox_pk is not None]
-        for pk in stored:
-            self._enqueue_delivery(pk)
+        stored = [o.outbox_pk for o in outcomes if o.outbox_pk is not None]  # handed on by the store
         for outcome in outcomes:
             if outcome.decision.check_again_at is not None:
                 self.schedule_for(outcome.ticket_key, outcome.decision.check_again_at)

@@ -17,11 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import Connection, bindparam, event, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.engine import Engine
 
+from gateway.store.after_commit import after_commit, note
 from gateway.store.prebuilt import Prebuilt
 from gateway.store.tables import changes, customers, tickets
 
@@ -29,8 +29,8 @@ __all__ = ["Change", "ChangeKind", "ChangeLog", "append_change", "publish_after_
 
 log = logging.getLogger(__name__)
 
-_PENDING = "web2chat.changed.pending"
-_COMMITTED = "web2chat.changed.committed"
+#: The :mod:`after_commit` topic of the customers a transaction changed.
+_CHANGED = "changed"
 
 
 class ChangeKind(StrEnum):
@@ -80,32 +80,21 @@ def append_change(
         "customer_pk": customer_pk, "ticket_pk": ticket_key, "kind": kind.value, "entry_pk": entry_key,
         "created_at": now,
     })
-    conn.info.setdefault(_PENDING, set()).add(customer_id)
+    note(conn, _CHANGED, customer_id)
     return pk
 
 
 def publish_after_commit(engine: Engine, publish: Callable[[str], None]) -> None:
     """Call ``publish(customer_id)`` once a transaction that recorded changes for them has committed."""
 
-    @event.listens_for(engine, "commit")
-    def _committing(conn: Connection) -> None:
-        pending = conn.info.pop(_PENDING, None)
-        if pending:
-            conn.info.setdefault(_COMMITTED, set()).update(pending)
-
-    @event.listens_for(engine, "rollback")
-    def _rolled_back(conn: Connection) -> None:
-        conn.info.pop(_PENDING, None)
-
-    @event.listens_for(engine.pool, "checkin")
-    def _returned(dbapi_connection: Any, record: Any) -> None:
-        # The pool takes a connection back after its transaction ended: the commit is durable now.
-        committed = record.info.pop(_COMMITTED, None) if record is not None else None
-        for customer_id in sorted(committed or ()):
+    def _publish(customer_ids: list[str]) -> None:
+        for customer_id in sorted(set(customer_ids)):
             try:
                 publish(customer_id)
             except Exception:  # the store or Redis is down: logged, retried by the fallback poll
                 log.warning("could not publish a change for customer %r", customer_id, exc_info=True)
+
+    after_commit(engine, _CHANGED, _publish)
 
 
 class ChangeLog:

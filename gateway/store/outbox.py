@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,13 +10,16 @@ from sqlalchemy import Connection, Integer, bindparam, case, insert, select, upd
 from sqlalchemy.engine import Engine
 
 from gateway.models import OutboxEmail, OutboxStatus
+from gateway.store.after_commit import after_commit, note
 from gateway.store.db import lazy_commit
 from gateway.store.prebuilt import Prebuilt
 from gateway.store.records import outbox_from_row
 from gateway.store.tables import outbox, suppressions
 
-__all__ = ["Claimed", "OutboxDraft", "OutboxStore", "Outcome", "insert_draft", "insert_drafts"]
+__all__ = ["Claimed", "OutboxDraft", "OutboxStore", "Outcome", "hand_on_after_commit", "insert_draft", "insert_drafts"]
 
+#: The :mod:`after_commit` topic of emails stored by a transaction.
+_QUEUED = "queued_emails"
 _CLAIMABLE = (OutboxStatus.QUEUED.value, OutboxStatus.RETRYING.value, OutboxStatus.SENDING.value)
 
 
@@ -53,15 +56,31 @@ _INSERT_MANY = insert(outbox).returning(outbox.c.pk, sort_by_parameter_order=Tru
 
 
 def insert_draft(conn: Connection, draft: OutboxDraft, *, now: datetime) -> int:
-    """Insert ``draft`` as a queued email inside the caller's transaction; return its pk."""
-    return _INSERT.insert(conn, _draft_values(draft, now))
+    """Insert ``draft`` as a queued email inside the caller's transaction; return its pk.
+
+    Once the transaction commits, the email is handed to delivery (:func:`hand_on_after_commit`).
+    """
+    pk = _INSERT.insert(conn, _draft_values(draft, now))
+    note(conn, _QUEUED, pk)
+    return pk
 
 
 def insert_drafts(conn: Connection, drafts: Sequence[OutboxDraft], *, now: datetime) -> list[int]:
     """Insert several drafts in one statement inside the caller's transaction; their pks, in order."""
     if len(drafts) < 2:
         return [insert_draft(conn, d, now=now) for d in drafts]
-    return [int(pk) for pk in conn.execute(_INSERT_MANY, [_draft_values(d, now) for d in drafts]).scalars()]
+    pks = [int(pk) for pk in conn.execute(_INSERT_MANY, [_draft_values(d, now) for d in drafts]).scalars()]
+    for pk in pks:
+        note(conn, _QUEUED, pk)
+    return pks
+
+
+def hand_on_after_commit(engine: Engine, enqueue: Callable[[list[int]], None]) -> None:
+    """Call ``enqueue(pks)`` with the emails a transaction stored, once it has committed: one call
+    per transaction, so the emails of a group commit travel in one broker message. If ``enqueue``
+    fails (the broker is down), the emails wait in the store for the sweeper (:meth:`OutboxStore.due`).
+    """
+    after_commit(engine, _QUEUED, enqueue)
 
 
 _DUE = (outbox.c.status.in_(_CLAIMABLE), outbox.c.next_attempt_at <= bindparam("b_now"))

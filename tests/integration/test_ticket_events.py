@@ -60,7 +60,7 @@ def notifier_for(gw: Gateway, schedule: Any, renderer: Renderer | None = None) -
     """The gateway's notifier, but reporting unseen checks to ``schedule``."""
     return Notifier(
         tickets=gw.tickets, renderer=renderer or gw.renderer, keyring=gw.keyring,
-        from_address=gw.settings.from_address, enqueue_delivery=lambda pk: gw.jobs.send("deliver_email", pk),
+        from_address=gw.settings.from_address,
         schedule_unseen_check=schedule, unseen_delay=timedelta(seconds=gw.settings.unseen_delay_seconds),
     )
 

@@ -1,0 +1,126 @@
+"""Stored emails reach the broker only after their transaction commits: one broker message per
+transaction (so a group commit's events share one), nothing from a rollback, and an email whose
+hand-on failed is still sent by the sweeper."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import pytest
+
+from gateway.app import SWEEP_GRACE, build_gateway
+from gateway.broker import OUTBOUND_QUEUE, make_worker
+from gateway.models import OutboxStatus, Ticket
+from gateway.store import TicketStore, make_engine
+from gateway.store.outbox import OutboxDraft, hand_on_after_commit, insert_draft
+from outbound.send import MemorySender
+from tests.e2e.helpers import settings_for
+from tests.integration.test_group_commit import Call, as_one_group
+from tests.integration.test_store import NOW, created, one_draft
+
+
+def draft(n: int) -> OutboxDraft:
+    return OutboxDraft(ticket_key=None, kind="ticket_created", to="ada@example.com", subject="Printer",
+                       message_id=f"<m{n}@example.test>", raw=b"Subject: x\r\n\r\nbody\r\n")
+
+
+def handed_on(database_url: str) -> tuple[Any, list[list[int]]]:
+    """An engine whose committed emails are recorded, one list per hand-on."""
+    engine = make_engine(database_url)
+    calls: list[list[int]] = []
+    hand_on_after_commit(engine, calls.append)
+    return engine, calls
+
+
+def test_emails_of_a_transaction_are_handed_on_together_after_it_commits(database_url: str) -> None:
+    """Two emails stored in one transaction: one hand-on with both, and none before the commit."""
+    engine, calls = handed_on(database_url)
+    with engine.begin() as conn:
+        pks = [insert_draft(conn, draft(1), now=NOW), insert_draft(conn, draft(2), now=NOW)]
+        assert [] == calls, "nothing reaches the broker before the commit"
+    assert [pks] == calls
+
+
+def test_a_rolled_back_transaction_hands_on_nothing(database_url: str) -> None:
+    """An email whose transaction rolled back never existed; nothing is enqueued for it."""
+    engine, calls = handed_on(database_url)
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        insert_draft(conn, draft(3), now=NOW)
+        raise RuntimeError("the event failed")
+    with engine.begin() as conn:
+        pk = insert_draft(conn, draft(4), now=NOW)
+    assert [[pk]] == calls
+
+
+def test_emails_of_a_rolled_back_savepoint_are_not_handed_on(database_url: str) -> None:
+    """Only what the transaction kept: the email stored inside the undone savepoint is left out."""
+    engine, calls = handed_on(database_url)
+    with engine.begin() as conn:
+        kept = insert_draft(conn, draft(5), now=NOW)
+        with pytest.raises(RuntimeError), conn.begin_nested():
+            insert_draft(conn, draft(6), now=NOW)
+            raise RuntimeError("one event of the group failed")
+        with conn.begin_nested():
+            also_kept = insert_draft(conn, draft(7), now=NOW)
+    assert [[kept, also_kept]] == calls
+
+
+def test_a_group_of_events_reaches_the_broker_as_one_message(database_url: str) -> None:
+    """Concurrent ticket.created events committed as one group: their emails in one hand-on
+    (on PostgreSQL, where events commit one by one, one per event)."""
+    engine, calls = handed_on(database_url)
+    store = TicketStore(engine, group_commit=True)
+
+    def call(n: int) -> Call:
+        def drafts(hold: Callable[[], None]) -> Callable[[Ticket], list[OutboxDraft]]:
+            return lambda ticket: (hold(), one_draft(ticket))[1]
+
+        return lambda hold: store.apply_ticket_created(
+            created(f"e-{n}", f"T-{n}"), now=NOW, response={}, drafts=drafts(hold)
+        )
+
+    outcomes = as_one_group(store.committer, [call(n) for n in range(4)])
+    pks = [o.outbox_pks[0] for o in outcomes]
+    if store.committer.grouped:
+        assert [[pks[0]], pks[1:]] == calls
+    else:
+        assert [[pk] for pk in pks] == sorted(calls)
+
+
+def test_an_email_whose_hand_on_failed_is_sent_by_the_sweeper(
+    database_url: str, tmp_path: Path, stub_broker: dramatiq.Broker
+) -> None:
+    """The broker refuses the message after the commit: the event is still applied (its answer
+    stands), the email waits as queued, and the sweeper has it sent once."""
+    now = [NOW]
+    sender = MemorySender()
+    gw = build_gateway(settings_for(tmp_path, database_url=database_url), broker=stub_broker, sender=sender,
+                       clock=lambda: now[0])
+    real_send = gw.jobs.send
+
+    def broker_down(name: str, *args: Any, delay_seconds: float = 0) -> None:
+        raise ConnectionError("the broker is down")
+
+    gw.jobs.send = broker_down  # type: ignore[method-assign]
+    applied = gw.notifier.ticket_created(created(), now=NOW)
+    gw.jobs.send = real_send  # type: ignore[method-assign]
+    (pk,) = applied.outbox_pks
+    assert 0 == stub_broker.queues[OUTBOUND_QUEUE].qsize()
+    email = gw.outbox.get(pk)
+    assert email is not None and OutboxStatus.QUEUED == email.status
+    now[0] = NOW + SWEEP_GRACE + timedelta(seconds=1)
+    gw.sweep()
+    worker = make_worker(stub_broker, threads=1)
+    worker.start()
+    try:
+        stub_broker.join(OUTBOUND_QUEUE, timeout=10_000)
+        worker.join()
+    finally:
+        worker.stop()
+    email = gw.outbox.get(pk)
+    assert email is not None and OutboxStatus.SENT == email.status
+    assert 1 == len(sender.sent)
