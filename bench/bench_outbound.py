@@ -96,10 +96,24 @@ class Sink:
         if not self.process.stdout.readline():
             raise RuntimeError("the SMTP sink died")
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time the sink process has used so far (Linux ``/proc``; None elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         assert self.process.stdin is not None
         self.process.stdin.close()
         self.process.wait(timeout=10)
+
+
+def sink_share(sink: Sink, before: float | None, emails: int) -> str:
+    """``, sink x.xx ms``: the sink's CPU per email since ``before`` (it bounds the floor)."""
+    now = sink.cpu_seconds()
+    return "" if now is None or before is None else f", the sink's {1000 * (now - before) / emails:.2f} ms"
 
 
 def run_round(
@@ -116,14 +130,14 @@ def run_round(
     worker = make_worker(gw.jobs.broker, threads=threads)
     worker.start()
     try:
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu, sink_cpu = time.perf_counter(), time.process_time(), sink.cpu_seconds()
         with ThreadPoolExecutor(max_workers=clients) as pool:
             for applied in pool.map(lambda n: gw.notifier.ticket_created(event(n, round_), now=T0), range(emails)):
                 assert not applied.replayed
         sink.wait_batch()
         pipeline = emails / (time.perf_counter() - started)
-        print(f"  pipeline: {1000 * (time.process_time() - cpu) / emails:.2f} ms of this process's CPU per email",
-              flush=True)
+        print(f"  pipeline: {1000 * (time.process_time() - cpu) / emails:.2f} ms of this process's CPU per email"
+              f"{sink_share(sink, sink_cpu, emails)}", flush=True)
     finally:
         worker.stop(timeout=10_000)
         close = getattr(gw.sender, "close", None)
@@ -133,11 +147,13 @@ def run_round(
     assert len(raws) == emails and all(e.status.value == "sent" for e in gw.outbox.recent(limit=emails))
     client = smtplib.SMTP("127.0.0.1", port, timeout=30)
     client.ehlo()
-    started = time.perf_counter()
+    started, cpu, sink_cpu = time.perf_counter(), time.process_time(), sink.cpu_seconds()
     for n, raw in enumerate(raws):
         client.sendmail("support@localhost", [f"customer{n}@example.com"], raw)
     sink.wait_batch()
     floor = emails / (time.perf_counter() - started)
+    print(f"  floor:    {1000 * (time.process_time() - cpu) / emails:.2f} ms of this process's CPU per email"
+          f"{sink_share(sink, sink_cpu, emails)}", flush=True)
     client.quit()
     return pipeline, floor
 

@@ -53,6 +53,7 @@ class Deliverer:
         self._jitter = jitter
         self._batch_limit = batch_limit
         self._finished: OrderedDict[int, None] = OrderedDict()  # see FINISHED_MEMORY
+        self._in_flight: set[int] = set()  # claimed by a thread of this deliverer, not recorded yet
         self._finished_lock = threading.Lock()
 
     def deliver_many(self, pks: Sequence[int]) -> None:
@@ -69,7 +70,18 @@ class Deliverer:
             if pk in self._finished:  # finished in an earlier batch of this deliverer
                 del self._finished[pk]
                 return None
+            if pk in self._in_flight:  # in a batch another thread of this deliverer is sending
+                return None
         claimed = self._outbox.claim_batch(pk, now=self._clock(), lease=SEND_LEASE, limit=self._batch_limit)
+        with self._finished_lock:
+            self._in_flight.update(c.email.pk for c in claimed)
+        try:
+            return self._send_batch(pk, claimed)
+        finally:
+            with self._finished_lock:
+                self._in_flight.difference_update(c.email.pk for c in claimed)
+
+    def _send_batch(self, pk: int, claimed: list[Claimed]) -> OutboxStatus | None:
         outcomes: list[Outcome] = []
         suppressed: set[str] = set()  # 5.1.x answers within this batch
         for c in claimed:

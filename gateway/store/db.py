@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["is_sqlite", "lazy_commit", "make_engine", "migrate", "pending_migrations"]
+__all__ = ["SerialConnection", "is_sqlite", "lazy_commit", "make_engine", "migrate", "pending_migrations"]
 
 #: Seconds a SQLite writer waits for another writer before giving up.
 SQLITE_BUSY_TIMEOUT = 30
@@ -28,23 +31,92 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+class SerialConnection(sqlite3.Connection):
+    """A SQLite connection whose write transactions queue on a lock shared by every connection
+    of this process to the same database file.
+
+    SQLite lets one writer in at a time; one that finds the database locked sleeps in SQLite's
+    busy handler (1, 2, 5, 10 ... 100 ms) and is overtaken by others meanwhile, so under load a
+    writer could wait a second for a lock that was free most of that time. Threads of one
+    process instead queue on a lock that wakes the next one as soon as the holder's commit or
+    rollback has finished; SQLite's own busy timeout still arbitrates between processes.
+    """
+
+    write_lock: threading.Lock
+    _holding = False
+
+    def begin_immediate(self) -> None:
+        """``BEGIN IMMEDIATE``: take the write lock (after this process's other writers)."""
+        if not self._holding:
+            if not self.write_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT):
+                raise sqlite3.OperationalError(
+                    f"database is locked: another thread of this process kept writing for {SQLITE_BUSY_TIMEOUT} s"
+                )
+            self._holding = True
+        try:
+            self.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self._holding:
+            self._holding = False
+            self.write_lock.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            if not self.in_transaction:
+                self._release()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._release()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release()
+
+
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(database: str) -> threading.Lock:
+    """The lock the writers of this process to ``database`` (a file path) queue on."""
+    if database in ("", ":memory:"):
+        return threading.Lock()  # an in-memory database belongs to its one engine
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(os.path.realpath(database), threading.Lock())
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``: SQLite in WAL mode with full fsync, or PostgreSQL through psycopg 3."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite"):
         memory = url in ("sqlite://", "sqlite:///:memory:")
-        options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False}}
+        options: dict[str, Any] = {"connect_args": {
+            "timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False, "factory": SerialConnection,
+        }}
         if memory:
             from sqlalchemy.pool import StaticPool
 
             options["poolclass"] = StaticPool
         engine = create_engine(url, **options, **kwargs)
+        write_lock = _write_lock(engine.url.database or "")
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
             # Let SQLAlchemy, not pysqlite, open transactions, so BEGIN IMMEDIATE works.
             dbapi_connection.isolation_level = None
+            dbapi_connection.write_lock = write_lock
             cursor = dbapi_connection.cursor()
             if not memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
@@ -55,7 +127,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
             # Take the write lock up front: no deadlock-prone lock upgrades between writers.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.connection.dbapi_connection.begin_immediate()
 
         return engine
     # No pre-ping: it costs a round trip per checkout. A connection dropped by a database

@@ -304,7 +304,7 @@ class _SqliteInsert:
         received_at: object = self._received_at(now) if self._received_at is not None else now
         with self._engine.connect() as conn:
             driver: Any = conn.connection.driver_connection
-            driver.execute("BEGIN IMMEDIATE")
+            driver.begin_immediate()
             try:
                 pks = [
                     int(driver.execute(self._sql, (
@@ -313,9 +313,8 @@ class _SqliteInsert:
                     )).lastrowid)
                     for m in messages
                 ]
-                driver.execute("COMMIT")
+                driver.commit()
             except BaseException:
-                if driver.in_transaction:
-                    driver.execute("ROLLBACK")
+                driver.rollback()
                 raise
         return pks

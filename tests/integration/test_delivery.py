@@ -4,7 +4,7 @@ a relay that is down then up, TLS and login, and the sweeper for lost broker mes
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 
@@ -18,7 +18,7 @@ from gateway.store.outbox import insert_draft
 from outbound.deliver import SEND_LEASE, Deliverer
 from outbound.relay import RelaySender
 from outbound.retry import backoff_seconds
-from outbound.send import Sender, sender_from_url
+from outbound.send import MemorySender, Sender, sender_from_url
 from tests.integration.relay import ScriptedRelay, running_relay
 from tests.services import free_port
 
@@ -171,6 +171,31 @@ def test_jobs_of_emails_finished_in_a_batch_end_without_a_transaction(database_u
     assert [(OutboxStatus.SENT, 1), (OutboxStatus.SENT, 1), (OutboxStatus.SENT, 2)] == [
         h.status(pk) for pk in (first, second, third)
     ]
+
+
+def test_job_of_an_email_another_thread_is_sending_ends_without_a_transaction(database_url: str) -> None:
+    """While a batch is on its way out, the jobs of its other emails (run by other worker threads)
+    neither claim nor send anything: the batch records them."""
+    harness: list[Harness] = []
+    seen_meanwhile: list[tuple[OutboxStatus | None, int]] = []
+
+    class SlowSender(MemorySender):
+        def send(self, *, mail_from: str, to: Sequence[str], raw: bytes) -> None:
+            if not self.sent:  # another worker thread takes the second email's job now
+                h = harness[0]
+                transactions: list[int] = []
+                event.listen(h.engine, "begin", lambda conn: transactions.append(1))
+                seen_meanwhile.append((h.deliverer.deliver(second), len(transactions)))
+            super().send(mail_from=mail_from, to=to, raw=raw)
+
+    sender = SlowSender()
+    harness.append(Harness(database_url, sender, batch_limit=10))
+    h = harness[0]
+    first, second = h.queue(1), h.queue(2)
+    assert OutboxStatus.SENT == h.deliverer.deliver(first)
+    assert [(None, 0)] == seen_meanwhile
+    assert 2 == len(sender.sent), "each email once"
+    assert [(OutboxStatus.SENT, 1), (OutboxStatus.SENT, 1)] == [h.status(pk) for pk in (first, second)]
 
 
 def test_other_5xx_fails_without_suppressing(database_url: str, relay: Relay) -> None:
