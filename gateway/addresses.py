@@ -10,6 +10,7 @@ _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 _LOCAL = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
 _LABEL = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?|xn--[A-Za-z0-9-]{1,59})"
 _ADDRESS = re.compile(rf"^({_LOCAL})@({_LABEL}(?:\.{_LABEL})+)$")
+_PLAIN = re.compile(rf"{_LOCAL}@{_LABEL}(?:\.{_LABEL})*\Z")
 
 
 def normalise_address(value: str) -> str:
@@ -28,6 +29,6 @@ def normalise_address(value: str) -> str:
 
 
 def is_plain_address(value: str) -> bool:
-    """Whether ``value`` is a bare ``local@domain`` address as :func:`normalise_address` accepts it
-    (dot-atom, ASCII, nothing to quote): safe to put between ``<`` and ``>`` as it is."""
-    return len(value) <= 254 and _ADDRESS.match(value) is not None
+    """Whether ``value`` is a bare ``local@domain`` of ASCII dot-atoms (``support@localhost``
+    included), with nothing to quote: safe to put between ``<`` and ``>`` as it is."""
+    return len(value) <= 254 and _PLAIN.match(value) is not None

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Integer, bindparam, case, insert, select, update
+from sqlalchemy import Connection, Integer, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
 from gateway.models import OutboxEmail, OutboxStatus
@@ -84,15 +84,16 @@ def hand_on_after_commit(engine: Engine, enqueue: Callable[[list[int]], None]) -
 
 
 _DUE = (outbox.c.status.in_(_CLAIMABLE), outbox.c.next_attempt_at <= bindparam("b_now"))
-_WANTED = (
+#: The oldest queued emails: read off ``ix_outbox_status_pk`` in order, however long the queue.
+_OLDEST_QUEUED = (
     select(outbox.c.pk)
-    .where(*_DUE, (outbox.c.pk == bindparam("b_pk")) | (outbox.c.status == OutboxStatus.QUEUED.value))
-    .order_by(case((outbox.c.pk == bindparam("b_pk"), 0), else_=1), outbox.c.pk)
-    .limit(bindparam("limit", type_=Integer))
+    .where(outbox.c.status == OutboxStatus.QUEUED.value, outbox.c.pk != bindparam("b_pk"))
+    .order_by(outbox.c.pk)
+    .limit(bindparam("others", type_=Integer))
 )
 _CLAIM = (
     update(outbox)
-    .where(outbox.c.pk.in_(_WANTED.scalar_subquery()), *_DUE)
+    .where(or_(outbox.c.pk == bindparam("b_pk"), outbox.c.pk.in_(_OLDEST_QUEUED.scalar_subquery())), *_DUE)
     .values(status=OutboxStatus.SENDING.value, next_attempt_at=bindparam("lease_until"),
             updated_at=bindparam("b_updated_at"))
     .returning(*outbox.c)
@@ -166,7 +167,8 @@ class OutboxStore:
         """
         with lazy_commit(self._engine) as conn:  # a lost claim only lets the email be claimed again
             rows = conn.execute(
-                _CLAIM, {"b_pk": pk, "b_now": now, "limit": limit, "lease_until": now + lease, "b_updated_at": now}
+                _CLAIM,
+                {"b_pk": pk, "b_now": now, "others": limit - 1, "lease_until": now + lease, "b_updated_at": now},
             ).all()
             emails = sorted((outbox_from_row(r) for r in rows), key=lambda e: (e.pk != pk, e.pk))
             addresses = sorted({e.to.strip().lower() for e in emails})

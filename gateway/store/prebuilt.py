@@ -26,14 +26,21 @@ class _Compiled:
     def __init__(self, statement: Any, conn: Connection, keys: list[str]) -> None:
         compiled = statement.compile(dialect=conn.dialect, column_keys=keys)
         self.sql = str(compiled)
-        self._compiled = compiled
-        self._order: list[tuple[str, Callable[[Any], Any] | None]] = [
-            (name, compiled.binds[name].type.bind_processor(conn.dialect)) for name in compiled.positiontup or ()
-        ]
+        given = set(keys)
+        #: Per positional parameter: the value's name (None: a value fixed in the statement),
+        #: that fixed value, and the column type's bind processor.
+        self._order: list[tuple[str | None, Any, Callable[[Any], Any] | None]] = []
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            process = bind.type.bind_processor(conn.dialect)
+            self._order.append((name, None, process) if name in given else (None, bind.effective_value, process))
 
     def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
-        bound = self._compiled.construct_params(dict(params))
-        return tuple(bound[name] if process is None else process(bound[name]) for name, process in self._order)
+        return tuple(
+            (params[name] if name is not None else fixed) if process is None
+            else process(params[name] if name is not None else fixed)
+            for name, fixed, process in self._order
+        )
 
 
 class Prebuilt:

@@ -158,6 +158,7 @@ outbox = Table(
     Column("next_attempt_at", UTCDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
     Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_outbox_status_pk", "status", "pk"),  # queued emails, oldest first
 )
 
 #: Addresses that must not be emailed (hard bounces, 5.1.x answers).

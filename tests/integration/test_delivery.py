@@ -155,6 +155,19 @@ def test_queued_emails_ride_along_in_one_batch(database_url: str, relay: Relay) 
     assert ["<m3@reply.example.test>"] == [message_from_bytes(r)["Message-ID"] for r in scripted.received]
 
 
+def test_a_batch_takes_its_own_email_then_the_oldest_queued(database_url: str, relay: Relay) -> None:
+    """Five queued, batches of three: the job of the newest sends it first, then the two oldest;
+    the rest wait for their own jobs."""
+    scripted, port = relay
+    h = Harness(database_url, plain_sender(port), batch_limit=3)
+    pks = [h.queue(n) for n in range(1, 6)]
+    assert OutboxStatus.SENT == h.deliverer.deliver(pks[4])
+    assert ["<m5@reply.example.test>", "<m1@reply.example.test>", "<m2@reply.example.test>"] == [
+        message_from_bytes(r)["Message-ID"] for r in scripted.received
+    ]
+    assert [OutboxStatus.QUEUED, OutboxStatus.QUEUED] == [h.status(pk)[0] for pk in pks[2:4]]
+
+
 def test_jobs_of_emails_finished_in_a_batch_end_without_a_transaction(database_url: str, relay: Relay) -> None:
     """After one job sent a batch, the other emails' own jobs touch no database; a retrying one is claimed again."""
     scripted, port = relay

@@ -35,3 +35,18 @@ def test_a_prebuilt_statement_rolls_back_with_its_transaction(database_url: str)
             ADD.run(conn, {"address": "ada@example.com", "reason": "x", "created_at": datetime.now(UTC)})
             transaction.rollback()
         assert [] == conn.execute(select(suppressions)).all()
+
+
+def test_values_written_into_the_statement_are_bound_with_the_given_ones(database_url: str) -> None:
+    """A value fixed when the statement was built (a reason, a datetime) is written as SQLAlchemy
+    would, beside the values given per run."""
+    engine = make_engine(database_url)
+    moment = datetime(2026, 11, 26, 14, 0, tzinfo=timezone(timedelta(hours=2)))
+    fixed = Prebuilt(insert(suppressions).values(reason="hard bounce", created_at=moment))
+    with engine.begin() as conn:
+        fixed.run(conn, {"address": "ada@example.com"})
+        fixed.run(conn, {"address": "bob@example.com"})
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(select(suppressions).order_by(suppressions.c.address))]
+    expected_at = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    assert [("ada@example.com", "hard bounce", expected_at), ("bob@example.com", "hard bounce", expected_at)] == rows

@@ -14,6 +14,7 @@ ADDRESS_CHARS = st.sampled_from([*"abcXYZ019.-_+=@<> \"'()\\,:;[]\t\u00e9"])
 
 @given(st.text(ADDRESS_CHARS, max_size=40))
 @example("ada@example.com")
+@example("support@localhost")
 @example("Ada.Lovelace+tickets@mail.example.co.uk")
 @example("Ada <ada@example.com>")
 @example('"ada lovelace"@example.com')
