@@ -298,7 +298,8 @@ class _SqliteInsert:
         self._engine = engine
         statement = insert(inbound_messages).values({name: None for name in _RAW_COLUMNS})
         self._sql = str(statement.compile(dialect=engine.dialect))
-        self._received_at = inbound_messages.c.received_at.type.bind_processor(engine.dialect)
+        received_at = inbound_messages.c.received_at.type
+        self._received_at = received_at.dialect_impl(engine.dialect).bind_processor(engine.dialect)
 
     def run(self, messages: Sequence[RawMessage], *, now: datetime) -> list[int]:
         received_at: object = self._received_at(now) if self._received_at is not None else now

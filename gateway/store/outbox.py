@@ -100,7 +100,7 @@ _CLAIM = (
 )
 _SUPPRESSED = select(suppressions.c.address).where(suppressions.c.address.in_(bindparam("addresses", expanding=True)))
 _RECORD = update(outbox).where(outbox.c.pk == bindparam("b_pk"))
-_RECORD_ATTEMPT = _RECORD.values(attempts=outbox.c.attempts + 1)
+_RECORDS = {False: Prebuilt(_RECORD), True: Prebuilt(_RECORD.values(attempts=outbox.c.attempts + 1))}
 
 
 @dataclass(frozen=True)
@@ -192,8 +192,7 @@ class OutboxStore:
                 if o.suppress:
                     self._suppress(conn, o.suppress, reason=o.error or "", now=now)
             for attempted, values in rows.items():
-                if values:
-                    conn.execute(_RECORD_ATTEMPT if attempted else _RECORD, values)
+                _RECORDS[attempted].run_many(conn, values)
 
     @staticmethod
     def _suppress(conn: Connection, address: str, *, reason: str, now: datetime) -> None:

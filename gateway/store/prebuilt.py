@@ -9,7 +9,7 @@ SQLAlchemy executes it. Only for statements without expanding (``IN``) parameter
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -32,7 +32,8 @@ class _Compiled:
         self._order: list[tuple[str | None, Any, Callable[[Any], Any] | None]] = []
         for name in compiled.positiontup or ():
             bind = compiled.binds[name]
-            process = bind.type.bind_processor(conn.dialect)
+            # The dialect's own type (SQLite's DATETIME writes its text format), not the generic one.
+            process = bind.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
             self._order.append((name, None, process) if name in given else (None, bind.effective_value, process))
 
     def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -50,13 +51,28 @@ class Prebuilt:
         self.statement = statement
         self._sqlite: dict[tuple[str, ...], _Compiled] = {}
 
-    def _driver(self, conn: Connection, params: Mapping[str, Any]) -> Any:
-        """The driver's cursor after running the statement (SQLite only)."""
+    def _compiled(self, conn: Connection, params: Mapping[str, Any]) -> _Compiled:
         keys = tuple(params)
         compiled = self._sqlite.get(keys)
         if compiled is None:
             compiled = self._sqlite[keys] = _Compiled(self.statement, conn, list(keys))
+        return compiled
+
+    def _driver(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """The driver's cursor after running the statement (SQLite only)."""
+        compiled = self._compiled(conn, params)
         return conn.connection.driver_connection.execute(compiled.sql, compiled.values(params))  # type: ignore[union-attr]
+
+    def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per row of values (all rows name the same values)."""
+        if not rows:
+            return
+        if conn.dialect.name == "sqlite":
+            compiled = self._compiled(conn, rows[0])
+            driver: Any = conn.connection.driver_connection
+            driver.executemany(compiled.sql, [compiled.values(r) for r in rows])
+        else:
+            conn.execute(self.statement, [dict(r) for r in rows])
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """The first row returned (``RETURNING`` or ``SELECT``), or None."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 from sqlalchemy import bindparam, insert, select
 
-from gateway.store import make_engine
+from gateway.store import make_engine, migrate
 from gateway.store.prebuilt import Prebuilt
 from gateway.store.tables import suppressions
 
@@ -50,3 +51,18 @@ def test_values_written_into_the_statement_are_bound_with_the_given_ones(databas
         rows = [tuple(r) for r in conn.execute(select(suppressions).order_by(suppressions.c.address))]
     expected_at = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     assert [("ada@example.com", "hard bounce", expected_at), ("bob@example.com", "hard bounce", expected_at)] == rows
+
+
+def test_datetimes_are_stored_in_the_same_text_as_sqlalchemy_writes(tmp_path: Path) -> None:
+    """On SQLite a prebuilt write stores a datetime exactly as SQLAlchemy does, so due times
+    compare correctly in SQL (``next_attempt_at <= now``) at the microsecond."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'gateway.sqlite3'}")
+    migrate(engine)
+    moment = datetime(2026, 11, 26, 12, 0, 22, 500000, tzinfo=UTC)
+    with engine.begin() as conn:
+        ADD.run(conn, {"address": "prebuilt@example.com", "reason": "x", "created_at": moment})
+        conn.execute(insert(suppressions).values(address="sqlalchemy@example.com", reason="x", created_at=moment))
+        stored = conn.exec_driver_sql("SELECT address, created_at FROM suppressions ORDER BY address").all()
+        due = conn.execute(select(suppressions.c.address).where(suppressions.c.created_at <= moment)).scalars()
+        assert ["prebuilt@example.com", "sqlalchemy@example.com"] == sorted(due)
+    assert stored[0][1] == stored[1][1] == "2026-11-26 12:00:22.500000"
