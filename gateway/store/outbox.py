@@ -6,14 +6,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Integer, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Integer, and_, bindparam, exists, func, insert, select, union_all, update
 from sqlalchemy.engine import Engine
 
 from gateway.models import OutboxEmail, OutboxStatus
 from gateway.store.after_commit import after_commit, note
 from gateway.store.db import lazy_commit
 from gateway.store.prebuilt import Prebuilt
-from gateway.store.records import outbox_from_row
+from gateway.store.records import outbox_from_mapping, outbox_from_row
 from gateway.store.tables import outbox, suppressions
 
 __all__ = ["Claimed", "OutboxDraft", "OutboxStore", "Outcome", "hand_on_after_commit", "insert_draft", "insert_drafts"]
@@ -83,7 +83,11 @@ def hand_on_after_commit(engine: Engine, enqueue: Callable[[list[int]], None]) -
     after_commit(engine, _QUEUED, enqueue)
 
 
-_DUE = (outbox.c.status.in_(_CLAIMABLE), outbox.c.next_attempt_at <= bindparam("b_now"))
+_FINISHED = (OutboxStatus.SENT.value, OutboxStatus.FAILED.value, OutboxStatus.SUPPRESSED.value)
+assert {*_CLAIMABLE, *_FINISHED} == {s.value for s in OutboxStatus}, "every status is claimable or finished"
+#: Due for a send: not finished, and its time has come. Spelled as inequalities, which no index
+#: serves, so SQLite looks the claim's few primary keys up rather than scanning every due email.
+_DUE = (and_(*(outbox.c.status != s for s in _FINISHED)), outbox.c.next_attempt_at <= bindparam("b_now"))
 #: The oldest queued emails: read off ``ix_outbox_status_pk`` in order, however long the queue.
 _OLDEST_QUEUED = (
     select(outbox.c.pk)
@@ -91,14 +95,18 @@ _OLDEST_QUEUED = (
     .order_by(outbox.c.pk)
     .limit(bindparam("others", type_=Integer))
 )
-_CLAIM = (
+#: Whether the email's address is on the suppression list. Keys there are ``address.strip().lower()``;
+#: SQL's ``lower(trim())`` agrees on every address the gateway stores (ASCII dot-atoms).
+_IS_SUPPRESSED = exists().where(suppressions.c.address == func.lower(func.trim(outbox.c.to_addr)))
+_WANTED = union_all(select(bindparam("b_pk", type_=Integer)), select(_OLDEST_QUEUED.subquery()))
+_CLAIM = Prebuilt(
     update(outbox)
-    .where(or_(outbox.c.pk == bindparam("b_pk"), outbox.c.pk.in_(_OLDEST_QUEUED.scalar_subquery())), *_DUE)
+    .where(outbox.c.pk.in_(_WANTED), *_DUE)
     .values(status=OutboxStatus.SENDING.value, next_attempt_at=bindparam("lease_until"),
             updated_at=bindparam("b_updated_at"))
-    .returning(*outbox.c)
+    .returning(*outbox.c, _IS_SUPPRESSED.label("suppressed"))
 )
-_SUPPRESSED = select(suppressions.c.address).where(suppressions.c.address.in_(bindparam("addresses", expanding=True)))
+_CLAIMED_KEYS = (*outbox.c.keys(), "suppressed")
 _RECORD = update(outbox).where(outbox.c.pk == bindparam("b_pk"))
 _RECORDS = {False: Prebuilt(_RECORD), True: Prebuilt(_RECORD.values(attempts=outbox.c.attempts + 1))}
 
@@ -166,14 +174,12 @@ class OutboxStore:
         broker messages of the others then find nothing to do. Idle, a batch is just ``pk``.
         """
         with lazy_commit(self._engine) as conn:  # a lost claim only lets the email be claimed again
-            rows = conn.execute(
-                _CLAIM,
-                {"b_pk": pk, "b_now": now, "others": limit - 1, "lease_until": now + lease, "b_updated_at": now},
-            ).all()
-            emails = sorted((outbox_from_row(r) for r in rows), key=lambda e: (e.pk != pk, e.pk))
-            addresses = sorted({e.to.strip().lower() for e in emails})
-            blocked = set(conn.execute(_SUPPRESSED, {"addresses": addresses}).scalars()) if addresses else set()
-        return [Claimed(e, e.to.strip().lower() in blocked) for e in emails]
+            rows = _CLAIM.rows(
+                conn, {"b_pk": pk, "b_now": now, "others": limit - 1, "lease_until": now + lease, "b_updated_at": now}
+            )
+        claimed = [dict(zip(_CLAIMED_KEYS, row, strict=True)) for row in rows]
+        claimed.sort(key=lambda m: (m["pk"] != pk, m["pk"]))
+        return [Claimed(outbox_from_mapping(m), bool(m["suppressed"])) for m in claimed]
 
     def record(self, outcomes: Sequence[Outcome], *, now: datetime) -> None:
         """Record what became of claimed emails (and new suppressions), in one transaction.

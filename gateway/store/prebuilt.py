@@ -50,6 +50,7 @@ class Prebuilt:
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._sqlite: dict[tuple[str, ...], _Compiled] = {}
+        self._processors: list[Callable[[Any], Any] | None] | None = None
 
     def _compiled(self, conn: Connection, params: Mapping[str, Any]) -> _Compiled:
         keys = tuple(params)
@@ -73,6 +74,25 @@ class Prebuilt:
             driver.executemany(compiled.sql, [compiled.values(r) for r in rows])
         else:
             conn.execute(self.statement, [dict(r) for r in rows])
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row returned (``RETURNING`` or ``SELECT``), values converted as SQLAlchemy would."""
+        if conn.dialect.name != "sqlite":
+            return [tuple(r) for r in conn.execute(self.statement, dict(params))]
+        processors = self._result_processors(conn)
+        return [
+            tuple(v if p is None or v is None else p(v) for v, p in zip(row, processors, strict=True))
+            for row in self._driver(conn, params).fetchall()
+        ]
+
+    def _result_processors(self, conn: Connection) -> list[Callable[[Any], Any] | None]:
+        if self._processors is None:
+            dialect = conn.dialect
+            self._processors = [
+                c.type.dialect_impl(dialect).result_processor(dialect, None)
+                for c in self.statement.exported_columns  # type: ignore[attr-defined]
+            ]
+        return self._processors
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """The first row returned (``RETURNING`` or ``SELECT``), or None."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gateway.models import Customer, Entry, EntryKind, OutboxEmail, OutboxStatus, Ticket, TicketState
 
-__all__ = ["entry_from_row", "inserted_pk", "outbox_from_row", "ticket_from_row"]
+__all__ = ["entry_from_row", "inserted_pk", "outbox_from_mapping", "outbox_from_row", "ticket_from_row"]
 
 
 def inserted_pk(result: Any) -> int:
@@ -51,7 +52,11 @@ def entry_from_row(row: Any) -> Entry:
 
 def outbox_from_row(row: Any) -> OutboxEmail:
     """An :class:`OutboxEmail` from a row of ``outbox``."""
-    m = row._mapping
+    return outbox_from_mapping(row._mapping)
+
+
+def outbox_from_mapping(m: Mapping[str, Any]) -> OutboxEmail:
+    """An :class:`OutboxEmail` from the values of an ``outbox`` row, by column name."""
     return OutboxEmail(
         pk=m["pk"],
         ticket_key=m["ticket_pk"],

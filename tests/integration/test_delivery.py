@@ -137,6 +137,8 @@ def test_550_fails_at_once_and_suppresses_the_address(database_url: str, relay: 
     assert h.outbox.is_suppressed(ADA.upper())
     assert OutboxStatus.SUPPRESSED == h.deliverer.deliver(second)
     assert (OutboxStatus.SUPPRESSED, 0) == h.status(second)
+    same_in_capitals = h.queue(4, to="Ada@customer.example.test")
+    assert OutboxStatus.SUPPRESSED == h.deliverer.deliver(same_in_capitals), "the local part's case does not matter"
     assert OutboxStatus.SENT == h.deliverer.deliver(other)
     assert ["<m3@reply.example.test>"] == [message_from_bytes(r)["Message-ID"] for r in scripted.received]
 
