@@ -16,13 +16,13 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 
 from outbound.render import RenderedEmail
 
-__all__ = ["Envelope", "compose", "make_message_id", "one_line"]
+__all__ = ["Envelope", "compose", "make_message_id", "one_line", "rfc5322_date"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 #: Longest header line we write before folding (RFC 5322 says lines SHOULD stay under 78).
@@ -73,6 +73,19 @@ def _from(value: str) -> str:  # the gateway's one From address: parsed once, no
     return _address(name, addr or one_line(value))
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def rfc5322_date(moment: datetime) -> str:
+    """The ``Date`` header value, as :func:`email.utils.format_datetime` writes it; for a UTC
+    moment (every email's) without its ``strftime`` round trip."""
+    if moment.utcoffset() != timedelta(0):
+        return format_datetime(moment)
+    return (f"{_DAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month - 1]} {moment.year:04d} "
+            f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} +0000")
+
+
 def _qp(text: str) -> bytes:
     """``text`` as quoted-printable UTF-8 with CRLF line ends (never contains ``=_``)."""
     crlf = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode("utf-8")
@@ -93,7 +106,7 @@ def compose(email: RenderedEmail, envelope: Envelope) -> bytes:
         ("To", _address(envelope.to_name, envelope.to_addr)),
         ("Reply-To", one_line(envelope.reply_to)),
         ("Subject", _text_header(email.subject)),
-        ("Date", format_datetime(envelope.date)),
+        ("Date", rfc5322_date(envelope.date)),
         ("Message-ID", one_line(envelope.message_id)),
     ]
     if envelope.in_reply_to:

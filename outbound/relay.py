@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from gateway.addresses import is_plain_address
 from gateway.errors import PermanentDeliveryFailure, TemporaryDeliveryFailure
 
-__all__ = ["RELAY_TIMEOUT", "RelaySender", "failure_for", "smtp_path"]
+__all__ = ["RELAY_TIMEOUT", "RelaySender", "failure_for", "smtp_path", "with_end_of_data"]
 
 #: Seconds to wait for the relay to connect or to answer one command.
 RELAY_TIMEOUT = 30.0
@@ -24,6 +24,15 @@ def smtp_path(address: str) -> str:
     """``<address>`` for ``MAIL FROM:`` or ``RCPT TO:``; the stdlib's quoting (a full address parse,
     a sizeable share of a send's CPU) only for what is not a plain ``local@domain``."""
     return f"<{address}>" if is_plain_address(address) else smtplib.quoteaddr(address)
+
+
+def with_end_of_data(raw: bytes) -> bytes:
+    """``raw`` as sent after ``DATA``: every line that starts with a dot gets another one (RFC 5321
+    4.5.2; what ``smtplib`` does with a regex, as two byte replaces), then the ``CRLF.CRLF`` end."""
+    stuffed = raw.replace(b"\n.", b"\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    return stuffed + (b".\r\n" if stuffed.endswith(b"\r\n") else b"\r\n.\r\n")
 
 
 def failure_for(code: int, text: bytes | str) -> TemporaryDeliveryFailure | PermanentDeliveryFailure:
@@ -133,16 +142,16 @@ class RelaySender:
             code, reply = client.docmd("MAIL", "FROM:" + smtp_path(mail_from))
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise _Dropped(str(exc) or type(exc).__name__) from None
-        try:
-            if code == 250:
-                for recipient in to:
-                    code, reply = client.docmd("RCPT", "TO:" + smtp_path(recipient))
-                    if code not in (250, 251):
-                        break
-                else:
-                    code, reply = client.data(raw)
-        except smtplib.SMTPResponseException as exc:  # DATA refused before the message was sent
-            code, reply = exc.smtp_code, exc.smtp_error
+        if code == 250:
+            for recipient in to:
+                code, reply = client.docmd("RCPT", "TO:" + smtp_path(recipient))
+                if code not in (250, 251):
+                    break
+            else:
+                code, reply = client.docmd("DATA")
+                if code == 354:  # anything else refuses the message before it is sent
+                    client.send(with_end_of_data(raw))
+                    code, reply = client.getreply()
         if code == 250:
             return
         if code == 421:  # the relay is closing this connection

@@ -91,6 +91,19 @@ def test_email_is_sent_once_and_marked_sent(database_url: str, relay: Relay) -> 
     assert ["<m1@reply.example.test>"] == [message_from_bytes(r)["Message-ID"] for r in scripted.received]
 
 
+def test_lines_starting_with_a_dot_arrive_unchanged(database_url: str, relay: Relay) -> None:
+    """Dot-stuffing is undone by the relay: a body with ".", ".." and ".line" lines arrives byte for byte."""
+    scripted, port = relay
+    h = Harness(database_url, plain_sender(port))
+    raw = (b"From: support@acme.example.test\r\nTo: ada@customer.example.test\r\n"
+           b"Message-ID: <dots@reply.example.test>\r\nSubject: Dots\r\n\r\n.\r\n..\r\n.hidden line\r\nlast line")
+    with h.engine.begin() as conn:
+        pk = insert_draft(conn, OutboxDraft(ticket_key=None, kind="ticket_created", to=ADA, subject="Dots",
+                                            message_id="<dots@reply.example.test>", raw=raw), now=h.clock())
+    assert OutboxStatus.SENT == h.deliverer.deliver(pk)
+    assert [raw + b"\r\n"] == scripted.received
+
+
 def test_451_is_retried_later_with_the_same_message_id(database_url: str, relay: Relay) -> None:
     """A 451 answer makes the email wait out its backoff, then it is sent, once, with the same Message-ID."""
     scripted, port = relay
