@@ -9,6 +9,7 @@ SQLAlchemy executes it. Only for statements without expanding (``IN``) parameter
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,21 +28,32 @@ class _Compiled:
         compiled = statement.compile(dialect=conn.dialect, column_keys=keys)
         self.sql = str(compiled)
         given = set(keys)
-        #: Per positional parameter: the value's name (None: a value fixed in the statement),
-        #: that fixed value, and the column type's bind processor.
-        self._order: list[tuple[str | None, Any, Callable[[Any], Any] | None]] = []
-        for name in compiled.positiontup or ():
+        self._fixed: dict[str, Any] = {}  # values fixed in the statement, by bind name
+        names: list[str] = []
+        #: (position, bind processor) for the values that need converting (datetimes, say).
+        self._convert: list[tuple[int, Callable[[Any], Any]]] = []
+        for position, name in enumerate(compiled.positiontup or ()):
             bind = compiled.binds[name]
+            if name not in given:
+                self._fixed[name] = bind.effective_value
+            names.append(name)
             # The dialect's own type (SQLite's DATETIME writes its text format), not the generic one.
             process = bind.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-            self._order.append((name, None, process) if name in given else (None, bind.effective_value, process))
+            if process is not None:
+                self._convert.append((position, process))
+        self._pick = operator.itemgetter(*names) if names else (lambda _params: ())
+        self._one = len(names) == 1
 
-    def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            (params[name] if name is not None else fixed) if process is None
-            else process(params[name] if name is not None else fixed)
-            for name, fixed, process in self._order
-        )
+    def values(self, params: Mapping[str, Any]) -> tuple[Any, ...] | list[Any]:
+        picked = self._pick({**self._fixed, **params} if self._fixed else params)
+        if self._one:
+            picked = (picked,)
+        if not self._convert:
+            return picked
+        values = list(picked)
+        for position, process in self._convert:
+            values[position] = process(values[position])
+        return values
 
 
 class Prebuilt:
