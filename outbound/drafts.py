@@ -61,14 +61,20 @@ class Drafter:
         self._from = from_address
         self._new_id = new_id
 
+    def new_message_id(self) -> str:
+        """A fresh, unique Message-ID on the reply domain."""
+        return make_message_id(self._new_id(), self._keyring.domain)
+
     def draft(
-        self, ticket: Ticket, kind: str, *, now: datetime, extra: Mapping[str, Any] | None = None
+        self, ticket: Ticket, kind: str, *, now: datetime, extra: Mapping[str, Any] | None = None,
+        message_id: str | None = None,
     ) -> OutboxDraft:
-        """The email of ``kind`` about ``ticket``, threaded under the ticket's first email."""
+        """The email of ``kind`` about ``ticket``, threaded under the ticket's first email (unless
+        it is that email: ``message_id`` is the ticket's root)."""
         context = {**ticket_context(ticket), **(extra or {})}
         rendered = self._renderer.render(kind, ticket.customer.locale, context)
-        message_id = make_message_id(self._new_id(), self._keyring.domain)
-        root = ticket.root_message_id
+        message_id = message_id or self.new_message_id()
+        root = ticket.root_message_id if ticket.root_message_id != message_id else None
         envelope = Envelope(
             from_addr=self._from,
             to_addr=ticket.customer.email,

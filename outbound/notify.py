@@ -51,11 +51,16 @@ class Notifier:
         actions = decide(event, None, unseen_delay=self._unseen_delay)
         response = {"event_id": event.event_id, "ticket_id": event.ticket_id, "actions": labels(actions)}
         kinds = [a.kind for a in actions if isinstance(a, SendEmail)]
+        root = self._drafter.new_message_id() if kinds else None  # the first email's: the thread's root
         applied = self._tickets.apply_ticket_created(
             event,
             now=now,
             response=response,
-            drafts=lambda ticket: [self._drafter.draft(ticket, kind, now=now) for kind in kinds],
+            drafts=lambda ticket: [
+                self._drafter.draft(ticket, kind, now=now, message_id=root if n == 0 else None)
+                for n, kind in enumerate(kinds)
+            ],
+            root_message_id=root,
         )
         return applied
 

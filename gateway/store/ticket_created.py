@@ -57,9 +57,13 @@ def insert_ticket_created(
     now: datetime,
     response: Mapping[str, Any],
     drafts: Callable[[Ticket], list[OutboxDraft]],
+    root_message_id: str | None = None,
 ) -> tuple[int, ...] | None:
     """Record the event, ticket, first entry, change and emails; the emails' pks, or None on a replay.
 
+    ``root_message_id`` is the Message-ID the ticket's first email will have, drawn before so the
+    ticket row is written once (the drafts see it on the :class:`Ticket`); without it the first
+    draft's is recorded afterwards.
     Raises :class:`TicketConflict` when the ticket id is taken (the caller rolls back).
     """
     upserts = _UPSERTS[conn.dialect.name]
@@ -73,7 +77,7 @@ def insert_ticket_created(
     inserted = upserts["ticket"].first(conn, {
         "external_id": event.ticket_id, "customer_pk": customer_pk, "title": event.title,
         "description": event.description, "state": event.state.value, "created_by": event.created_by,
-        "created_at": event.occurred_at, "last_activity_at": event.occurred_at,
+        "created_at": event.occurred_at, "last_activity_at": event.occurred_at, "root_message_id": root_message_id,
     })
     if inserted is None:
         raise TicketConflict(f"ticket {event.ticket_id!r} already exists")
@@ -88,9 +92,11 @@ def insert_ticket_created(
     ticket = Ticket(
         key=ticket_pk, id=event.ticket_id, title=event.title, description=event.description, state=event.state,
         created_by=event.created_by, created_at=event.occurred_at, last_activity_at=event.occurred_at, customer=c,
+        root_message_id=root_message_id,
     )
     ticket_drafts = drafts(ticket)
-    outbox_pks = tuple(insert_drafts(conn, ticket_drafts, now=now))
-    if ticket_drafts:
+    if ticket_drafts and root_message_id is None:
         _SET_ROOT.run(conn, {"ticket_key": ticket_pk, "root": ticket_drafts[0].message_id})
-    return outbox_pks
+    elif ticket_drafts and ticket_drafts[0].message_id != root_message_id:
+        raise ValueError(f"the first email is {ticket_drafts[0].message_id!r}, not the root {root_message_id!r}")
+    return tuple(insert_drafts(conn, ticket_drafts, now=now))

@@ -80,14 +80,16 @@ class TicketStore:
         now: datetime,
         response: Mapping[str, Any],
         drafts: Callable[[Ticket], list[OutboxDraft]],
+        root_message_id: str | None = None,
     ) -> Applied:
-        """Record the ticket, its first entry and its emails (built by ``drafts``) atomically.
-
-        A repeated event id changes nothing and returns the first answer.
+        """Record the ticket, its first entry and its emails (built by ``drafts``; the first has
+        ``root_message_id``) atomically. A repeated event id changes nothing and returns the first answer.
         """
 
         def work(conn: Connection) -> tuple[tuple[int, ...] | None, dict[str, Any] | None]:
-            outbox_pks = insert_ticket_created(conn, event, now=now, response=response, drafts=drafts)
+            outbox_pks = insert_ticket_created(
+                conn, event, now=now, response=response, drafts=drafts, root_message_id=root_message_id
+            )
             return outbox_pks, None if outbox_pks is not None else self.replayed_response_on(conn, event.event_id)
 
         try:

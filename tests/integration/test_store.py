@@ -149,3 +149,17 @@ def test_a_group_commit_that_fails_stores_none_of_its_messages(database_url: str
     assert [] == inbound.unprocessed(received_before=NOW + timedelta(days=1))
     pk = inbound.save_many([RawMessage("a@example.com", ("r@example.test",), b"ok")], now=NOW)[0]
     assert [pk] == inbound.unprocessed(received_before=NOW + timedelta(days=1))
+
+
+def test_root_drawn_before_is_written_with_the_ticket_and_must_be_the_first_email(database_url: str) -> None:
+    """A root Message-ID given up front becomes the ticket's; one that is not the first email's
+    is refused and nothing of the event is stored."""
+    engine = make_engine(database_url)
+    tickets = TicketStore(engine)
+    with pytest.raises(ValueError, match="not the root"):
+        tickets.apply_ticket_created(created(), now=NOW, response={}, drafts=one_draft, root_message_id="<other@x>")
+    assert tickets.get("T-1") is None
+    tickets.apply_ticket_created(created(), now=NOW, response={}, drafts=one_draft,
+                                 root_message_id="<T-1-first@example.test>")
+    ticket = tickets.get("T-1")
+    assert ticket is not None and "<T-1-first@example.test>" == ticket.root_message_id
