@@ -1,9 +1,10 @@
 """Compose RFC 5322 messages from rendered emails. Pure: ids and dates are passed in.
 
 Every header value is built here from a known shape, so the message is serialised directly
-(``multipart/alternative``: text, then HTML, both UTF-8 quoted-printable, CRLF line ends)
-with the stdlib's encoders: :mod:`email.header` for RFC 2047 encoded words,
-:func:`email.utils.formataddr` for addresses and :func:`binascii.b2a_qp` (C) for bodies.
+(``multipart/alternative``: text, then HTML, both UTF-8, CRLF line ends; a body goes ``7bit``
+as it is when it is ASCII with short lines, quoted-printable otherwise) with the stdlib's
+encoders: :mod:`email.header` for RFC 2047 encoded words, :func:`email.utils.formataddr` for
+addresses and :func:`binascii.b2a_qp` (C) for bodies.
 That is about ten times cheaper than building ``email.mime`` objects and flattening them
 (docs/architecture.md); tests parse the result back with the stdlib's strict policy.
 """
@@ -86,20 +87,30 @@ def rfc5322_date(moment: datetime) -> str:
             f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} +0000")
 
 
-def _qp(text: str) -> bytes:
-    """``text`` as quoted-printable UTF-8 with CRLF line ends (never contains ``=_``)."""
-    crlf = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode("utf-8")
-    return binascii.b2a_qp(crlf, quotetabs=False, istext=True, header=False)
+#: Longest body line (without its CRLF) sent as it is (RFC 5322 2.1.1).
+MAX_BODY_LINE = 998
 
 
-def _part(content_type: str, body: str) -> bytes:
-    head = f"Content-Type: {content_type}; charset=\"utf-8\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
-    return head.encode("ascii") + _qp(body)
+def _body(text: str, boundary: str) -> tuple[str, bytes]:
+    """``text`` in UTF-8 with CRLF line ends and the transfer encoding it needs: ``7bit`` as it
+    is when it is ASCII with no line over 998 characters (and cannot be mistaken for the
+    boundary), as the stdlib's email package chooses; quoted-printable otherwise."""
+    lf = text.replace("\r\n", "\n").replace("\r", "\n")
+    if lf.isascii() and "\0" not in lf and boundary not in lf and max(map(len, lf.split("\n"))) <= MAX_BODY_LINE:
+        return "7bit", lf.replace("\n", "\r\n").encode("ascii")
+    crlf = lf.replace("\n", "\r\n").encode("utf-8")
+    return "quoted-printable", binascii.b2a_qp(crlf, quotetabs=False, istext=True, header=False)
+
+
+def _part(content_type: str, body: str, boundary: str) -> bytes:
+    encoding, payload = _body(body, boundary)
+    head = f"Content-Type: {content_type}; charset=\"utf-8\"\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n"
+    return head.encode("ascii") + payload
 
 
 def compose(email: RenderedEmail, envelope: Envelope) -> bytes:
     """The full source of ``email`` as ``multipart/alternative`` (text, then HTML), CRLF ends."""
-    # "=_" never occurs in quoted-printable text, so this boundary cannot clash with a body.
+    # "=_" never occurs in quoted-printable text, and a 7bit body holding it goes quoted-printable.
     boundary = "=_w2c_" + hashlib.sha256(envelope.message_id.encode()).hexdigest()[:32]
     headers = [
         ("From", _from(envelope.from_addr)),
@@ -124,7 +135,7 @@ def compose(email: RenderedEmail, envelope: Envelope) -> bytes:
     return b"".join((
         head,
         b"\r\nThis is a multipart message in MIME format.",
-        sep, _part("text/plain", email.text),
-        sep, _part("text/html", email.html),
+        sep, _part("text/plain", email.text, boundary),
+        sep, _part("text/html", email.html, boundary),
         f"\r\n--{boundary}--\r\n".encode("ascii"),
     ))

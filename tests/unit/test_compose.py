@@ -38,3 +38,42 @@ def test_composed_email_carries_the_date_and_parses_strictly() -> None:
     message = message_from_bytes(raw, policy=strict)
     assert "Thu, 26 Nov 2026 09:05:03 +0000" == message["Date"]
     assert moment.replace(microsecond=0) == message["Date"].datetime
+
+
+def parts(text: str, html: str = "<p>hi</p>") -> list[tuple[str, str]]:
+    """(transfer encoding, decoded content) of the text and HTML parts of a composed email."""
+    raw = compose(
+        RenderedEmail(subject="s", text=text, html=html),
+        Envelope(from_addr="support@example.test", to_addr="ada@example.test", to_name="Ada",
+                 reply_to="reply+abc@example.test", message_id="<m1@example.test>",
+                 date=datetime(2026, 11, 26, tzinfo=UTC)),
+    )
+    message = message_from_bytes(raw, policy=strict)
+    return [
+        (p["Content-Transfer-Encoding"], p.get_content().replace("\r\n", "\n"))
+        for p in message.iter_parts()  # type: ignore[attr-defined]
+    ]
+
+
+def test_ascii_bodies_with_short_lines_go_as_they_are() -> None:
+    """Plain ASCII text and HTML travel 7bit: readable source, no ``=3D`` in every attribute."""
+    assert [("7bit", "Hello Ada,\nyour ticket."), ("7bit", '<p style="color:red">hi</p>')] == parts(
+        "Hello Ada,\nyour ticket.", '<p style="color:red">hi</p>'
+    )
+
+
+def test_bodies_that_cannot_go_7bit_are_quoted_printable() -> None:
+    """Non-ASCII, a line over 998 characters, a NUL or the boundary itself: quoted-printable, content intact."""
+    long_line = "x" * 1200
+    boundary = "=_w2c_" + __import__("hashlib").sha256(b"<m1@example.test>").hexdigest()[:32]
+    for text in ("Grüße, Ada", long_line, "a\0b", f"--{boundary}\nsneaky"):
+        (encoding, content), _ = parts(text)
+        assert ("quoted-printable", text) == (encoding, content)
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=300))
+def test_any_text_reads_back_as_written(text: str) -> None:
+    """Whatever the text (line ends normalised to LF), the parsed part holds it."""
+    expected = text.replace("\r\n", "\n").replace("\r", "\n")
+    (_, content), _ = parts(text)
+    assert expected == content
