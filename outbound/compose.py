@@ -32,6 +32,8 @@ MAX_HEADER_LINE = 76
 
 def one_line(value: str) -> str:
     """``value`` with CR, LF and other control characters folded to single spaces."""
+    if value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " ":
+        return value  # already one clean line (the common case)
     return " ".join(_CONTROL.sub(" ", value).split())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes
 from email.policy import strict
@@ -10,7 +11,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from outbound.compose import Envelope, compose, rfc5322_date
+from outbound.compose import Envelope, compose, one_line, rfc5322_date
 from outbound.render import RenderedEmail
 
 
@@ -77,3 +78,12 @@ def test_any_text_reads_back_as_written(text: str) -> None:
     expected = text.replace("\r\n", "\n").replace("\r", "\n")
     (_, content), _ = parts(text)
     assert expected == content
+
+
+@given(st.text(max_size=60))
+def test_one_line_folds_every_line_break_and_run_of_blanks(value: str) -> None:
+    """Any text: no control character or line break left, no leading, trailing or double blank,
+    the words kept (what a header value needs)."""
+    folded = one_line(value)
+    assert folded == " ".join(re.sub(r"[\x00-\x1f\x7f]+", " ", value).split())
+    assert "\r" not in folded and "\n" not in folded
