@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from gateway.models import TeammateReply, Ticket
@@ -18,29 +19,26 @@ __all__ = ["Drafter", "replies_context", "ticket_context"]
 
 
 def ticket_context(ticket: Ticket) -> dict[str, Any]:
-    """What every template knows of the ticket and its customer."""
+    """What every template knows of the ticket and its customer. Attribute objects rather than
+    dicts: Jinja's ``ticket.title`` tries an attribute first, and a dict answers that with an
+    exception (a sixth of a render's time)."""
     return {
-        "ticket": {
-            "id": one_line(ticket.id),
-            "title": one_line(ticket.title),
-            "state": ticket.state.value,
-            "description": ticket.description,
-        },
-        "customer": {"name": one_line(ticket.customer.name), "email": ticket.customer.email},
+        "ticket": SimpleNamespace(
+            id=one_line(ticket.id), title=one_line(ticket.title), state=ticket.state.value,
+            description=ticket.description,
+        ),
+        "customer": SimpleNamespace(name=one_line(ticket.customer.name), email=ticket.customer.email),
     }
 
 
-def replies_context(replies: Sequence[TeammateReply]) -> list[dict[str, Any]]:
+def replies_context(replies: Sequence[TeammateReply]) -> list[SimpleNamespace]:
     """Teammate replies for the ``teammate_reply`` template, newest first."""
     newest_first = sorted(replies, key=lambda r: r.created_at, reverse=True)
     return [
-        {
-            "id": r.id,
-            "author": {"name": one_line(r.author_name)},
-            "text": r.text,
-            "html": safe_html(r.html) if r.html else None,
-            "created_at": r.created_at,
-        }
+        SimpleNamespace(
+            id=r.id, author=SimpleNamespace(name=one_line(r.author_name)), text=r.text,
+            html=safe_html(r.html) if r.html else None, created_at=r.created_at,
+        )
         for r in newest_first
     ]
 

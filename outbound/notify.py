@@ -6,6 +6,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from gateway.errors import DuplicateReply
@@ -138,5 +139,5 @@ def _entry_values(event: TicketReplied | TicketStateChanged, action: AddToThread
 
 def _email_extra(event: TicketReplied | TicketStateChanged) -> dict[str, Any]:
     if isinstance(event, TicketStateChanged):
-        return {"change": {"from": event.state_from, "to": event.state_to}}
+        return {"change": SimpleNamespace(**{"from": event.state_from, "to": event.state_to})}
     return {}

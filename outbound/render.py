@@ -85,7 +85,7 @@ class Renderer:
             raise ValueError(f"no templates for email kind {kind!r}")
         loc = pick_locale(locale, self._locales)
         strings = self._strings[loc]
-        state = context["ticket"]["state"]
+        state = context["ticket"].state
         values = {
             **context,
             "locale": loc,

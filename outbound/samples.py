@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from gateway.models import Customer, TeammateReply, Ticket, TicketState
@@ -45,6 +46,6 @@ def sample_context(kind: str, locale: str) -> dict[str, Any]:
     if kind == "teammate_reply":
         context["replies"] = replies_context(_REPLIES)
     elif kind == "state_changed":
-        context["ticket"]["state"] = TicketState.RESOLVED.value
-        context["change"] = {"from": TicketState.IN_PROGRESS.value, "to": TicketState.RESOLVED.value}
+        context["ticket"].state = TicketState.RESOLVED.value
+        context["change"] = SimpleNamespace(**{"from": TicketState.IN_PROGRESS.value, "to": TicketState.RESOLVED.value})
     return context
