@@ -4,7 +4,9 @@ Each caller hands :meth:`GroupCommit.run` its work (a function of the connection
 caller to find nobody committing becomes the leader: it takes every waiting work (up to
 ``max_group``), runs them in one transaction, commits once, then answers every caller and
 hands the lead to the next waiting caller. The others just wait. There is no thread of its
-own to start or stop; a lone caller leads its own group of one.
+own to start or stop; a lone caller leads its own group of one. Under load (the last group
+had company) a new leader first waits up to ``commit_delay`` (1 ms) for as many works as
+that group had, so callers answered together commit together again.
 
 - A work that raises rolls the whole transaction back; the works then run again, each inside
   its own ``SAVEPOINT`` of a new transaction: the one that raises (again) leaves nothing and
@@ -23,16 +25,19 @@ transaction of its own (``grouped=False``).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
-__all__ = ["MAX_GROUP", "GroupCommit"]
+__all__ = ["COMMIT_DELAY", "MAX_GROUP", "GroupCommit"]
 
 #: Most works one shared transaction carries.
 MAX_GROUP = 64
+#: Seconds a leader waits for its group to fill when the last group had company.
+COMMIT_DELAY = 0.001
 
 T = TypeVar("T")
 
@@ -57,11 +62,17 @@ class _Waiting(Generic[T]):
 class GroupCommit:
     """Runs works in shared transactions (``grouped``) or each in its own."""
 
-    def __init__(self, engine: Engine, *, grouped: bool, max_group: int = MAX_GROUP) -> None:
+    def __init__(
+        self, engine: Engine, *, grouped: bool, max_group: int = MAX_GROUP, commit_delay: float = COMMIT_DELAY
+    ) -> None:
         self._engine = engine
         self.grouped = grouped
         self._max_group = max_group
+        self._commit_delay = commit_delay
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # a leader waiting for its group to fill
+        self._expecting = 0  # how many waiting works that leader waits for (0: none is waiting)
+        self._last_group = 1
         self._waiting: list[_Waiting[Any]] = []
         self._leading = False
         self._leader: int | None = None  # the leading thread, to refuse a work that calls run() (it would wait forever)
@@ -82,6 +93,8 @@ class GroupCommit:
             if self._leader == threading.get_ident():
                 raise RuntimeError("GroupCommit.run called from inside a work of its own group")
             self._waiting.append(me)
+            if self._expecting and len(self._waiting) >= self._expecting:
+                self._arrived.notify()
         while True:
             with self._lock:
                 if me.done:
@@ -91,7 +104,9 @@ class GroupCommit:
                     me.wake.clear()
                 else:
                     self._leading, self._leader = True, threading.get_ident()
+                    self._await_group()
                     group, self._waiting = self._waiting[: self._max_group], self._waiting[self._max_group:]
+                    self._last_group = len(group)
             if group is None:
                 me.wake.wait()
                 continue
@@ -106,6 +121,22 @@ class GroupCommit:
         if me.error is not None:
             raise me.error
         return me.result  # type: ignore[return-value]  # set by the group's commit
+
+    def _await_group(self) -> None:
+        """Under load (the last group had company), wait up to ``commit_delay`` for as many
+        works as it had: callers answered together come back together, and a leader that left
+        alone would split them into a group of one and a group of the rest (PostgreSQL's
+        ``commit_delay`` does the same for WAL flushes). Called holding the lock."""
+        expected = min(self._last_group, self._max_group)
+        if expected <= 1 or len(self._waiting) >= expected:
+            return
+        self._expecting = expected
+        deadline = time.monotonic() + self._commit_delay
+        try:
+            while len(self._waiting) < expected and (left := deadline - time.monotonic()) > 0:
+                self._arrived.wait(left)
+        finally:
+            self._expecting = 0
 
     def _commit(self, group: list[_Waiting[Any]]) -> None:
         try:

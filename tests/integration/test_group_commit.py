@@ -162,3 +162,30 @@ def test_a_work_that_applies_another_work_is_refused_not_stuck(database_url: str
     with pytest.raises(RuntimeError, match="inside a work"):
         committer.run(lambda conn: committer.run(lambda inner: "never"))
     assert ["after"] == [committer.run(lambda conn: "after")]
+
+
+def test_after_a_group_the_next_leader_waits_for_as_many_callers(database_url: str) -> None:
+    """Under load a leader waits (up to the commit delay) until as many works as the last group
+    had have queued: three callers arriving one after the other still share one commit."""
+    engine = make_engine(database_url)
+    committer = GroupCommit(engine, grouped=True, commit_delay=DEADLINE)
+    as_one_group(committer, [put(committer, f"a{n}") for n in range(4)])  # groups of 1 and 3
+    seen = commits(engine)
+    threads = [threading.Thread(target=put(committer, f"b{n}"), args=(lambda: None,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)  # arriving one after the other, well apart
+    for thread in threads:
+        thread.join(DEADLINE)
+    assert 1 == len(seen)
+    assert 7 == len(keys(engine))
+
+
+def test_a_leader_waits_no_longer_than_the_commit_delay(database_url: str) -> None:
+    """When the expected company does not come, the leader commits alone after the delay."""
+    engine = make_engine(database_url)
+    committer = GroupCommit(engine, grouped=True, commit_delay=0.2)
+    as_one_group(committer, [put(committer, f"a{n}") for n in range(4)])
+    started = time.monotonic()
+    assert "lone" == put(committer, "lone")(lambda: None)
+    assert 0.15 < time.monotonic() - started < DEADLINE
