@@ -1,6 +1,6 @@
 """Outbound throughput: N notifications through the whole pipeline, against a floor of plain sends.
 
-Run: ``.venv/bin/python bench/bench_outbound.py [--emails 1500] [--rounds 3] [--clients 8]``
+Run: ``.venv/bin/python bench/bench_outbound.py [--emails 1500] [--rounds 9] [--clients 8]``
 
 A local SMTP sink (aiosmtpd, answers 250, keeps nothing) runs in another process. Each round:
 
@@ -47,7 +47,7 @@ EMAILS = 1500
 #: Threads submitting events at once (concurrent API requests).
 CLIENTS = 8
 #: Rounds; the medians are reported.
-ROUNDS = 3
+ROUNDS = 9
 #: Seconds a round may take before the benchmark gives up.
 ROUND_LIMIT = 300.0
 
