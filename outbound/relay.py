@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import smtplib
 import ssl
 import threading
@@ -20,6 +21,7 @@ class _Dropped(Exception):
     """The connection was gone before the relay accepted anything of this email."""
 
 
+@functools.lru_cache(maxsize=1024)
 def smtp_path(address: str) -> str:
     """``<address>`` for ``MAIL FROM:`` or ``RCPT TO:``; the stdlib's quoting (a full address parse,
     a sizeable share of a send's CPU) only for what is not a plain ``local@domain``."""
