@@ -35,6 +35,8 @@ class _Compiled:
         for position, name in enumerate(compiled.positiontup or ()):
             bind = compiled.binds[name]
             if name not in given:
+                if bind.required:
+                    raise ValueError(f"no value given for {name!r} in {self.sql!r}")
                 self._fixed[name] = bind.effective_value
             names.append(name)
             # The dialect's own type (SQLite's DATETIME writes its text format), not the generic one.

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, update
+from sqlalchemy import Connection, insert
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.errors import EventError
@@ -45,9 +45,6 @@ def _upserts(insert_fn: Callable[[Any], Any]) -> dict[str, Any]:
 #: Per dialect: upsert a customer, insert a ticket unless its id is taken.
 _UPSERTS = {"sqlite": _upserts(sqlite.insert), "postgresql": _upserts(postgresql.insert)}
 _ADD_ENTRY = Prebuilt(insert(entries))
-_SET_ROOT = Prebuilt(
-    update(tickets).where(tickets.c.pk == bindparam("ticket_key")).values(root_message_id=bindparam("root"))
-)
 
 
 def insert_ticket_created(
@@ -57,13 +54,12 @@ def insert_ticket_created(
     now: datetime,
     response: Mapping[str, Any],
     drafts: Callable[[Ticket], list[OutboxDraft]],
-    root_message_id: str | None = None,
+    root_message_id: str | None,
 ) -> tuple[int, ...] | None:
     """Record the event, ticket, first entry, change and emails; the emails' pks, or None on a replay.
 
-    ``root_message_id`` is the Message-ID the ticket's first email will have, drawn before so the
-    ticket row is written once (the drafts see it on the :class:`Ticket`); without it the first
-    draft's is recorded afterwards.
+    ``root_message_id`` is the Message-ID the ticket's first email will have (None: no email),
+    drawn before so the ticket row is written once; the drafts see it on the :class:`Ticket`.
     Raises :class:`TicketConflict` when the ticket id is taken (the caller rolls back).
     """
     upserts = _UPSERTS[conn.dialect.name]
@@ -95,8 +91,6 @@ def insert_ticket_created(
         root_message_id=root_message_id,
     )
     ticket_drafts = drafts(ticket)
-    if ticket_drafts and root_message_id is None:
-        _SET_ROOT.run(conn, {"ticket_key": ticket_pk, "root": ticket_drafts[0].message_id})
-    elif ticket_drafts and ticket_drafts[0].message_id != root_message_id:
+    if ticket_drafts and ticket_drafts[0].message_id != root_message_id:
         raise ValueError(f"the first email is {ticket_drafts[0].message_id!r}, not the root {root_message_id!r}")
     return tuple(insert_drafts(conn, ticket_drafts, now=now))

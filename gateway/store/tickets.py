@@ -80,7 +80,7 @@ class TicketStore:
         now: datetime,
         response: Mapping[str, Any],
         drafts: Callable[[Ticket], list[OutboxDraft]],
-        root_message_id: str | None = None,
+        root_message_id: str | None,
     ) -> Applied:
         """Record the ticket, its first entry and its emails (built by ``drafts``; the first has
         ``root_message_id``) atomically. A repeated event id changes nothing and returns the first answer.

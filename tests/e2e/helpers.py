@@ -13,6 +13,9 @@ from email.utils import make_msgid
 from pathlib import Path
 from typing import TypeVar
 
+import dramatiq
+
+from gateway.broker import make_worker
 from gateway.settings import Settings
 from tests.services import free_port
 
@@ -77,3 +80,14 @@ def gmail_reply(original: Message, *, sender: str, text: str, message_id: str | 
 def parse(raw: str | bytes) -> Message:
     """A stdlib message from raw source."""
     return message_from_bytes(raw.encode() if isinstance(raw, str) else raw)
+
+
+def drain(broker: dramatiq.Broker, queue: str, *, threads: int = 1, timeout_ms: int = 20_000) -> None:
+    """Run a worker on ``broker`` until ``queue`` is empty and its jobs are done, then stop it."""
+    worker = make_worker(broker, threads=threads)
+    worker.start()
+    try:
+        broker.join(queue, timeout=timeout_ms)  # type: ignore[attr-defined]
+        worker.join()
+    finally:
+        worker.stop()

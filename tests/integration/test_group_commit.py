@@ -16,7 +16,7 @@ from gateway.store import OutboxStore, TicketStore, make_engine
 from gateway.store.group_commit import GroupCommit
 from gateway.store.tables import kv, tickets
 from gateway.store.tickets import TicketConflict
-from tests.integration.test_store import NOW, created, one_draft
+from tests.integration.test_store import NOW, created, first_id, one_draft
 
 #: Seconds a test waits for threads to start leading, queue or finish.
 DEADLINE = 10.0
@@ -134,7 +134,8 @@ def test_events_in_one_group_apply_once_and_a_conflict_fails_alone(database_url:
             return lambda ticket: (hold(), one_draft(ticket))[1]
 
         return lambda hold: store.apply_ticket_created(
-            events[n], now=NOW, response={"n": n}, drafts=drafts(hold)
+            events[n], now=NOW, response={"n": n}, drafts=drafts(hold),
+            root_message_id=first_id(events[n].ticket_id),
         )
 
     outcomes = as_one_group(store.committer, [call(n) for n in range(len(events))])

@@ -13,14 +13,14 @@ import dramatiq
 import pytest
 
 from gateway.app import SWEEP_GRACE, build_gateway
-from gateway.broker import OUTBOUND_QUEUE, make_worker
+from gateway.broker import OUTBOUND_QUEUE
 from gateway.models import OutboxStatus, Ticket
 from gateway.store import TicketStore, make_engine
 from gateway.store.outbox import OutboxDraft, hand_on_after_commit, insert_draft
 from outbound.send import MemorySender
-from tests.e2e.helpers import settings_for
+from tests.e2e.helpers import drain, settings_for
 from tests.integration.test_group_commit import Call, as_one_group
-from tests.integration.test_store import NOW, created, one_draft
+from tests.integration.test_store import NOW, created, first_id, one_draft
 
 
 def draft(n: int) -> OutboxDraft:
@@ -80,7 +80,8 @@ def test_a_group_of_events_reaches_the_broker_as_one_message(database_url: str) 
             return lambda ticket: (hold(), one_draft(ticket))[1]
 
         return lambda hold: store.apply_ticket_created(
-            created(f"e-{n}", f"T-{n}"), now=NOW, response={}, drafts=drafts(hold)
+            created(f"e-{n}", f"T-{n}"), now=NOW, response={}, drafts=drafts(hold),
+            root_message_id=first_id(f"T-{n}"),
         )
 
     outcomes = as_one_group(store.committer, [call(n) for n in range(4)])
@@ -114,13 +115,7 @@ def test_an_email_whose_hand_on_failed_is_sent_by_the_sweeper(
     assert email is not None and OutboxStatus.QUEUED == email.status
     now[0] = NOW + SWEEP_GRACE + timedelta(seconds=1)
     gw.sweep()
-    worker = make_worker(stub_broker, threads=1)
-    worker.start()
-    try:
-        stub_broker.join(OUTBOUND_QUEUE, timeout=10_000)
-        worker.join()
-    finally:
-        worker.stop()
+    drain(stub_broker, OUTBOUND_QUEUE)
     email = gw.outbox.get(pk)
     assert email is not None and OutboxStatus.SENT == email.status
     assert 1 == len(sender.sent)

@@ -9,9 +9,9 @@ import pytest
 from dramatiq.brokers.redis import RedisBroker
 
 from gateway.app import build_gateway
-from gateway.broker import INBOUND_QUEUE, make_worker
+from gateway.broker import INBOUND_QUEUE
 from gateway.store import InboundStatus, RawMessage
-from tests.e2e.helpers import settings_for
+from tests.e2e.helpers import drain, settings_for
 from tests.integration.conftest import CUSTOMER, open_ticket
 
 BATCH = 5
@@ -44,13 +44,7 @@ def test_every_message_of_a_group_commit_is_processed(
     pks = [future.result(timeout=10) for future in futures]
     assert (1, BATCH) == (commits.batches, commits.committed)
     assert 1 == queued(broker)
-    worker = make_worker(broker, threads=2)
-    worker.start()
-    try:
-        broker.join(INBOUND_QUEUE, timeout=20_000)  # type: ignore[attr-defined]
-        worker.join()
-    finally:
-        worker.stop()
+    drain(broker, INBOUND_QUEUE, threads=2)
     stored = [gw.inbound.get(pk) for pk in pks]
     assert [InboundStatus.LANDED] * BATCH == [s.status for s in stored if s is not None]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from sqlalchemy import bindparam, insert, select
 
 from gateway.store import make_engine, migrate
@@ -66,3 +67,10 @@ def test_datetimes_are_stored_in_the_same_text_as_sqlalchemy_writes(tmp_path: Pa
         due = conn.execute(select(suppressions.c.address).where(suppressions.c.created_at <= moment)).scalars()
         assert ["prebuilt@example.com", "sqlalchemy@example.com"] == sorted(due)
     assert stored[0][1] == stored[1][1] == "2026-11-26 12:00:22.500000"
+
+
+def test_a_value_left_out_is_an_error_not_a_null(database_url: str) -> None:
+    """Forgetting a value the statement needs raises, naming it, instead of writing NULL."""
+    engine = make_engine(database_url)
+    with engine.begin() as conn, pytest.raises(Exception, match="address"):
+        FIND.first(conn, {})

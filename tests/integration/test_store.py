@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,11 @@ def created(event_id: str = "evt-1", ticket_id: str = "T-1") -> TicketCreated:
     )
 
 
+def first_id(ticket_id: str = "T-1") -> str:
+    """The Message-ID :func:`one_draft` gives the ticket's first email (its thread root)."""
+    return f"<{ticket_id}-first@example.test>"
+
+
 def one_draft(ticket: Ticket) -> list[OutboxDraft]:
     return [
         OutboxDraft(
@@ -34,17 +40,21 @@ def one_draft(ticket: Ticket) -> list[OutboxDraft]:
             kind="ticket_created",
             to=ticket.customer.email,
             subject=ticket.title,
-            message_id=f"<{ticket.id}-first@example.test>",
+            message_id=first_id(ticket.id),
             raw=b"Subject: x\r\n\r\nbody\r\n",
         )
     ]
+
+
+#: ``drafts`` and ``root_message_id`` for ticket T-1's one email.
+ONE_EMAIL: dict[str, Any] = {"drafts": one_draft, "root_message_id": first_id()}
 
 
 def test_ticket_created_records_ticket_entry_and_email(database_url: str) -> None:
     """Applying ticket.created stores the ticket, its first entry and its email, and anchors threading."""
     engine = make_engine(database_url)
     tickets, outbox = TicketStore(engine), OutboxStore(engine)
-    applied = tickets.apply_ticket_created(created(), now=NOW, response={"ok": True}, drafts=one_draft)
+    applied = tickets.apply_ticket_created(created(), now=NOW, response={"ok": True}, **ONE_EMAIL)
     ticket = tickets.get("T-1")
     assert ticket is not None
     assert "<T-1-first@example.test>" == ticket.root_message_id
@@ -57,8 +67,8 @@ def test_ticket_created_records_ticket_entry_and_email(database_url: str) -> Non
 def test_repeated_event_id_replays_the_first_answer(database_url: str) -> None:
     """The same event id applied again returns the first answer and adds nothing."""
     tickets = TicketStore(make_engine(database_url))
-    first = tickets.apply_ticket_created(created(), now=NOW, response={"n": 1}, drafts=one_draft)
-    again = tickets.apply_ticket_created(created(), now=NOW, response={"n": 2}, drafts=one_draft)
+    first = tickets.apply_ticket_created(created(), now=NOW, response={"n": 1}, **ONE_EMAIL)
+    again = tickets.apply_ticket_created(created(), now=NOW, response={"n": 2}, **ONE_EMAIL)
     assert {"n": 1} == again.response == first.response
     assert again.replayed
     assert () == again.outbox_pks
@@ -73,7 +83,7 @@ def test_concurrent_same_event_applies_once(database_url: str) -> None:
 
     def apply() -> None:
         barrier.wait()
-        results.append(tickets.apply_ticket_created(created(), now=NOW, response={"n": 1}, drafts=one_draft))
+        results.append(tickets.apply_ticket_created(created(), now=NOW, response={"n": 1}, **ONE_EMAIL))
 
     threads = [threading.Thread(target=apply) for _ in range(8)]
     for t in threads:
@@ -89,7 +99,7 @@ def test_an_email_is_claimed_by_one_sender_until_its_lease_ends(database_url: st
     """Only one claim succeeds; after the lease runs out the email can be claimed again."""
     engine = make_engine(database_url)
     tickets, outbox = TicketStore(engine), OutboxStore(engine)
-    pk = tickets.apply_ticket_created(created(), now=NOW, response={}, drafts=one_draft).outbox_pks[0]
+    pk = tickets.apply_ticket_created(created(), now=NOW, response={}, **ONE_EMAIL).outbox_pks[0]
     lease = timedelta(minutes=5)
 
     def claim(at: datetime) -> list[int]:
@@ -108,7 +118,7 @@ def test_a_reply_delivered_twice_lands_once(database_url: str) -> None:
     """Two stored copies of one message (same Message-ID) land one customer reply."""
     engine = make_engine(database_url)
     tickets, inbound = TicketStore(engine), InboundStore(engine)
-    tickets.apply_ticket_created(created(), now=NOW, response={}, drafts=one_draft)
+    tickets.apply_ticket_created(created(), now=NOW, response={}, **ONE_EMAIL)
     ticket = tickets.get("T-1")
     assert ticket is not None
     first = inbound.save_raw(mail_from="ada@example.com", rcpt_to=["r@x"], raw=b"one", now=NOW)
@@ -159,7 +169,6 @@ def test_root_drawn_before_is_written_with_the_ticket_and_must_be_the_first_emai
     with pytest.raises(ValueError, match="not the root"):
         tickets.apply_ticket_created(created(), now=NOW, response={}, drafts=one_draft, root_message_id="<other@x>")
     assert tickets.get("T-1") is None
-    tickets.apply_ticket_created(created(), now=NOW, response={}, drafts=one_draft,
-                                 root_message_id="<T-1-first@example.test>")
+    tickets.apply_ticket_created(created(), now=NOW, response={}, **ONE_EMAIL)
     ticket = tickets.get("T-1")
     assert ticket is not None and "<T-1-first@example.test>" == ticket.root_message_id

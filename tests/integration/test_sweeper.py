@@ -9,11 +9,11 @@ import dramatiq
 import pytest
 
 from gateway.app import SWEEP_GRACE, build_gateway
-from gateway.broker import OUTBOUND_QUEUE, make_worker
+from gateway.broker import OUTBOUND_QUEUE
 from gateway.cli import main
 from gateway.models import Customer, OutboxStatus, TicketCreated, TicketState
 from outbound.send import MemorySender
-from tests.e2e.helpers import settings_for
+from tests.e2e.helpers import drain, settings_for
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -41,13 +41,7 @@ def test_email_whose_broker_message_was_lost_is_sent_by_the_sweeper(
     assert 0 == stub_broker.queues[OUTBOUND_QUEUE].qsize(), "too young: its own broker message may still come"
     now[0] = T0 + SWEEP_GRACE + timedelta(seconds=1)
     gw.sweep()
-    worker = make_worker(stub_broker, threads=1)
-    worker.start()
-    try:
-        stub_broker.join(OUTBOUND_QUEUE, timeout=10_000)
-        worker.join()
-    finally:
-        worker.stop()
+    drain(stub_broker, OUTBOUND_QUEUE)
     email = gw.outbox.get(pk)
     assert email is not None
     assert (OutboxStatus.SENT, 1) == (email.status, email.attempts)
