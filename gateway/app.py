@@ -236,7 +236,6 @@ def build_gateway(
     pipeline = InboundPipeline(
         inbound=inbound, recipients=recipients, ticket_by_key=tickets.get_by_key,
         extractor=extractor or _default_extractor(), clock=clock,
-        suppress=lambda address, reason: outbox.suppress(address, reason=reason, now=clock()),
         trusted_authserv_id=settings.trusted_authserv_id, webhook_url=settings.helpdesk_webhook_url,
         on_landed=lambda entry_pk: landed[0](entry_pk),
     )

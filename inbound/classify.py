@@ -1,7 +1,8 @@
 """Is an inbound message a customer's reply, a bounce or an auto-reply? (pure)
 
 Bounces and delivery status notifications (``multipart/report``, mailer-daemon senders, a null
-return path) never land; a failed recipient they report is suppressed. Auto-replies (RFC 3834
+return path) never land; the failed recipients they report are recorded, never believed (the
+message could come from anyone). Auto-replies (RFC 3834
 ``Auto-Submitted``, vendor headers, ``Precedence``, out-of-office subjects) are recorded, never
 land and are never answered, so no mail loop can start here.
 """
@@ -83,8 +84,10 @@ def failed_recipients(parsed: ParsedEmail) -> tuple[str, ...]:
 def classify(parsed: ParsedEmail, *, mail_from: str | None) -> Classification:
     """Classify ``parsed``; ``mail_from`` is the envelope sender (None when unknown, e.g. HTTP inbound)."""
     report = parsed.content_type == "multipart/report" or parsed.delivery_status is not None
-    if report or _local_part(parsed.from_addr) in BOUNCE_SENDERS:
-        why = "delivery status notification" if report else f"sent by {parsed.from_addr}"
+    exim = parsed.header("x-failed-recipients") is not None
+    if report or exim or _local_part(parsed.from_addr) in BOUNCE_SENDERS:
+        why = ("delivery status notification" if report
+               else "X-Failed-Recipients header" if exim else f"sent by {parsed.from_addr}")
         return Classification(MessageKind.BOUNCE, why, failed_recipients(parsed))
     auto_submitted = (parsed.header("auto-submitted") or "").split(";")[0].strip().lower()
     if auto_submitted and auto_submitted != "no":

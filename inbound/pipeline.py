@@ -132,7 +132,6 @@ class InboundPipeline:
         ticket_by_key: Callable[[int], Ticket | None],
         extractor: Extractor,
         clock: Callable[[], datetime],
-        suppress: Callable[[str, str], None] = lambda address, reason: None,
         trusted_authserv_id: str | None = None,
         webhook_url: str | None = None,
         on_landed: Callable[[int], None] = lambda entry_pk: None,
@@ -142,7 +141,6 @@ class InboundPipeline:
         self._ticket_by_key = ticket_by_key
         self._extractor = extractor
         self._clock = clock
-        self._suppress = suppress
         self._trusted = trusted_authserv_id
         self._webhook_url = webhook_url
         self._on_landed = on_landed
@@ -172,9 +170,10 @@ class InboundPipeline:
         # SMTP always has an envelope sender ("<>" when null); "" means unknown (HTTP inbound without one).
         kind = classify(parsed, mail_from=stored.mail_from or None)
         if kind.kind is MessageKind.BOUNCE:
-            for address in kind.failed:
-                self._suppress(address, f"bounce received as inbound message {stored.pk}")
-            raise Bounce(kind.reason + (f"; suppressed {', '.join(kind.failed)}" if kind.failed else ""))
+            # Recorded, never believed: anyone can send a bounce-shaped message to a reply address (or
+            # over HTTP) naming anyone. Only a relay's own 5xx at delivery time suppresses an address.
+            reported = f"; reports {', '.join(kind.failed)} (suppresses nobody)" if kind.failed else ""
+            raise Bounce(kind.reason + reported)
         if kind.kind is MessageKind.AUTO_REPLY:
             raise AutoReply(kind.reason)
         trail.match = match = self._thread(stored, parsed)

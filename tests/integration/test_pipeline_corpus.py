@@ -91,11 +91,12 @@ def test_customer_replies_land_as_just_the_new_text(desk: Desk, name: str, expec
     assert [expected] == desk.replies()
 
 
-def test_bounce_suppresses_the_reported_address_and_never_lands(desk: Desk) -> None:
-    """A DSN from MAILER-DAEMON with a null return path is recorded as a bounce and the failed address suppressed."""
+def test_bounce_at_a_reply_address_is_recorded_never_lands_and_suppresses_nobody(desk: Desk) -> None:
+    """A DSN to a reply address is recorded as a bounce naming its failed recipient; nobody is suppressed."""
     outcome = desk.process("bounce.eml", mail_from="<>")
     assert InboundStatus.BOUNCE == outcome.status
-    assert desk.gw.outbox.is_suppressed(CUSTOMER)
+    assert CUSTOMER in (outcome.detail or "")
+    assert not desk.gw.outbox.is_suppressed(CUSTOMER)
     assert [] == desk.replies()
 
 

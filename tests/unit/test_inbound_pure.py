@@ -47,10 +47,16 @@ def test_mailer_daemon_and_null_return_path_are_bounces() -> None:
     assert MessageKind.REPLY == classify(message(), mail_from=None).kind
 
 
-def test_exim_failed_recipients_header_is_suppressed() -> None:
+def test_exim_failed_recipients_header_is_read() -> None:
     """Exim's X-Failed-Recipients names the addresses a bounce reports."""
     bounce = message("X-Failed-Recipients: Gone@Example.com\r\n", "Mail delivery failed", "mailer-daemon@mx.test")
     assert ("gone@example.com",) == classify(bounce, mail_from="").failed
+
+
+def test_x_failed_recipients_alone_marks_a_bounce() -> None:
+    """Only bounces carry X-Failed-Recipients: such a message never lands as a reply, whoever claims to send it."""
+    mail = message("X-Failed-Recipients: gone@example.com\r\n", "Hello", "ada@example.com")
+    assert MessageKind.BOUNCE == classify(mail, mail_from="ada@example.com").kind
 
 
 def test_same_address_ignores_case_and_spaces() -> None:
