@@ -52,7 +52,7 @@ def prepare(db: str) -> str:
 
     gw = build_gateway(_settings(db, 0), broker=StubBroker())
     now = datetime.now(UTC)
-    gw.notifier.ticket_created(TicketCreated(
+    gw.events.ticket_created(TicketCreated(
         event_id="bench", occurred_at=now, ticket_id="B-1", title="Bench", description="", state=TicketState.SUBMITTED,
         created_by="customer", customer=Customer(id="c", email=SENDER, name="Ada")), now=now)
     ticket = gw.tickets.get("B-1")
@@ -81,16 +81,18 @@ def serve_bare(port: int, ready: Any, stop: Any) -> None:
     print(f"    (process CPU {_per_message(_cpu() - started, handler.accepted)} per message)", flush=True)
 
 
-def serve_gateway(db: str, port: int, processes: int, ready: Any, stop: Any) -> None:
-    """The gateway's own listener and group commit, as ``web2chat-gateway smtp`` runs them."""
+def serve_gateway(db: str, port: int, processes: int, fast: bool, ready: Any, stop: Any) -> None:
+    """The gateway's own server and group commit, as ``web2chat-gateway smtp`` runs them."""
     from dramatiq.brokers.stub import StubBroker
 
-    from gateway.app import build_gateway
+    from gateway.app import build_gateway, build_smtp_server
+    from gateway.store.sqlite import use_fast_paths
 
+    use_fast_paths(fast)
     gw = build_gateway(_settings(db, port, processes), broker=StubBroker(), migrate_sqlite=False)
-    commits = gw.commit_queue()
+    commits = gw.db.mail
     commits.start()
-    server = gw.smtp_listener(commits)
+    server = build_smtp_server(gw)
     server.start()
     started = _cpu()
     ready.set()
@@ -98,7 +100,7 @@ def serve_gateway(db: str, port: int, processes: int, ready: Any, stop: Any) -> 
     server.stop()
     commits.stop()
     cpu = _per_message(_cpu() - started, commits.committed)
-    print(f"    (process committed {commits.committed} messages in {commits.batches} transactions;"
+    print(f"    (process committed {commits.committed} messages in {commits.commits} transactions;"
           f" CPU {cpu} per message)", flush=True)
 
 
@@ -215,6 +217,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--new-connections", action="store_true", help="a new connection per message")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
+    parser.add_argument("--no-fast-paths", action="store_true",
+                        help="store through SQLAlchemy instead of the sqlite3 driver (gateway.store.sqlite)")
     args = parser.parse_args()
     driver = "smtp-source" if shutil.which("smtp-source") else "python asyncio client"
     mode = "new connection per message" if args.new_connections else "connections reused"
@@ -232,8 +236,8 @@ def main() -> None:
                 port = _free_port()
                 label = (f"gateway, {processes} processes (SO_REUSEPORT)" if processes > 1
                          else "gateway, 1 process (group commit, SQLite)")
-                rates[processes].append(measure(label, [(serve_gateway, (db, port, processes))] * processes,
-                                                port, to, args))
+                target = (serve_gateway, (db, port, processes, not args.no_fast_paths))
+                rates[processes].append(measure(label, [target] * processes, port, to, args))
                 stored = stored_count(db)
                 verdict = "every one committed" if stored == args.messages else "MISSING"
                 print(f"    stored {stored} of {args.messages} accepted: {verdict}")

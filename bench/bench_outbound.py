@@ -4,10 +4,10 @@ Run: ``.venv/bin/python bench/bench_outbound.py [--emails 1500] [--rounds 9] [--
 
 A local SMTP sink (aiosmtpd, answers 250, keeps nothing) runs in another process. Each round:
 
-- **pipeline**: N ``ticket.created`` events through ``Notifier`` (policy, Jinja2 render,
+- **pipeline**: N ``ticket.created`` events through ``EventApplier`` (policy, Jinja2 render,
   compose, SQLite transaction with ticket, entry, change and outbox row, enqueue), submitted
   from ``--clients`` threads as concurrent API requests would be (events that arrive together
-  share a commit: ``gateway.store.group_commit``; ``--clients 1`` submits one at a time), while
+  share a commit: ``gateway.store.uow``; ``--clients 1`` submits one at a time), while
   the gateway's own Dramatiq worker (in-process broker, ``--threads`` threads) claims the rows,
   sends them through ``RelaySender`` and records the outcomes; timed until the sink has all N;
 - **floor**: the same N messages, already built (taken from the outbox), sent on one reused
@@ -40,6 +40,7 @@ from gateway.app import build_gateway
 from gateway.broker import make_broker, make_worker
 from gateway.models import Customer, TicketCreated, TicketState
 from gateway.settings import Settings
+from gateway.store.sqlite import use_fast_paths
 from tests.services import free_port
 
 #: Notifications per round.
@@ -137,7 +138,7 @@ def run_pipeline(
     try:
         started, cpu, sink_cpu = time.perf_counter(), time.process_time(), sink.cpu_seconds()
         with ThreadPoolExecutor(max_workers=clients) as pool:
-            for applied in pool.map(lambda n: gw.notifier.ticket_created(event(n, round_), now=T0), range(emails)):
+            for applied in pool.map(lambda n: gw.events.ticket_created(event(n, round_), now=T0), range(emails)):
                 assert not applied.replayed
         sink.wait_batch()
         pipeline = emails / (time.perf_counter() - started)
@@ -175,8 +176,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="worker threads (GATEWAY_WORKER_THREADS)")
     parser.add_argument("--clients", type=int, default=CLIENTS, help="threads submitting events at once")
     parser.add_argument("--dir", default=None, help="where the SQLite files go (default: a temporary folder)")
+    parser.add_argument("--no-fast-paths", action="store_true",
+                        help="run statements through SQLAlchemy instead of the sqlite3 driver (gateway.store.sqlite)")
     args = parser.parse_args()
     port = free_port()
+    use_fast_paths(not args.no_fast_paths)
     sink = Sink(port, args.emails)
     pipelines, floors, ratios = [], [], []
     try:

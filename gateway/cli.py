@@ -99,7 +99,7 @@ def _quarantine(settings: Settings, action: str, pk: int | None, *, as_json: boo
     if action == "show":
         print(json.dumps(inbound_json(message, with_raw=True), indent=2, ensure_ascii=False))
         return 0
-    gw.release_inbound(pk)
+    gw.inbound.release(pk, now=gw.clock())
     print(f"released inbound message {pk}: it goes through the pipeline again, without the sender check")
     return 0
 

@@ -9,6 +9,7 @@
     │   └── StoreUnavailable
     ├── EventError           a help-desk event cannot be applied
     │   ├── UnknownTicket
+    │   ├── TicketConflict
     │   ├── DuplicateReply
     │   └── InvalidTransition
     │       ├── UnknownState
@@ -62,6 +63,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "TemporaryDeliveryFailure",
+    "TicketConflict",
     "TokenError",
     "TooManyConnections",
     "UnknownEntry",
@@ -106,6 +108,10 @@ class EventError(GatewayError):
 
 class UnknownTicket(EventError):
     """Raised when an event or message names a ticket the gateway does not know."""
+
+
+class TicketConflict(EventError):
+    """Raised when ``ticket.created`` names a ticket id that already exists under another event."""
 
 
 class DuplicateReply(EventError):

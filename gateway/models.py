@@ -10,8 +10,10 @@ __all__ = [
     "Customer",
     "Entry",
     "EntryKind",
+    "InboundStatus",
     "OutboxEmail",
     "OutboxStatus",
+    "RawMessage",
     "TeammateReply",
     "Ticket",
     "TicketCreated",
@@ -19,6 +21,7 @@ __all__ = [
     "TicketReplied",
     "TicketState",
     "TicketStateChanged",
+    "WebhookStatus",
 ]
 
 
@@ -50,6 +53,38 @@ class OutboxStatus(StrEnum):
     RETRYING = "retrying"
     FAILED = "failed"
     SUPPRESSED = "suppressed"
+
+
+class InboundStatus(StrEnum):
+    """Where a stored inbound message ended (``received`` until the pipeline has processed it)."""
+
+    RECEIVED = "received"
+    LANDED = "landed"
+    DUPLICATE = "duplicate"
+    UNTHREADED = "unthreaded"
+    QUARANTINED = "quarantined"
+    AUTO_REPLY = "auto_reply"
+    BOUNCE = "bounce"
+    FAILED = "failed"
+
+
+class WebhookStatus(StrEnum):
+    """Where a help-desk webhook call is: retried until a 2xx, ``failed`` after the last attempt."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    RETRYING = "retrying"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """An inbound message as received, before it is stored: envelope and bytes."""
+
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    raw: bytes
 
 
 @dataclass(frozen=True, kw_only=True)

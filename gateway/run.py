@@ -10,9 +10,9 @@ from typing import Any
 import uvicorn
 
 from gateway.api import create_api
-from gateway.app import Gateway
-from gateway.broker import Sweeper, make_worker
-from inbound.commit import CommitQueue
+from gateway.app import Gateway, build_smtp_server
+from gateway.broker import make_worker
+from gateway.jobs import Sweeper
 
 __all__ = ["Parts"]
 
@@ -32,7 +32,7 @@ class Parts:
         self._worker: Any = None
         self._sweeper: Sweeper | None = None
         self._smtp: Any = None
-        self._commits: CommitQueue | None = None
+        self._storing = False
         self._api: uvicorn.Server | None = None
         self._api_thread: threading.Thread | None = None
 
@@ -54,12 +54,12 @@ class Parts:
         if "worker" in self.parts:
             self._worker = make_worker(self.gw.jobs.broker, threads=s.worker_threads)
             self._worker.start()
-            self._sweeper = self.gw.sweeper(self._sweep_interval)
+            self._sweeper = Sweeper(self.gw.sweep, interval=self._sweep_interval)
             self._sweeper.start()
         if "smtp" in self.parts:
-            self._commits = self.gw.commit_queue()
-            self._commits.start()
-            self._smtp = self.gw.smtp_listener(self._commits)
+            self.gw.db.mail.start()  # commits what the SMTP server accepts
+            self._storing = True
+            self._smtp = build_smtp_server(self.gw)
             self._smtp.start()
         if "api" in self.parts:
             config = uvicorn.Config(
@@ -102,8 +102,8 @@ class Parts:
                 self._api_thread.join(timeout=10)
         if self._smtp is not None:
             self._smtp.stop()  # graceful: transactions in flight finish, new ones get 421
-        if self._commits is not None:
-            self._commits.stop()
+        if self._storing:
+            self.gw.db.mail.stop()  # commits what was accepted before the stop
         if self._sweeper is not None:
             self._sweeper.stop()
         if self._worker is not None:

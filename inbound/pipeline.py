@@ -16,14 +16,15 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.errors import AutoReply, Bounce, InboundError, MalformedMessage, NoReplyText, TokenError, Unthreaded
-from gateway.models import Ticket
-from gateway.store.inbound import InboundStatus, InboundStore, ParsedFields, StoredInbound, WebhookDraft
+from gateway.models import InboundStatus, Ticket
 from inbound.classify import MessageKind, classify
+from inbound.inbox import InboundStore, ParsedFields, StoredInbound
 from inbound.parse import ParsedEmail, parse_email
 from inbound.recipients import RecipientCheck
 from inbound.rejections import stored_status
 from inbound.thread import ThreadMatch, choose_thread
 from inbound.verify import check_sender
+from inbound.webhook import WebhookDraft
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,6 @@ class InboundPipeline:
         clock: Callable[[], datetime],
         trusted_authserv_id: str | None = None,
         webhook_url: str | None = None,
-        on_landed: Callable[[int], None] = lambda entry_pk: None,
     ) -> None:
         self._inbound = inbound
         self._recipients = recipients
@@ -143,7 +143,6 @@ class InboundPipeline:
         self._clock = clock
         self._trusted = trusted_authserv_id
         self._webhook_url = webhook_url
-        self._on_landed = on_landed
 
     def process(self, pk: int) -> Outcome | None:
         """Process message ``pk`` once; None if it is unknown or was processed before."""
@@ -160,8 +159,6 @@ class InboundPipeline:
             self._inbound.mark(pk, outcome.status, now=self._clock(), detail=outcome.detail,
                                ticket_key=ticket_key, threaded_by=signal, parsed=trail.parsed)
             return outcome
-        if outcome.entry_pk is not None:
-            self._on_landed(outcome.entry_pk)
         return outcome
 
     def _land(self, stored: StoredInbound, trail: _Trail) -> Outcome:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.errors import GatewayError, MessageTooBig, ShuttingDown, StoreUnavailable, UnknownRecipient
-from gateway.store.inbound import RawMessage
+from gateway.models import RawMessage
 from inbound.rejections import smtp_reply
 
 __all__ = ["InboundHandler", "accepted_reply"]

@@ -1,4 +1,7 @@
-"""Telling the help desk about a landed reply: a signed JSON POST, retried with backoff until a 2xx.
+"""Telling the help desk about a landed reply: a signed JSON POST, stored with the reply, retried
+on the one retry policy (``gateway.retry.WEBHOOK_RETRIES``) until a 2xx, else ``failed`` after
+the last attempt (listed and replayed with ``web2chat-gateway webhooks`` or the API); with its
+store queries.
 
 Signature: ``X-Web2Chat-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`` with
 ``X-Web2Chat-Timestamp: <unix seconds>``; the receiver recomputes it and rejects old timestamps.
@@ -8,18 +11,40 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
+from sqlalchemy import Connection, insert, select, update
 
-from gateway.store.webhooks import WebhookStatus, WebhookStore
-from outbound.retry import backoff_seconds
+from gateway.models import WebhookStatus
+from gateway.retry import WEBHOOK_RETRIES, RetryPolicy
+from gateway.store.db import Database
+from gateway.store.records import inserted_pk
+from gateway.store.tables import webhook_deliveries
+from gateway.store.uow import note
 
-__all__ = ["HttpPoster", "MemoryPoster", "Poster", "WebhookDeliverer", "sign"]
+__all__ = [
+    "WEBHOOKS_QUEUED",
+    "HttpPoster",
+    "MemoryPoster",
+    "Poster",
+    "WebhookCall",
+    "WebhookDeliverer",
+    "WebhookDraft",
+    "WebhookStore",
+    "insert_webhook",
+    "sign",
+]
+
+log = logging.getLogger(__name__)
+
+#: The hand-on topic of webhook calls a transaction stored (or queued again): their pks.
+WEBHOOKS_QUEUED = "webhooks_queued"
 
 #: Header carrying the signature.
 SIGNATURE_HEADER = "X-Web2Chat-Signature"
@@ -65,6 +90,121 @@ class MemoryPoster:
         return self.answers.pop(0) if self.answers else 200
 
 
+@dataclass(frozen=True)
+class WebhookDraft:
+    """A help-desk webhook call to store with the reply it announces (same transaction)."""
+
+    url: str
+    payload: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookCall:
+    """One stored webhook call."""
+
+    pk: int
+    entry_pk: int
+    url: str
+    payload: str
+    status: WebhookStatus
+    attempts: int
+    last_error: str | None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+
+
+_CLAIMABLE = (WebhookStatus.QUEUED.value, WebhookStatus.RETRYING.value, WebhookStatus.SENDING.value)
+
+
+def insert_webhook(conn: Connection, draft: WebhookDraft, *, entry_pk: int, now: datetime) -> int:
+    """Store a webhook call for entry ``entry_pk`` inside the caller's transaction; handed on once committed."""
+    pk = inserted_pk(conn.execute(insert(webhook_deliveries).values(
+        entry_pk=entry_pk, url=draft.url, payload=draft.payload, status=WebhookStatus.QUEUED.value,
+        attempts=0, created_at=now, updated_at=now, next_attempt_at=now,
+    )))
+    note(conn, WEBHOOKS_QUEUED, pk)
+    return pk
+
+
+def _call(m: Any) -> WebhookCall:
+    return WebhookCall(pk=m["pk"], entry_pk=m["entry_pk"], url=m["url"], payload=m["payload"],
+                       status=WebhookStatus(m["status"]), attempts=m["attempts"], last_error=m["last_error"],
+                       created_at=m["created_at"], updated_at=m["updated_at"], next_attempt_at=m["next_attempt_at"])
+
+
+class WebhookStore:
+    """Reads and updates webhook calls."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def get(self, pk: int) -> WebhookCall | None:
+        """Webhook call ``pk``, or None."""
+        with self._db.read() as conn:
+            row = conn.execute(select(webhook_deliveries).where(webhook_deliveries.c.pk == pk)).first()
+        return _call(row._mapping) if row is not None else None
+
+    def recent(self, *, status: WebhookStatus | None = None, limit: int = 100) -> list[WebhookCall]:
+        """Webhook calls, newest first (only those in ``status`` if given)."""
+        query = select(webhook_deliveries).order_by(webhook_deliveries.c.pk.desc()).limit(limit)
+        if status is not None:
+            query = query.where(webhook_deliveries.c.status == status.value)
+        with self._db.read() as conn:
+            return [_call(r._mapping) for r in conn.execute(query)]
+
+    def due(self, *, before: datetime, limit: int = 500) -> list[int]:
+        """Calls waiting (or stuck sending) whose next attempt was due before ``before``: the sweeper's work."""
+        query = (
+            select(webhook_deliveries.c.pk)
+            .where(webhook_deliveries.c.status.in_(_CLAIMABLE), webhook_deliveries.c.next_attempt_at <= before)
+            .order_by(webhook_deliveries.c.next_attempt_at)
+            .limit(limit)
+        )
+        with self._db.read() as conn:
+            return list(conn.execute(query).scalars())
+
+    def claim(self, pk: int, *, now: datetime, lease: timedelta) -> WebhookCall | None:
+        """Take call ``pk`` if it is due; None if it is not (delivered, failed, or held by another worker)."""
+
+        def work(conn: Connection) -> WebhookCall | None:
+            row = conn.execute(
+                update(webhook_deliveries)
+                .where(webhook_deliveries.c.pk == pk, webhook_deliveries.c.status.in_(_CLAIMABLE),
+                       webhook_deliveries.c.next_attempt_at <= now)
+                .values(status=WebhookStatus.SENDING.value, next_attempt_at=now + lease, updated_at=now)
+                .returning(*webhook_deliveries.c)
+            ).first()
+            return _call(row._mapping) if row is not None else None
+
+        return self._db.write(work, durable=False)  # a lost claim only lets the call be claimed again
+
+    def mark(self, pk: int, status: WebhookStatus, *, now: datetime, next_attempt_at: datetime | None = None,
+             error: str | None = None) -> None:
+        """Record an attempt on call ``pk``."""
+        self._db.write(lambda conn: conn.execute(
+            update(webhook_deliveries)
+            .where(webhook_deliveries.c.pk == pk)
+            .values(status=status.value, updated_at=now, next_attempt_at=next_attempt_at, last_error=error,
+                    attempts=webhook_deliveries.c.attempts + 1)
+        ))
+
+    def replay(self, pk: int, *, now: datetime) -> bool:
+        """Queue a ``failed`` call again, with a fresh set of attempts; False if it is not failed."""
+
+        def work(conn: Connection) -> bool:
+            queued = conn.execute(
+                update(webhook_deliveries)
+                .where(webhook_deliveries.c.pk == pk, webhook_deliveries.c.status == WebhookStatus.FAILED.value)
+                .values(status=WebhookStatus.QUEUED.value, attempts=0, next_attempt_at=now, updated_at=now)
+            ).rowcount == 1
+            if queued:
+                note(conn, WEBHOOKS_QUEUED, pk)
+            return queued
+
+        return self._db.write(work)
+
+
 class WebhookDeliverer:
     """Makes stored webhook calls; a lost or repeated job calls nothing twice while a call is held."""
 
@@ -77,6 +217,7 @@ class WebhookDeliverer:
         clock: Callable[[], datetime],
         retry_later: Callable[[int, float], None],
         jitter: Callable[[], float] = random.random,
+        retries: RetryPolicy = WEBHOOK_RETRIES,
     ) -> None:
         self._store = store
         self._poster = poster
@@ -84,8 +225,9 @@ class WebhookDeliverer:
         self._clock = clock
         self._retry_later = retry_later
         self._jitter = jitter
+        self._retries = retries
 
-    def deliver(self, pk: int) -> str | None:
+    def deliver(self, pk: int) -> WebhookStatus | None:
         """Make call ``pk`` once; its new status (None: not due, nothing done)."""
         now = self._clock()
         call = self._store.claim(pk, now=now, lease=POST_LEASE)
@@ -107,8 +249,15 @@ class WebhookDeliverer:
         if error is None:
             self._store.mark(pk, WebhookStatus.DELIVERED, now=now)
             return WebhookStatus.DELIVERED
-        delay = backoff_seconds(call.attempts + 1, jitter=self._jitter())
+        attempts = call.attempts + 1
+        if self._retries.gives_up(attempts):
+            self._store.mark(pk, WebhookStatus.FAILED, now=now, error=f"gave up after {attempts} attempts: {error}")
+            return WebhookStatus.FAILED
+        delay = self._retries.delay(attempts, jitter=self._jitter())
         self._store.mark(pk, WebhookStatus.RETRYING, now=now, next_attempt_at=now + timedelta(seconds=delay),
                          error=error)
-        self._retry_later(pk, delay)
+        try:
+            self._retry_later(pk, delay)
+        except Exception:  # the broker is down: the sweeper finds the call when it is due
+            log.warning("could not schedule webhook call %s again; the sweeper will", pk, exc_info=True)
         return WebhookStatus.RETRYING

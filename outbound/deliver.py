@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 from gateway.errors import PermanentDeliveryFailure, TemporaryDeliveryFailure
 from gateway.models import OutboxStatus
-from gateway.store.outbox import Claimed, OutboxStore, Outcome
-from outbound.retry import MAX_ATTEMPTS, backoff_seconds
+from gateway.retry import EMAIL_RETRIES, RetryPolicy
+from outbound.outbox import Claimed, OutboxStore, Outcome
 from outbound.send import Sender
 
 __all__ = ["BATCH_LIMIT", "FINISHED_MEMORY", "SEND_LEASE", "Deliverer"]
@@ -40,7 +40,7 @@ class Deliverer:
         mail_from: str,
         clock: Callable[[], datetime],
         retry_later: Callable[[int, float], None],
-        max_attempts: int = MAX_ATTEMPTS,
+        retries: RetryPolicy = EMAIL_RETRIES,
         jitter: Callable[[], float] = random.random,
         batch_limit: int = BATCH_LIMIT,
     ) -> None:
@@ -49,7 +49,7 @@ class Deliverer:
         self._mail_from = mail_from
         self._clock = clock
         self._retry_later = retry_later
-        self._max_attempts = max_attempts
+        self._retries = retries
         self._jitter = jitter
         self._batch_limit = batch_limit
         self._finished: OrderedDict[int, None] = OrderedDict()  # see FINISHED_MEMORY
@@ -130,9 +130,9 @@ class Deliverer:
         return Outcome(pk=email.pk, status=OutboxStatus.SENT, attempted=True)
 
     def _temporary(self, pk: int, attempts: int, error: str) -> Outcome:
-        if attempts >= self._max_attempts:
+        if self._retries.gives_up(attempts):
             return Outcome(pk=pk, status=OutboxStatus.FAILED, attempted=True, error=f"gave up: {error}")
-        delay = backoff_seconds(attempts, jitter=self._jitter())
+        delay = self._retries.delay(attempts, jitter=self._jitter())
         return Outcome(
             pk=pk, status=OutboxStatus.RETRYING, attempted=True,
             next_attempt_at=self._clock() + timedelta(seconds=delay), error=error,

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from gateway.models import TeammateReply, Ticket
-from gateway.store.outbox import OutboxDraft
 from gateway.tokens import Keyring
 from outbound.compose import Envelope, compose, make_message_id, one_line
+from outbound.outbox import OutboxDraft
 from outbound.render import Renderer
 from outbound.sanitize import safe_html
 

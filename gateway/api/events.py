@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Response, status
 
 from gateway.api.schemas import EventIn, TicketCreatedIn, TicketReplyIn
 from gateway.app import Gateway
-from gateway.store import Applied
+from outbound.events import Applied
 
 __all__ = ["router_for"]
 
@@ -29,11 +29,11 @@ def router_for(gw: Gateway) -> APIRouter:
         now = gw.clock()
         applied: Applied
         if isinstance(event, TicketCreatedIn):
-            applied = gw.notifier.ticket_created(event.record(), now=now)
+            applied = gw.events.ticket_created(event.record(), now=now)
         elif isinstance(event, TicketReplyIn):
-            applied = gw.notifier.ticket_reply(event.record(), now=now)
+            applied = gw.events.ticket_reply(event.record(), now=now)
         else:
-            applied = gw.notifier.state_changed(event.record(), now=now)
+            applied = gw.events.state_changed(event.record(), now=now)
         if applied.replayed:
             response.headers["Idempotent-Replayed"] = "true"
         return applied.response

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -10,12 +9,10 @@ from fastapi.concurrency import run_in_threadpool
 
 from gateway.app import Gateway
 from gateway.errors import MessageTooBig
-from gateway.store import StoredInbound
+from inbound.inbox import StoredInbound
 from inbound.rejections import http_status
 
 __all__ = ["inbound_json", "router_for"]
-
-log = logging.getLogger(__name__)
 
 #: The only body type ``POST /v1/inbound`` takes.
 RFC822 = "message/rfc822"
@@ -75,11 +72,10 @@ def router_for(gw: Gateway) -> APIRouter:
             refusal = await run_in_threadpool(gw.recipients.refusal, address)
             if refusal is not None:
                 raise HTTPException(http_status(refusal) or 422, f"recipient: {refusal}")
-        pk = await run_in_threadpool(gw.store_inbound, mail_from, recipient, bytes(raw))
-        try:
-            gw.enqueue_inbound(pk)
-        except Exception:  # stored: the sweeper enqueues it
-            log.warning("could not enqueue inbound message %s; the sweeper will", pk, exc_info=True)
+        # Committed before the answer; handed to the pipeline after the commit (or by the sweeper).
+        pk = await run_in_threadpool(
+            lambda: gw.inbound.save_raw(mail_from=mail_from, rcpt_to=recipient, raw=bytes(raw), now=gw.clock())
+        )
         return {"id": pk, "status": "received"}
 
     @router.get("/v1/quarantine")
@@ -98,7 +94,7 @@ def router_for(gw: Gateway) -> APIRouter:
     @router.post("/v1/quarantine/{pk}/release")
     def release(pk: int) -> dict[str, Any]:
         """Release a quarantined message: it goes through the pipeline again, without the sender check."""
-        if not gw.release_inbound(pk):
+        if not gw.inbound.release(pk, now=gw.clock()):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no quarantined message {pk}")
         return {"id": pk, "status": "released"}
 

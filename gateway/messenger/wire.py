@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from gateway.messenger.hub import Frame
+from gateway.messenger.store import ChangeView
 from gateway.messenger.view import Pill, ThreadEntry, ThreadPage, TicketSummary
 from gateway.store.changes import ChangeKind
-from gateway.store.messenger import ChangeView
 
 __all__ = ["entry_json", "frame", "page_json", "pill_json", "summary_json"]
 

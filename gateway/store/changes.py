@@ -6,8 +6,8 @@ entry, a quiet state change, a seen receipt). It locks the customer's row first 
 commit in increasing order: a reader resuming "after id N" never skips a change that commits
 late. That is what makes ``Last-Event-ID`` resume exact, from any API process.
 
-:func:`publish_after_commit` hooks an engine so that, after such a transaction commits, the ids
-of the customers it changed are handed to a publisher (the live-update wake-up signal).
+Each change notes :data:`CUSTOMERS_CHANGED` (the customer's id); once the transaction commits,
+the unit of work hands the ids to :func:`publisher` (the live-update wake-up signal).
 """
 
 from __future__ import annotations
@@ -19,18 +19,18 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Connection, bindparam, func, insert, select
-from sqlalchemy.engine import Engine
 
-from gateway.store.after_commit import after_commit, note
-from gateway.store.prebuilt import Prebuilt
+from gateway.store.db import Database
+from gateway.store.sqlite import Prebuilt
 from gateway.store.tables import changes, customers, tickets
+from gateway.store.uow import note
 
-__all__ = ["Change", "ChangeKind", "ChangeLog", "append_change", "publish_after_commit", "record_change"]
+__all__ = ["CUSTOMERS_CHANGED", "Change", "ChangeKind", "ChangeLog", "append_change", "publisher", "record_change"]
 
 log = logging.getLogger(__name__)
 
-#: The :mod:`after_commit` topic of the customers a transaction changed.
-_CHANGED = "changed"
+#: The hand-on topic of the customers a transaction changed (their ids).
+CUSTOMERS_CHANGED = "customers_changed"
 
 
 class ChangeKind(StrEnum):
@@ -80,12 +80,12 @@ def append_change(
         "customer_pk": customer_pk, "ticket_pk": ticket_key, "kind": kind.value, "entry_pk": entry_key,
         "created_at": now,
     })
-    note(conn, _CHANGED, customer_id)
+    note(conn, CUSTOMERS_CHANGED, customer_id)
     return pk
 
 
-def publish_after_commit(engine: Engine, publish: Callable[[str], None]) -> None:
-    """Call ``publish(customer_id)`` once a transaction that recorded changes for them has committed."""
+def publisher(publish: Callable[[str], None]) -> Callable[[list[str]], None]:
+    """The hand-on of :data:`CUSTOMERS_CHANGED`: ``publish(customer_id)`` once per customer changed."""
 
     def _publish(customer_ids: list[str]) -> None:
         for customer_id in sorted(set(customer_ids)):
@@ -94,14 +94,14 @@ def publish_after_commit(engine: Engine, publish: Callable[[str], None]) -> None
             except Exception:  # the store or Redis is down: logged, retried by the fallback poll
                 log.warning("could not publish a change for customer %r", customer_id, exc_info=True)
 
-    after_commit(engine, _CHANGED, _publish)
+    return _publish
 
 
 class ChangeLog:
     """Reads the log."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def latest(self, customer_id: str) -> int:
         """The id of the customer's newest change; 0 when there is none."""
@@ -110,7 +110,7 @@ class ChangeLog:
             .join(customers, customers.c.pk == changes.c.customer_pk)
             .where(customers.c.external_id == customer_id)
         )
-        with self._engine.connect() as conn:
+        with self._db.read() as conn:
             return int(conn.execute(query).scalar() or 0)
 
     def since(self, customer_id: str, *, after: int, limit: int) -> list[Change]:
@@ -122,7 +122,7 @@ class ChangeLog:
             .order_by(changes.c.pk)
             .limit(limit)
         )
-        with self._engine.connect() as conn:
+        with self._db.read() as conn:
             return [Change(r.pk, r.ticket_pk, ChangeKind(r.kind), r.entry_pk) for r in conn.execute(query)]
 
     def tail(self, *, after: int, limit: int = 1000) -> tuple[int, set[str]]:
@@ -134,6 +134,6 @@ class ChangeLog:
             .order_by(changes.c.pk)
             .limit(limit)
         )
-        with self._engine.connect() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(query).all()
         return (rows[-1].pk if rows else after), {r.external_id for r in rows}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -17,13 +17,19 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["SerialConnection", "is_sqlite", "lazy_commit", "make_engine", "migrate", "pending_migrations"]
+from gateway.store.uow import HandOns, UnitOfWork
+
+T = TypeVar("T")
+
+__all__ = ["Database", "SerialConnection", "is_sqlite", "make_engine", "migrate", "pending_migrations"]
 
 #: Seconds a SQLite writer waits for another writer before giving up.
 SQLITE_BUSY_TIMEOUT = 30
 #: Seconds after which a pooled PostgreSQL connection is replaced.
 POOL_RECYCLE_SECONDS = 600
 _MIGRATIONS = Path(__file__).parent / "migrations"
+#: Execution option marking connections that only read (see :meth:`Database.read`).
+_READ_ONLY = "web2chat_read_only"
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -126,39 +132,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            # Take the write lock up front: no deadlock-prone lock upgrades between writers.
-            conn.connection.dbapi_connection.begin_immediate()
+            dbapi_connection = conn.connection.dbapi_connection
+            if conn.get_execution_options().get(_READ_ONLY):
+                # A reader: a snapshot of the last commit (WAL), beside the writer, never queued behind it.
+                dbapi_connection.execute("BEGIN")
+            else:
+                # A writer takes the write lock up front: no deadlock-prone lock upgrades between writers.
+                dbapi_connection.begin_immediate()
 
         return engine
     # No pre-ping: it costs a round trip per checkout. A connection dropped by a database
     # restart fails one operation (the job is retried, the API answers 503) and is replaced.
     return create_engine(url, pool_recycle=POOL_RECYCLE_SECONDS, **kwargs)
-
-
-@contextmanager
-def lazy_commit(engine: Engine) -> Iterator[Connection]:
-    """A transaction whose commit does not wait for the disk: atomic, and durable once the next
-    ordinary commit (or a checkpoint) syncs; lost only if the machine itself goes down first.
-
-    For bookkeeping that is safe to redo, such as claiming an email or recording that it was
-    sent (losing that record re-sends the email, with the same Message-ID). Never for events
-    or inbound messages. SQLite: ``synchronous=NORMAL`` for this transaction (WAL mode);
-    PostgreSQL: ``SET LOCAL synchronous_commit TO OFF``.
-    """
-    if not is_sqlite(engine):
-        with engine.begin() as conn:
-            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-            yield conn
-        return
-    with engine.connect() as conn:
-        raw = conn.connection.dbapi_connection
-        assert raw is not None
-        raw.execute("PRAGMA synchronous=NORMAL")  # only outside a transaction, so before BEGIN
-        try:
-            with conn.begin():
-                yield conn
-        finally:
-            raw.execute("PRAGMA synchronous=FULL")
 
 
 def _config(connection: Any) -> Config:
@@ -183,3 +168,47 @@ def pending_migrations(engine: Engine) -> list[str]:
     return list(reversed(pending))
 
 
+
+
+class Database:
+    """One store: its engine, a reader that never waits for writers, and the units of work that write.
+
+    - :meth:`read` for queries: on SQLite a deferred transaction, a snapshot of the last commit
+      read beside the writer (WAL), never queued behind the process's write lock.
+    - :meth:`write` (:attr:`uow`) for every change: grouped on SQLite, where each commit waits for
+      an fsync and writers take turns anyway; one transaction per work on PostgreSQL.
+    - :attr:`mail` for raw inbound mail from the SMTP server: always grouped (plain inserts of
+      independent rows, which no lock order can deadlock), with its own committer thread.
+    - :attr:`hand_ons`: what each topic noted in a transaction becomes after its commit.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sqlite = is_sqlite(engine)
+        self._reader = engine.execution_options(**{_READ_ONLY: True})
+        self.hand_ons = HandOns()
+        self.uow = UnitOfWork(engine, grouped=self.sqlite, hand_ons=self.hand_ons)
+        self.mail = UnitOfWork(engine, grouped=True, hand_ons=self.hand_ons)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> Database:
+        """A database for ``url`` (see :func:`make_engine`)."""
+        return cls(make_engine(url, **kwargs))
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reading (its transaction is rolled back at the end: it changes nothing)."""
+        with self._reader.connect() as conn:
+            yield conn
+
+    def write(self, fn: Callable[[Connection], T], *, durable: bool = True) -> T:
+        """Run ``fn(conn)`` in the unit of work; its result once committed (see :class:`UnitOfWork`)."""
+        return self.uow.run(fn, durable=durable)
+
+    def after_commit(self, topic: str, handle: Callable[[list[Any]], None]) -> None:
+        """Call ``handle(values)`` after each commit that noted values under ``topic``."""
+        self.hand_ons.register(topic, handle)
+
+    def dispose(self) -> None:
+        """Close the pooled connections."""
+        self.engine.dispose()

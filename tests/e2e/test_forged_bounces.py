@@ -18,7 +18,7 @@ import pytest
 
 from gateway.app import build_gateway
 from gateway.run import Parts
-from tests.e2e.helpers import API_KEY, parse, settings_for, wait_for
+from tests.helpers import API_KEY, parse, settings_for, wait_for
 
 ADA = "ada@customer.example.test"
 STRANGER = "grace@elsewhere.example.test"

@@ -15,7 +15,7 @@ import pytest
 
 from gateway.app import build_gateway
 from gateway.run import Parts
-from tests.e2e.helpers import API_KEY, gmail_reply, parse, settings_for, wait_for
+from tests.helpers import API_KEY, gmail_reply, parse, settings_for, wait_for
 from tests.messenger import created
 
 CUSTOMER = "ada@customer.example.test"

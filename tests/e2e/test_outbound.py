@@ -12,7 +12,7 @@ import pytest
 
 from gateway.app import build_gateway
 from gateway.run import Parts
-from tests.e2e.helpers import API_KEY, parse, settings_for, wait_for
+from tests.helpers import API_KEY, parse, settings_for, wait_for
 from tests.integration.relay import ScriptedRelay, running_relay
 from tests.services import free_port
 

@@ -60,7 +60,7 @@ def test_outbox_lists_kept_emails_as_json(tmp_path: Path, capsys: pytest.Capture
             "customer": {"id": "c1", "email": "ada@example.com", "name": "Ada"},
         }
     ).record()
-    gw.notifier.ticket_created(event, now=gw.clock())
+    gw.events.ticket_created(event, now=gw.clock())
     assert 0 == main(["outbox", "--json"], env(tmp_path))
     emails = json.loads(capsys.readouterr().out)
     assert ["ada@example.com"] == [e["to"] for e in emails]

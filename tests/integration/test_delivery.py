@@ -13,11 +13,11 @@ import trustme
 from sqlalchemy import event
 
 from gateway.models import OutboxStatus
-from gateway.store import OutboxDraft, OutboxStore, make_engine
-from gateway.store.outbox import insert_draft
+from gateway.retry import RetryPolicy, backoff_seconds
+from gateway.store import Database
 from outbound.deliver import SEND_LEASE, Deliverer
+from outbound.outbox import OutboxDraft, OutboxStore, insert_draft
 from outbound.relay import RelaySender
-from outbound.retry import backoff_seconds
 from outbound.send import MemorySender, Sender, sender_from_url
 from tests.integration.relay import ScriptedRelay, running_relay
 from tests.services import free_port
@@ -44,13 +44,14 @@ class Harness:
     """An outbox on a real database and a Deliverer sending through ``sender``."""
 
     def __init__(self, database_url: str, sender: Sender, *, max_attempts: int = 8, batch_limit: int = 1) -> None:
-        self.engine = make_engine(database_url)
-        self.outbox = OutboxStore(self.engine)
+        self.db = Database.from_url(database_url)
+        self.engine = self.db.engine
+        self.outbox = OutboxStore(self.db)
         self.clock = Clock()
         self.retries: list[tuple[int, float]] = []
         self.deliverer = Deliverer(
             outbox=self.outbox, sender=sender, mail_from="support@acme.example.test", clock=self.clock,
-            retry_later=lambda pk, delay: self.retries.append((pk, delay)), max_attempts=max_attempts,
+            retry_later=lambda pk, delay: self.retries.append((pk, delay)), retries=RetryPolicy(max_attempts),
             jitter=lambda: 0.5, batch_limit=batch_limit,
         )
 
@@ -59,8 +60,7 @@ class Harness:
                f"Subject: Ticket {n}\r\n\r\nHello {n}.\r\n").encode()
         draft = OutboxDraft(ticket_key=None, kind="ticket_created", to=to, subject=f"Ticket {n}",
                             message_id=f"<m{n}@reply.example.test>", raw=raw)
-        with self.engine.begin() as conn:
-            return insert_draft(conn, draft, now=self.clock())
+        return self.db.write(lambda conn: insert_draft(conn, draft, now=self.clock()))
 
     def status(self, pk: int) -> tuple[OutboxStatus, int]:
         email = self.outbox.get(pk)
@@ -97,9 +97,9 @@ def test_lines_starting_with_a_dot_arrive_unchanged(database_url: str, relay: Re
     h = Harness(database_url, plain_sender(port))
     raw = (b"From: support@acme.example.test\r\nTo: ada@customer.example.test\r\n"
            b"Message-ID: <dots@reply.example.test>\r\nSubject: Dots\r\n\r\n.\r\n..\r\n.hidden line\r\nlast line")
-    with h.engine.begin() as conn:
-        pk = insert_draft(conn, OutboxDraft(ticket_key=None, kind="ticket_created", to=ADA, subject="Dots",
-                                            message_id="<dots@reply.example.test>", raw=raw), now=h.clock())
+    draft = OutboxDraft(ticket_key=None, kind="ticket_created", to=ADA, subject="Dots",
+                        message_id="<dots@reply.example.test>", raw=raw)
+    pk = h.db.write(lambda conn: insert_draft(conn, draft, now=h.clock()))
     assert OutboxStatus.SENT == h.deliverer.deliver(pk)
     assert [raw + b"\r\n"] == scripted.received
 

@@ -10,9 +10,8 @@ from dramatiq.brokers.redis import RedisBroker
 
 from gateway.app import build_gateway
 from gateway.broker import INBOUND_QUEUE
-from gateway.store import InboundStatus, RawMessage
-from tests.e2e.helpers import drain, settings_for
-from tests.integration.conftest import CUSTOMER, open_ticket
+from gateway.models import InboundStatus, RawMessage
+from tests.helpers import CUSTOMER, drain, open_ticket, settings_for
 
 BATCH = 5
 
@@ -37,12 +36,8 @@ def test_every_message_of_a_group_commit_is_processed(
     broker: dramatiq.Broker = request.getfixturevalue(broker_fixture)
     gw = build_gateway(settings_for(tmp_path), broker=broker)
     to = gw.keyring.address_for(open_ticket(gw).key, CUSTOMER)
-    commits = gw.commit_queue()
-    futures = [commits.submit(RawMessage(CUSTOMER, (to,), reply(to, n))) for n in range(BATCH)]
-    commits.start()  # everything is already waiting: one transaction
-    commits.stop()
-    pks = [future.result(timeout=10) for future in futures]
-    assert (1, BATCH) == (commits.batches, commits.committed)
+    pks = gw.inbound.save_many([RawMessage(CUSTOMER, (to,), reply(to, n)) for n in range(BATCH)], now=gw.clock())
+    assert BATCH == len(set(pks))
     assert 1 == queued(broker)
     drain(broker, INBOUND_QUEUE, threads=2)
     stored = [gw.inbound.get(pk) for pk in pks]
@@ -52,7 +47,7 @@ def test_every_message_of_a_group_commit_is_processed(
 def test_a_single_message_is_enqueued_directly(stub_broker: dramatiq.Broker, tmp_path: Path) -> None:
     """A batch of one is sent straight to the pipeline, with no fan-out hop."""
     gw = build_gateway(settings_for(tmp_path), broker=stub_broker)
-    gw.enqueue_inbound_batch([7])
+    gw.jobs.process_inbound([7])
     (encoded,) = list(stub_broker.queues[INBOUND_QUEUE].queue)  # type: ignore[attr-defined]
     message = dramatiq.Message.decode(encoded)
     assert ("process_inbound", [7]) == (message.actor_name, list(message.args))

@@ -17,12 +17,11 @@ from hypothesis import strategies as st
 
 from gateway.app import build_gateway
 from gateway.errors import MalformedMessage
-from gateway.store import InboundStatus, RawMessage
+from gateway.models import InboundStatus, RawMessage
 from inbound.charsets import decode_text
 from inbound.classify import classify
 from inbound.parse import parse_email
-from tests.e2e.helpers import settings_for
-from tests.integration.conftest import CUSTOMER, Listening, open_ticket, start_listener
+from tests.helpers import CUSTOMER, Listening, open_ticket, settings_for, start_listener
 
 FUZZ = settings(max_examples=60, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -64,8 +63,7 @@ def listening(tmp_path: Path, stub_broker: dramatiq.Broker) -> Iterator[Listenin
     gw = build_gateway(settings_for(tmp_path, max_message_bytes=64 * 1024), broker=stub_broker)
     running = start_listener(gw, open_ticket(gw))
     yield running
-    running.server.stop()
-    running.commits.stop()
+    running.stop()
 
 
 @FUZZ

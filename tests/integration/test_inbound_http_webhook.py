@@ -18,11 +18,10 @@ import pytest
 
 from gateway.app import build_gateway
 from gateway.cli import main
+from gateway.models import WebhookStatus
 from gateway.run import Parts
-from gateway.store.webhooks import WebhookStatus
 from inbound.webhook import HttpPoster
-from tests.e2e.helpers import API_KEY, settings_for, wait_for
-from tests.integration.conftest import CUSTOMER, NOW, open_ticket
+from tests.helpers import API_KEY, CUSTOMER, NOW, open_ticket, settings_for, wait_for
 
 SECRET = "webhook-secret-0123456789"
 
@@ -149,8 +148,9 @@ def test_webhook_is_retried_with_backoff_until_the_help_desk_answers_2xx(
                                  raw=b"From: ada@customer.example.test\r\nSubject: Re\r\n\r\nDone.\r\n", now=NOW)
         outcome = gw.pipeline.process(pk)
         assert outcome is not None and outcome.entry_pk is not None
-        call = gw.inbound.webhook_for_entry(outcome.entry_pk)
-        assert call is not None
+        (stored_call,) = gw.webhooks.recent()
+        assert outcome.entry_pk == stored_call.entry_pk
+        call = stored_call.pk
         deliverer = gw.webhook_deliverer
         assert deliverer is not None
         deliverer._retry_later = lambda _pk, delay: delays.append(delay)  # the broker's delay, observed

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from gateway.api import create_api
 from gateway.app import Gateway, build_gateway
 from gateway.store.tables import entries
-from tests.e2e.helpers import API_KEY, settings_for
+from tests.helpers import API_KEY, settings_for
 from tests.messenger import created, key_for, reply, state
 
 
@@ -40,7 +40,7 @@ class Desk:
         return self.client.post(f"/v1/tickets/{ticket_id}/seen", json={"customer_id": "c-1", **body})
 
     def seen_at(self) -> dict[str, datetime | None]:
-        with self.gw.tickets._engine.connect() as conn:
+        with self.gw.db.read() as conn:
             query = select(entries.c.external_id, entries.c.seen_at).where(entries.c.external_id.isnot(None))
             return {r.external_id: r.seen_at for r in conn.execute(query)}
 

@@ -15,7 +15,7 @@ from dramatiq.brokers.stub import StubBroker
 from gateway.app import Gateway, build_gateway
 from gateway.messenger.live import LocalSignal, RedisSignal
 from gateway.run import Parts
-from tests.e2e.helpers import API_KEY, settings_for, wait_for
+from tests.helpers import API_KEY, settings_for, wait_for
 from tests.messenger import EventStream, created, key_for, reply, state
 from tests.services import REDIS_URL, require_service
 

@@ -17,11 +17,9 @@ import dramatiq
 import pytest
 
 from gateway.app import Gateway, build_gateway
-from gateway.models import EntryKind, Ticket
-from gateway.store import InboundStatus, RawMessage
+from gateway.models import EntryKind, InboundStatus, RawMessage, Ticket
 from inbound.pipeline import Outcome
-from tests.e2e.helpers import settings_for
-from tests.integration.conftest import CUSTOMER, open_ticket
+from tests.helpers import CUSTOMER, open_ticket, settings_for
 
 CORPUS = Path(__file__).parent.parent / "corpus" / "inbound"
 TRUSTED_MX = "mx.acme.example.test"
@@ -130,8 +128,8 @@ def test_spoofed_sender_is_quarantined_and_lands_once_released(desk: Desk) -> No
     [held] = desk.gw.inbound.quarantined()
     assert "mallory@attacker.example.test" == held.from_addr
     assert "not the ticket's customer" in (held.detail or "")
-    assert desk.gw.release_inbound(held.pk)
-    assert not desk.gw.release_inbound(held.pk)  # no longer quarantined
+    assert desk.gw.inbound.release(held.pk, now=desk.gw.clock())
+    assert not desk.gw.inbound.release(held.pk, now=desk.gw.clock())  # no longer quarantined
     again = desk.gw.pipeline.process(held.pk)
     assert again is not None
     assert InboundStatus.LANDED == again.status

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from gateway.api import create_api
 from gateway.app import build_gateway
-from tests.e2e.helpers import settings_for
+from tests.helpers import settings_for
 
 KINDS = ["state_changed", "teammate_reply", "ticket_created"]
 

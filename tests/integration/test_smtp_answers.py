@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import smtplib
 import socket
 import threading
@@ -13,27 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from gateway.store import InboundStatus
-from tests.e2e.helpers import wait_for
-from tests.integration.conftest import CUSTOMER, Listening
+from gateway.models import InboundStatus
+from inbound import inbox
+from tests.helpers import CUSTOMER, Listening, reply_to, stored_id, wait_for
 
 MakeListening = Callable[..., Listening]
-
-REPLY = (
-    b"From: Ada Lovelace <ada@customer.example.test>\r\nTo: {to}\r\nSubject: Re: Printer\r\n"
-    b"Message-ID: <r1@mail.example.test>\r\n\r\nIt works again.\r\n"
-)
-
-
-def reply_to(listening: Listening, body: bytes = REPLY) -> bytes:
-    return body.replace(b"{to}", listening.reply_to.encode())
-
-
-def stored_id(reply: bytes) -> int:
-    match = re.search(rb"stored as inbound message (\d+)", reply)
-    assert match is not None, reply
-    return int(match.group(1))
-
 
 def send(listening: Listening, raw: bytes) -> tuple[int, bytes]:
     """MAIL, RCPT, DATA on a fresh connection; the DATA answer."""
@@ -125,18 +108,18 @@ def test_store_down_answers_451_then_250_when_back_and_lands_once(
 ) -> None:
     """While the store cannot commit the sender gets 451 4.3.0; its retry gets 250 and the reply lands once."""
     listening = make_listening()
-    real_save = listening.gw.inbound.save_many
+    real_insert = inbox.insert_raw
 
-    def store_down(*args: Any, **kwargs: Any) -> list[int]:
+    def store_down(*args: Any, **kwargs: Any) -> int:
         raise OperationalError("INSERT", {}, Exception("could not connect to server"))
 
-    monkeypatch.setattr(listening.gw.inbound, "save_many", store_down)
+    monkeypatch.setattr(inbox, "insert_raw", store_down)
     raw = reply_to(listening)
     code, text = send(listening, raw)
     assert (451, True) == (code, text.startswith(b"4.3.0"))
     assert listening.gw.inbound.get(1) is None
 
-    monkeypatch.setattr(listening.gw.inbound, "save_many", real_save)
+    monkeypatch.setattr(inbox, "insert_raw", real_insert)
     code, text = send(listening, raw)  # the sending server retries
     assert 250 == code
     listening.gw.pipeline.process(stored_id(text))

@@ -13,9 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.e2e.helpers import settings_for
-from tests.integration.conftest import CUSTOMER, Listening, start_listener
-from tests.integration.test_smtp_answers import reply_to, stored_id
+from tests.helpers import CUSTOMER, Listening, reply_to, settings_for, start_listener, stored_id
 
 MakeListening = Callable[..., Listening]
 
@@ -92,5 +90,4 @@ def test_several_listeners_share_one_port_with_so_reuseport(make_listening: Make
             with smtplib.SMTP("127.0.0.1", settings.smtp_port, timeout=10) as smtp:
                 assert 250 == smtp.noop()[0]
     finally:
-        second.server.stop()
-        second.commits.stop()
+        second.server.stop()  # the first's fixture stops the shared committer

@@ -3,58 +3,23 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 import pytest
 
-from gateway.models import Customer, OutboxStatus, Ticket, TicketCreated, TicketState
-from gateway.store import InboundStore, OutboxDraft, OutboxStore, RawMessage, TicketStore, make_engine
-from gateway.store.outbox import Outcome
-
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-
-def created(event_id: str = "evt-1", ticket_id: str = "T-1") -> TicketCreated:
-    return TicketCreated(
-        event_id=event_id,
-        occurred_at=NOW,
-        ticket_id=ticket_id,
-        title="Printer",
-        description="Blank pages",
-        state=TicketState.SUBMITTED,
-        created_by="teammate",
-        customer=Customer(id="c-1", email="ada@example.com", name="Ada", locale="en"),
-    )
-
-
-def first_id(ticket_id: str = "T-1") -> str:
-    """The Message-ID :func:`one_draft` gives the ticket's first email (its thread root)."""
-    return f"<{ticket_id}-first@example.test>"
-
-
-def one_draft(ticket: Ticket) -> list[OutboxDraft]:
-    return [
-        OutboxDraft(
-            ticket_key=ticket.key,
-            kind="ticket_created",
-            to=ticket.customer.email,
-            subject=ticket.title,
-            message_id=first_id(ticket.id),
-            raw=b"Subject: x\r\n\r\nbody\r\n",
-        )
-    ]
-
-
-#: ``drafts`` and ``root_message_id`` for ticket T-1's one email.
-ONE_EMAIL: dict[str, Any] = {"drafts": one_draft, "root_message_id": first_id()}
+from gateway.models import OutboxStatus, RawMessage
+from gateway.store import Database, TicketStore
+from inbound.inbox import InboundStore
+from outbound.event_store import apply_ticket_created
+from outbound.outbox import OutboxStore, Outcome
+from tests.helpers import NOW, ONE_EMAIL, created, one_draft
 
 
 def test_ticket_created_records_ticket_entry_and_email(database_url: str) -> None:
     """Applying ticket.created stores the ticket, its first entry and its email, and anchors threading."""
-    engine = make_engine(database_url)
-    tickets, outbox = TicketStore(engine), OutboxStore(engine)
-    applied = tickets.apply_ticket_created(created(), now=NOW, response={"ok": True}, **ONE_EMAIL)
+    db = Database.from_url(database_url)
+    tickets, outbox = TicketStore(db), OutboxStore(db)
+    applied = apply_ticket_created(db, created(), now=NOW, response={"ok": True}, **ONE_EMAIL)
     ticket = tickets.get("T-1")
     assert ticket is not None
     assert "<T-1-first@example.test>" == ticket.root_message_id
@@ -66,9 +31,9 @@ def test_ticket_created_records_ticket_entry_and_email(database_url: str) -> Non
 
 def test_repeated_event_id_replays_the_first_answer(database_url: str) -> None:
     """The same event id applied again returns the first answer and adds nothing."""
-    tickets = TicketStore(make_engine(database_url))
-    first = tickets.apply_ticket_created(created(), now=NOW, response={"n": 1}, **ONE_EMAIL)
-    again = tickets.apply_ticket_created(created(), now=NOW, response={"n": 2}, **ONE_EMAIL)
+    db = Database.from_url(database_url)
+    first = apply_ticket_created(db, created(), now=NOW, response={"n": 1}, **ONE_EMAIL)
+    again = apply_ticket_created(db, created(), now=NOW, response={"n": 2}, **ONE_EMAIL)
     assert {"n": 1} == again.response == first.response
     assert again.replayed
     assert () == again.outbox_pks
@@ -76,14 +41,14 @@ def test_repeated_event_id_replays_the_first_answer(database_url: str) -> None:
 
 def test_concurrent_same_event_applies_once(database_url: str) -> None:
     """Eight threads posting the same event at once create one ticket and one email."""
-    engine = make_engine(database_url)
-    tickets, outbox = TicketStore(engine), OutboxStore(engine)
+    db = Database.from_url(database_url)
+    outbox = OutboxStore(db)
     results = []
     barrier = threading.Barrier(8)
 
     def apply() -> None:
         barrier.wait()
-        results.append(tickets.apply_ticket_created(created(), now=NOW, response={"n": 1}, **ONE_EMAIL))
+        results.append(apply_ticket_created(db, created(), now=NOW, response={"n": 1}, **ONE_EMAIL))
 
     threads = [threading.Thread(target=apply) for _ in range(8)]
     for t in threads:
@@ -97,9 +62,9 @@ def test_concurrent_same_event_applies_once(database_url: str) -> None:
 
 def test_an_email_is_claimed_by_one_sender_until_its_lease_ends(database_url: str) -> None:
     """Only one claim succeeds; after the lease runs out the email can be claimed again."""
-    engine = make_engine(database_url)
-    tickets, outbox = TicketStore(engine), OutboxStore(engine)
-    pk = tickets.apply_ticket_created(created(), now=NOW, response={}, **ONE_EMAIL).outbox_pks[0]
+    db = Database.from_url(database_url)
+    outbox = OutboxStore(db)
+    pk = apply_ticket_created(db, created(), now=NOW, response={}, **ONE_EMAIL).outbox_pks[0]
     lease = timedelta(minutes=5)
 
     def claim(at: datetime) -> list[int]:
@@ -116,9 +81,9 @@ def test_an_email_is_claimed_by_one_sender_until_its_lease_ends(database_url: st
 
 def test_a_reply_delivered_twice_lands_once(database_url: str) -> None:
     """Two stored copies of one message (same Message-ID) land one customer reply."""
-    engine = make_engine(database_url)
-    tickets, inbound = TicketStore(engine), InboundStore(engine)
-    tickets.apply_ticket_created(created(), now=NOW, response={}, **ONE_EMAIL)
+    db = Database.from_url(database_url)
+    tickets, inbound = TicketStore(db), InboundStore(db)
+    apply_ticket_created(db, created(), now=NOW, response={}, **ONE_EMAIL)
     ticket = tickets.get("T-1")
     assert ticket is not None
     first = inbound.save_raw(mail_from="ada@example.com", rcpt_to=["r@x"], raw=b"one", now=NOW)
@@ -138,7 +103,7 @@ def test_a_reply_delivered_twice_lands_once(database_url: str) -> None:
 
 def test_a_group_commit_stores_every_message_under_the_ids_it_returns(database_url: str) -> None:
     """save_many returns one id per message, in order, and each id reads back that message's envelope and bytes."""
-    inbound = InboundStore(make_engine(database_url))
+    inbound = InboundStore(Database.from_url(database_url))
     messages = [RawMessage(f"s{i}@example.com", (f"r{i}@example.test", "x@example.test"), b"m%d" % i) for i in range(5)]
     pks = inbound.save_many(messages, now=NOW)
     stored = [inbound.get(pk) for pk in pks]
@@ -152,7 +117,7 @@ def test_a_group_commit_stores_every_message_under_the_ids_it_returns(database_u
 
 def test_a_group_commit_that_fails_stores_none_of_its_messages(database_url: str) -> None:
     """When one message of a batch cannot be stored, the whole batch is rolled back and the store still works."""
-    inbound = InboundStore(make_engine(database_url))
+    inbound = InboundStore(Database.from_url(database_url))
     bad = RawMessage("s@example.com", ("r@example.test",), None)  # type: ignore[arg-type]  # raw is NOT NULL
     with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises
         inbound.save_many([RawMessage("a@example.com", ("r@example.test",), b"ok"), bad], now=NOW)
@@ -164,11 +129,11 @@ def test_a_group_commit_that_fails_stores_none_of_its_messages(database_url: str
 def test_root_drawn_before_is_written_with_the_ticket_and_must_be_the_first_email(database_url: str) -> None:
     """A root Message-ID given up front becomes the ticket's; one that is not the first email's
     is refused and nothing of the event is stored."""
-    engine = make_engine(database_url)
-    tickets = TicketStore(engine)
+    db = Database.from_url(database_url)
+    tickets = TicketStore(db)
     with pytest.raises(ValueError, match="not the root"):
-        tickets.apply_ticket_created(created(), now=NOW, response={}, drafts=one_draft, root_message_id="<other@x>")
+        apply_ticket_created(db, created(), now=NOW, response={}, drafts=one_draft, root_message_id="<other@x>")
     assert tickets.get("T-1") is None
-    tickets.apply_ticket_created(created(), now=NOW, response={}, **ONE_EMAIL)
+    apply_ticket_created(db, created(), now=NOW, response={}, **ONE_EMAIL)
     ticket = tickets.get("T-1")
     assert ticket is not None and "<T-1-first@example.test>" == ticket.root_message_id

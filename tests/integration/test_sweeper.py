@@ -13,7 +13,7 @@ from gateway.broker import OUTBOUND_QUEUE
 from gateway.cli import main
 from gateway.models import Customer, OutboxStatus, TicketCreated, TicketState
 from outbound.send import MemorySender
-from tests.e2e.helpers import drain, settings_for
+from tests.helpers import drain, settings_for
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -34,7 +34,7 @@ def test_email_whose_broker_message_was_lost_is_sent_by_the_sweeper(
     sender = MemorySender()
     gw = build_gateway(settings_for(tmp_path, database_url=database_url), broker=stub_broker, sender=sender,
                        clock=lambda: now[0])
-    applied = gw.notifier.ticket_created(created(), now=T0)
+    applied = gw.events.ticket_created(created(), now=T0)
     stub_broker.flush_all()  # the broker lost the message
     (pk,) = applied.outbox_pks
     gw.sweep()
@@ -56,7 +56,7 @@ def test_cli_outbox_lists_status_and_attempts(
     """`web2chat-gateway outbox` shows each email's status and attempts, with no relay configured."""
     url = f"sqlite:///{tmp_path / 'gw.sqlite3'}"
     gw = build_gateway(settings_for(tmp_path, database_url=url), broker=stub_broker)
-    gw.notifier.ticket_created(created(), now=T0)
+    gw.events.ticket_created(created(), now=T0)
     assert 0 == main(["outbox"], {"GATEWAY_DATABASE_URL": url})
     line = capsys.readouterr().out.strip()
     assert "queued" in line and " 0 " in line and "ada@customer.example.test" in line

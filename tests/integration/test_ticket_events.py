@@ -18,9 +18,10 @@ from gateway.api import create_api
 from gateway.app import Gateway, build_gateway
 from gateway.store import make_engine
 from gateway.store.tables import entries
-from outbound.notify import Notifier
+from outbound.event_store import UNSEEN_CHECKS_DUE
+from outbound.events import EventApplier
 from outbound.render import Branding, RenderedEmail, Renderer, find_templates
-from tests.e2e.helpers import API_KEY, settings_for
+from tests.helpers import API_KEY, settings_for
 
 AT = "2026-11-26T10:00:00Z"
 HTML = "<p>Try a <b>new</b> cartridge.</p>"
@@ -49,19 +50,18 @@ def desk(database_url: str, tmp_path: Path, stub_broker: dramatiq.Broker) -> Ite
     """A gateway on a fresh database with one ticket, T-1, created by the customer."""
     gw = build_gateway(settings_for(tmp_path, database_url=database_url, unseen_delay_seconds=180), broker=stub_broker)
     scheduled: list[tuple[int, datetime]] = []
-    gw.notifier = notifier_for(gw, lambda key, due: scheduled.append((key, due)))
+    gw.db.after_commit(UNSEEN_CHECKS_DUE, scheduled.extend)
     with TestClient(create_api(gw), headers={"Authorization": f"Bearer {API_KEY}"}) as client:
         d = Desk(client=client, gw=gw, scheduled=scheduled)
         assert 202 == d.post(created()).status_code
         yield d
 
 
-def notifier_for(gw: Gateway, schedule: Any, renderer: Renderer | None = None) -> Notifier:
-    """The gateway's notifier, but reporting unseen checks to ``schedule``."""
-    return Notifier(
-        tickets=gw.tickets, renderer=renderer or gw.renderer, keyring=gw.keyring,
-        from_address=gw.settings.from_address,
-        schedule_unseen_check=schedule, unseen_delay=timedelta(seconds=gw.settings.unseen_delay_seconds),
+def applier_for(gw: Gateway, renderer: Renderer) -> EventApplier:
+    """The gateway's event applier, rendering with ``renderer``."""
+    return EventApplier(
+        db=gw.db, renderer=renderer, keyring=gw.keyring, from_address=gw.settings.from_address,
+        unseen_delay=timedelta(seconds=gw.settings.unseen_delay_seconds),
     )
 
 
@@ -205,11 +205,11 @@ def test_event_whose_email_cannot_be_built_is_not_half_applied(desk: Desk) -> No
     """If the email of a state change fails to render, neither the state nor the thread changes."""
     gw = desk.gw
     broken = BrokenRenderer(find_templates(), branding=Branding(), marker="##-", messenger_url="http://localhost/")
-    gw.notifier = notifier_for(gw, desk.scheduled.append, broken)
+    working, gw.events = gw.events, applier_for(gw, broken)
     with pytest.raises(RuntimeError, match="the template broke"):
         desk.post(state("submitted", "resolved"))
     assert "submitted" == desk.thread()["ticket"]["state"]
     assert ["ticket_created"] == [e["kind"] for e in desk.thread()["entries"]]
     assert 1 == len(desk.emails())
-    gw.notifier = notifier_for(gw, desk.scheduled.append)
+    gw.events = working
     assert 202 == desk.post(state("submitted", "resolved")).status_code, "the refused event id was not burnt"

@@ -14,7 +14,7 @@ from dramatiq.brokers.redis import RedisBroker
 from gateway.app import Gateway, build_gateway
 from gateway.models import OutboxStatus
 from gateway.run import Parts
-from tests.e2e.helpers import API_KEY, settings_for, wait_for
+from tests.helpers import API_KEY, settings_for, wait_for
 from tests.services import REDIS_URL
 
 pytestmark = pytest.mark.redis
@@ -42,7 +42,7 @@ def gateway(tmp_path: Path, broker: dramatiq.Broker) -> Gateway:
     gw = build_gateway(
         settings_for(tmp_path, unseen_delay_seconds=1, unseen_max_wait_seconds=3), broker=broker
     )
-    gw.sweep_grace = gw.sweep_grace.__class__(seconds=0.5)
+    gw.sweep.grace = gw.sweep.grace.__class__(seconds=0.5)
     return gw
 
 

@@ -11,7 +11,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from gateway.api.schemas import TicketCreatedIn, TicketReplyIn
 from gateway.app import Gateway, build_gateway
-from tests.e2e.helpers import settings_for
+from tests.helpers import settings_for
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -46,7 +46,7 @@ def open_ticket(gw: Gateway, ticket_id: str) -> int:
         "ticket": {"id": ticket_id, "title": "Help", "description": "Please.", "created_by": "customer"},
         "customer": {"id": f"cust-{ticket_id}", "email": f"{ticket_id.lower()}@example.com", "name": "C"},
     }
-    gw.notifier.ticket_created(TicketCreatedIn.model_validate(event).record(), now=T0)
+    gw.events.ticket_created(TicketCreatedIn.model_validate(event).record(), now=T0)
     ticket = gw.tickets.get(ticket_id)
     assert ticket is not None
     return ticket.key
@@ -57,7 +57,7 @@ def reply(gw: Gateway, ticket_id: str, n: int, at: datetime) -> None:
         "type": "ticket.reply", "id": f"r-{ticket_id}-{n}", "occurred_at": at.isoformat(), "ticket_id": ticket_id,
         "reply": {"id": f"{ticket_id}-reply-{n}", "author": {"name": "Sam"}, "text": f"Reply {n} on {ticket_id}."},
     }
-    gw.notifier.ticket_reply(TicketReplyIn.model_validate(event).record(), now=at)
+    gw.events.ticket_reply(TicketReplyIn.model_validate(event).record(), now=at)
 
 
 def reply_emails(gw: Gateway) -> list[str]:

@@ -8,13 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, or_, select, update
-from sqlalchemy.engine import Engine
 
 from gateway.errors import UnknownEntry
 from gateway.messenger.view import NOTIFYING_KINDS, Pill, ThreadEntry, ThreadPage, TicketSummary, parse_entry_id
 from gateway.messenger.view import preview as make_preview
 from gateway.models import EntryKind
 from gateway.store.changes import Change, ChangeKind, ChangeLog, record_change
+from gateway.store.db import Database
 from gateway.store.tables import customers, entries, tickets
 
 __all__ = ["ChangeView", "MessengerStore"]
@@ -90,9 +90,9 @@ def _summary(m: Any) -> TicketSummary:
 class MessengerStore:
     """Reads the Messenger's view of tickets; records seen receipts."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self.changes = ChangeLog(engine)
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.changes = ChangeLog(db)
 
     def pill(self, ticket_id: str) -> Pill | None:
         """The ticket the help desk calls ``ticket_id``, or None."""
@@ -102,14 +102,14 @@ class MessengerStore:
             .join(customers, customers.c.pk == tickets.c.customer_pk)
             .where(tickets.c.external_id == ticket_id)
         )
-        with self._engine.connect() as conn:
+        with self._db.read() as conn:
             row = conn.execute(query).first()
         return _pill(row._mapping) if row else None
 
     def recent_tickets(self, customer_id: str, *, limit: int) -> list[TicketSummary]:
         """The customer's tickets, most recent activity first."""
         query = _summary_query().where(customers.c.external_id == customer_id).limit(limit)
-        with self._engine.connect() as conn:
+        with self._db.read() as conn:
             return [_summary(r._mapping) for r in conn.execute(query)]
 
     def summaries(self, ticket_keys: Iterable[int]) -> dict[int, TicketSummary]:
@@ -117,7 +117,7 @@ class MessengerStore:
         keys = sorted(set(ticket_keys))
         if not keys:
             return {}
-        with self._engine.connect() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(_summary_query().where(tickets.c.pk.in_(keys))).all()
         return {r.pk: _summary(r._mapping) for r in rows}
 
@@ -130,7 +130,7 @@ class MessengerStore:
             if before is not None:
                 query = query.where(entries.c.pk < before)
             query = query.order_by(entries.c.pk.desc())
-        with self._engine.connect() as conn:
+        with self._db.read() as conn:
             rows = [_entry(r._mapping) for r in conn.execute(query.limit(limit))]
             if after is None:
                 rows.reverse()
@@ -154,7 +154,7 @@ class MessengerStore:
             return []
         summaries = self.summaries(c.ticket_key for c in found)
         added = {c.entry_key for c in found if c.entry_key is not None}
-        with self._engine.connect() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(select(entries).where(entries.c.pk.in_(sorted(added)))).all() if added else []
         by_key = {r.pk: _entry(r._mapping) for r in rows}
         return [
@@ -170,7 +170,8 @@ class MessengerStore:
         """
         seen_at = min(at, now) if at is not None else now
         created_by = select(tickets.c.created_by).where(tickets.c.pk == pill.key).scalar_subquery()
-        with self._engine.begin() as conn:
+
+        def work(conn: Any) -> int:
             if up_to is not None:
                 covered: Any = entries.c.pk <= self._resolve(conn, pill, up_to)
             else:
@@ -187,7 +188,9 @@ class MessengerStore:
             ).rowcount
             if newly:
                 record_change(conn, ticket_key=pill.key, kind=ChangeKind.SEEN, now=now)
-        return int(newly)
+            return int(newly)
+
+        return self._db.write(work)
 
     @staticmethod
     def _resolve(conn: Any, pill: Pill, up_to: str) -> int:

@@ -1,10 +1,16 @@
-"""Statements built once and run with bound values; on SQLite straight through the sqlite3 driver.
+"""The one SQLite speed path: statements built once and run straight through the sqlite3 driver.
 
 SQLAlchemy's execution path costs about 0.2 ms of CPU per statement on a busy machine, several
-times what SQLite takes to run it. On SQLite a :class:`Prebuilt` statement is compiled once per
-set of value names (the same SQL SQLAlchemy would run, values through the columns' own bind
-processors) and handed to the driver inside the connection's current transaction. Elsewhere
-SQLAlchemy executes it. Only for statements without expanding (``IN``) parameters.
+times what SQLite takes to run it, and holds the GIL meanwhile (the SMTP event loop needs it).
+On SQLite a :class:`Prebuilt` statement is compiled once per set of value names (the same SQL
+SQLAlchemy would run, values through the columns' own bind processors, read through its result
+processors) and handed to the driver inside the connection's current transaction. Elsewhere, or
+with :func:`use_fast_paths` off, SQLAlchemy executes it. Only for statements without expanding
+(``IN``) parameters. It uses SQLAlchemy's public compiler API (``compile``, ``positiontup``,
+``binds``, ``bind_processor``, ``result_processor``).
+
+Used where it was measured to pay (``docs/benchmarks.md``, "SQLite fast path"): raw inbound
+mail (the SMTP server's commit), ``ticket.created``, the outbox claim and record, the changes log.
 """
 
 from __future__ import annotations
@@ -18,7 +24,23 @@ from sqlalchemy.sql.expression import Executable
 
 from gateway.store.records import inserted_pk
 
-__all__ = ["Prebuilt"]
+__all__ = ["Prebuilt", "fast_paths", "use_fast_paths"]
+
+_enabled = [True]
+
+
+def use_fast_paths(enabled: bool) -> None:
+    """Turn the driver path on or off for the whole process (benchmarks measure it this way)."""
+    _enabled[0] = enabled
+
+
+def fast_paths() -> bool:
+    """Whether :class:`Prebuilt` statements go through the sqlite3 driver on SQLite."""
+    return _enabled[0]
+
+
+def _fast(conn: Connection) -> bool:
+    return _enabled[0] and conn.dialect.name == "sqlite"
 
 
 class _Compiled:
@@ -82,7 +104,7 @@ class Prebuilt:
         """Run the statement once per row of values (all rows name the same values)."""
         if not rows:
             return
-        if conn.dialect.name == "sqlite":
+        if _fast(conn):
             compiled = self._compiled(conn, rows[0])
             driver: Any = conn.connection.driver_connection
             driver.executemany(compiled.sql, [compiled.values(r) for r in rows])
@@ -91,7 +113,7 @@ class Prebuilt:
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Every row returned (``RETURNING`` or ``SELECT``), values converted as SQLAlchemy would."""
-        if conn.dialect.name != "sqlite":
+        if not _fast(conn):
             return [tuple(r) for r in conn.execute(self.statement, dict(params))]
         processors = self._result_processors(conn)
         return [
@@ -110,20 +132,20 @@ class Prebuilt:
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """The first row returned (``RETURNING`` or ``SELECT``), or None."""
-        if conn.dialect.name == "sqlite":
+        if _fast(conn):
             rows = self._driver(conn, params).fetchall()  # to the end: the statement is done
             return rows[0] if rows else None
         return conn.execute(self.statement, dict(params)).first()
 
     def insert(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Run an ``INSERT`` of one row; the primary key it generated."""
-        if conn.dialect.name == "sqlite":
+        if _fast(conn):
             return int(self._driver(conn, params).lastrowid)
         return inserted_pk(conn.execute(self.statement, dict(params)))
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> None:
         """Run the statement for its effect."""
-        if conn.dialect.name == "sqlite":
+        if _fast(conn):
             self._driver(conn, params)
         else:
             conn.execute(self.statement, dict(params))

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import bindparam, insert, select
 
 from gateway.store import make_engine, migrate
-from gateway.store.prebuilt import Prebuilt
+from gateway.store.sqlite import Prebuilt
 from gateway.store.tables import suppressions
 
 ADD = Prebuilt(insert(suppressions))

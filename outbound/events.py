@@ -1,8 +1,13 @@
-"""Applies help-desk events: asks the policy what they do, stores that, hands emails to delivery."""
+"""Applies help-desk events (R1-R3): asks the policy what they do and stores that, emails included.
+
+Each event is one work of the unit of work (``outbound.event_store``); what must happen after the
+commit is noted in it and handed on by the unit of work: the stored emails to delivery
+(``outbound.outbox.QUEUED_EMAILS``), replies due for their unseen check
+(``outbound.event_store.UNSEEN_CHECKS_DUE``), the Messenger's wake-up (``gateway.store.changes``).
+"""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -11,40 +16,32 @@ from typing import Any
 
 from gateway.errors import DuplicateReply
 from gateway.models import EntryKind, TeammateReply, Ticket, TicketCreated, TicketReplied, TicketStateChanged
-from gateway.store.event_tx import EventTx
-from gateway.store.outbox import OutboxDraft
-from gateway.store.tickets import Applied, TicketStore
+from gateway.store.db import Database
 from gateway.tokens import Keyring
 from outbound.drafts import Drafter
+from outbound.event_store import Applied, EventTx, apply_event, apply_ticket_created
+from outbound.outbox import OutboxDraft
 from outbound.policy import AddToThread, ScheduleUnseenCheck, SendEmail, SetState, decide, labels
 from outbound.render import Renderer
 
-__all__ = ["Notifier", "ScheduleUnseenCheckFn"]
-
-log = logging.getLogger(__name__)
-
-#: ``schedule_unseen_check(ticket_key, due_at)``: run the unseen check for the ticket at ``due_at``.
-ScheduleUnseenCheckFn = Callable[[int, datetime], None]
+__all__ = ["Applied", "EventApplier"]
 
 
-class Notifier:
-    """Turns events into stored thread entries and stored emails (the store hands those to delivery
-    once they are committed: ``gateway.store.outbox.hand_on_after_commit``)."""
+class EventApplier:
+    """Turns events into stored thread entries and stored emails, one transaction each."""
 
     def __init__(
         self,
         *,
-        tickets: TicketStore,
+        db: Database,
         renderer: Renderer,
         keyring: Keyring,
         from_address: str,
-        schedule_unseen_check: ScheduleUnseenCheckFn,
         unseen_delay: timedelta,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
-        self._tickets = tickets
+        self._db = db
         self._drafter = Drafter(renderer=renderer, keyring=keyring, from_address=from_address, new_id=new_id)
-        self._schedule_unseen_check = schedule_unseen_check
         self._unseen_delay = unseen_delay
 
     def ticket_created(self, event: TicketCreated, *, now: datetime) -> Applied:
@@ -53,7 +50,8 @@ class Notifier:
         response = {"event_id": event.event_id, "ticket_id": event.ticket_id, "actions": labels(actions)}
         kinds = [a.kind for a in actions if isinstance(a, SendEmail)]
         root = self._drafter.new_message_id() if kinds else None  # the first email's: the thread's root
-        applied = self._tickets.apply_ticket_created(
+        applied = apply_ticket_created(
+            self._db,
             event,
             now=now,
             response=response,
@@ -67,26 +65,19 @@ class Notifier:
 
     def ticket_reply(self, event: TicketReplied, *, now: datetime) -> Applied:
         """R2: record the reply on the thread, due for the unseen check; no email from here."""
-        due: list[tuple[int, datetime]] = []
 
         def work(tx: EventTx) -> Mapping[str, Any]:
-            due.clear()  # a retried transaction starts over
             ticket = tx.ticket(event.ticket_id)
             if tx.reply_seen(event.reply.id):
                 raise DuplicateReply(f"reply id {event.reply.id!r} was already posted (event {event.event_id!r})")
             actions = decide(event, tx.history(ticket), unseen_delay=self._unseen_delay)
             self._carry_out(tx, ticket, event, actions, now=now)
-            due.extend((ticket.key, a.due_at) for a in actions if isinstance(a, ScheduleUnseenCheck))
+            for action in actions:
+                if isinstance(action, ScheduleUnseenCheck):
+                    tx.unseen_check_due(ticket.key, action.due_at)
             return self._response(event, actions)
 
-        applied = self._tickets.apply(event_id=event.event_id, event_type="ticket.reply", now=now, work=work)
-        # Committed: if scheduling fails now, the due time is in the store for the sweeper.
-        for ticket_key, due_at in () if applied.replayed else due:
-            try:
-                self._schedule_unseen_check(ticket_key, due_at)
-            except Exception:  # the broker is down; the sweeper finds the due entry
-                log.warning("could not schedule the unseen check for event %s", event.event_id, exc_info=True)
-        return applied
+        return apply_event(self._db, event_id=event.event_id, event_type="ticket.reply", now=now, work=work)
 
     def state_changed(self, event: TicketStateChanged, *, now: datetime) -> Applied:
         """R3: move the ticket to its new state and email the customer (unless closed unresolved)."""
@@ -97,7 +88,7 @@ class Notifier:
             self._carry_out(tx, ticket, event, actions, now=now)
             return self._response(event, actions)
 
-        return self._tickets.apply(event_id=event.event_id, event_type="ticket.state_changed", now=now, work=work)
+        return apply_event(self._db, event_id=event.event_id, event_type="ticket.state_changed", now=now, work=work)
 
     def reply_email(self, ticket: Ticket, replies: Sequence[TeammateReply], *, now: datetime) -> OutboxDraft:
         """The one email for a burst of teammate ``replies`` (newest first); the unseen check stores it."""

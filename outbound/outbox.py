@@ -1,25 +1,25 @@
-"""The outbox: every outbound email, stored before it is handed to the broker."""
+"""The outbox: every outbound email, stored before it is handed to delivery, and its store queries."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Integer, and_, bindparam, exists, func, insert, select, union_all, update
-from sqlalchemy.engine import Engine
 
 from gateway.models import OutboxEmail, OutboxStatus
-from gateway.store.after_commit import after_commit, note
-from gateway.store.db import lazy_commit
-from gateway.store.prebuilt import Prebuilt
+from gateway.store.db import Database
 from gateway.store.records import outbox_from_mapping, outbox_from_row
+from gateway.store.sqlite import Prebuilt
 from gateway.store.tables import outbox, suppressions
+from gateway.store.uow import note
 
-__all__ = ["Claimed", "OutboxDraft", "OutboxStore", "Outcome", "hand_on_after_commit", "insert_draft", "insert_drafts"]
+__all__ = ["QUEUED_EMAILS", "Claimed", "OutboxDraft", "OutboxStore", "Outcome", "insert_draft", "insert_drafts"]
 
-#: The :mod:`after_commit` topic of emails stored by a transaction.
-_QUEUED = "queued_emails"
+#: The hand-on topic of the emails a transaction stored (their pks): the composition root
+#: registers delivery for it, so each commit's emails travel in one broker message.
+QUEUED_EMAILS = "queued_emails"
 _CLAIMABLE = (OutboxStatus.QUEUED.value, OutboxStatus.RETRYING.value, OutboxStatus.SENDING.value)
 
 
@@ -58,10 +58,10 @@ _INSERT_MANY = insert(outbox).returning(outbox.c.pk, sort_by_parameter_order=Tru
 def insert_draft(conn: Connection, draft: OutboxDraft, *, now: datetime) -> int:
     """Insert ``draft`` as a queued email inside the caller's transaction; return its pk.
 
-    Once the transaction commits, the email is handed to delivery (:func:`hand_on_after_commit`).
+    Once the transaction commits, the email is handed on under :data:`QUEUED_EMAILS`.
     """
     pk = _INSERT.insert(conn, _draft_values(draft, now))
-    note(conn, _QUEUED, pk)
+    note(conn, QUEUED_EMAILS, pk)
     return pk
 
 
@@ -71,16 +71,8 @@ def insert_drafts(conn: Connection, drafts: Sequence[OutboxDraft], *, now: datet
         return [insert_draft(conn, d, now=now) for d in drafts]
     pks = [int(pk) for pk in conn.execute(_INSERT_MANY, [_draft_values(d, now) for d in drafts]).scalars()]
     for pk in pks:
-        note(conn, _QUEUED, pk)
+        note(conn, QUEUED_EMAILS, pk)
     return pks
-
-
-def hand_on_after_commit(engine: Engine, enqueue: Callable[[list[int]], None]) -> None:
-    """Call ``enqueue(pks)`` with the emails a transaction stored, once it has committed: one call
-    per transaction, so the emails of a group commit travel in one broker message. If ``enqueue``
-    fails (the broker is down), the emails wait in the store for the sweeper (:meth:`OutboxStore.due`).
-    """
-    after_commit(engine, _QUEUED, enqueue)
 
 
 _FINISHED = (OutboxStatus.SENT.value, OutboxStatus.FAILED.value, OutboxStatus.SUPPRESSED.value)
@@ -134,12 +126,12 @@ class Outcome:
 class OutboxStore:
     """Reads and updates the outbox."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def get(self, pk: int) -> OutboxEmail | None:
         """The email ``pk``, or None."""
-        with self._engine.connect() as conn:
+        with self._db.read() as conn:
             row = conn.execute(select(outbox).where(outbox.c.pk == pk)).first()
         return outbox_from_row(row) if row else None
 
@@ -148,7 +140,7 @@ class OutboxStore:
         query = select(outbox).order_by(outbox.c.pk.desc()).limit(limit)
         if ticket_key is not None:
             query = query.where(outbox.c.ticket_pk == ticket_key)
-        with self._engine.connect() as conn:
+        with self._db.read() as conn:
             return [outbox_from_row(r) for r in conn.execute(query)]
 
     def due(self, *, before: datetime, limit: int = 500) -> list[int]:
@@ -163,7 +155,7 @@ class OutboxStore:
             .order_by(outbox.c.next_attempt_at)
             .limit(limit)
         )
-        with self._engine.connect() as conn:
+        with self._db.read() as conn:
             return list(conn.execute(query).scalars())
 
     def claim_batch(self, pk: int, *, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
@@ -173,10 +165,9 @@ class OutboxStore:
         Under load one worker sends a batch on its connection and records it in one commit; the
         broker messages of the others then find nothing to do. Idle, a batch is just ``pk``.
         """
-        with lazy_commit(self._engine) as conn:  # a lost claim only lets the email be claimed again
-            rows = _CLAIM.rows(
-                conn, {"b_pk": pk, "b_now": now, "others": limit - 1, "lease_until": now + lease, "b_updated_at": now}
-            )
+        params = {"b_pk": pk, "b_now": now, "others": limit - 1, "lease_until": now + lease, "b_updated_at": now}
+        # Not durable: a lost claim only lets the email be claimed again.
+        rows = self._db.write(lambda conn: _CLAIM.rows(conn, params), durable=False)
         claimed = [dict(zip(_CLAIMED_KEYS, row, strict=True)) for row in rows]
         claimed.sort(key=lambda m: (m["pk"] != pk, m["pk"]))
         return [Claimed(outbox_from_mapping(m), bool(m["suppressed"])) for m in claimed]
@@ -184,8 +175,8 @@ class OutboxStore:
     def record(self, outcomes: Sequence[Outcome], *, now: datetime) -> None:
         """Record what became of claimed emails (and new suppressions), in one transaction.
 
-        Committed lazily (see :func:`lazy_commit`): if the machine goes down before the record
-        reaches the disk, the claim's lease runs out and the email is sent again, same Message-ID.
+        Not durable (see :class:`~gateway.store.uow.UnitOfWork`): if the machine goes down before the
+        record reaches the disk, the claim's lease runs out and the email is sent again, same Message-ID.
         """
         rows: dict[bool, list[dict[str, object]]] = {True: [], False: []}  # by whether it was attempted
         for o in outcomes:
@@ -193,12 +184,15 @@ class OutboxStore:
                 "b_pk": o.pk, "status": o.status.value, "updated_at": now, "next_attempt_at": o.next_attempt_at,
                 "last_error": o.error,
             })
-        with lazy_commit(self._engine) as conn:
+
+        def work(conn: Connection) -> None:
             for o in outcomes:
                 if o.suppress:
                     self._suppress(conn, o.suppress, reason=o.error or "", now=now)
             for attempted, values in rows.items():
                 _RECORDS[attempted].run_many(conn, values)
+
+        self._db.write(work, durable=False)
 
     @staticmethod
     def _suppress(conn: Connection, address: str, *, reason: str, now: datetime) -> None:
@@ -208,12 +202,11 @@ class OutboxStore:
 
     def is_suppressed(self, address: str) -> bool:
         """Whether ``address`` is on the suppression list."""
-        with self._engine.connect() as conn:
+        with self._db.read() as conn:
             return conn.execute(
                 select(suppressions.c.address).where(suppressions.c.address == address.strip().lower())
             ).first() is not None
 
     def suppress(self, address: str, *, reason: str, now: datetime) -> None:
         """Put ``address`` on the suppression list (idempotent)."""
-        with self._engine.begin() as conn:
-            self._suppress(conn, address, reason=reason, now=now)
+        self._db.write(lambda conn: self._suppress(conn, address, reason=reason, now=now))

@@ -1,0 +1,174 @@
+"""The gateway's jobs: actor declarations on one broker, how work is enqueued, and the sweeper.
+
+Actors are declared on an explicit broker (never Dramatiq's global one) with Dramatiq's retries
+off: the store records attempts and due times (``gateway.retry``), and the sweeper re-enqueues
+whatever is due and has lost its broker message (Redis restarted or flushed, a worker died).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import dramatiq
+
+from gateway.broker import INBOUND_QUEUE, OUTBOUND_QUEUE, UNSEEN_QUEUE
+
+__all__ = [
+    "DELIVER_EMAILS",
+    "DELIVER_WEBHOOK",
+    "FAN_OUT_INBOUND",
+    "PROCESS_INBOUND",
+    "SWEEP_GRACE",
+    "UNSEEN_CHECK",
+    "Jobs",
+    "Sweep",
+    "Sweeper",
+]
+
+log = logging.getLogger(__name__)
+
+#: Actor: send stored emails (a list of outbox pks).
+DELIVER_EMAILS = "deliver_emails"
+#: Actor: process one stored inbound message.
+PROCESS_INBOUND = "process_inbound"
+#: Actor: one ``process_inbound`` per message of a group commit.
+FAN_OUT_INBOUND = "fan_out_inbound"
+#: Actor: R2's unseen check of one ticket.
+UNSEEN_CHECK = "unseen_check"
+#: Actor: make one stored help-desk webhook call.
+DELIVER_WEBHOOK = "deliver_webhook"
+#: Most emails one delivery job names (the deliverer claims others due along with them).
+EMAIL_BATCH = 25
+#: Work younger than this is left to its own broker message; the sweeper takes older work.
+SWEEP_GRACE = timedelta(seconds=10)
+
+
+class Jobs:
+    """Declares the gateway's actors on one broker and enqueues them."""
+
+    def __init__(self, broker: dramatiq.Broker) -> None:
+        self.broker = broker
+        self._actors: dict[str, dramatiq.Actor[Any, Any]] = {}
+
+    def declare(self, name: str, fn: Callable[..., Any], *, queue: str) -> None:
+        """Declare ``fn`` as actor ``name`` on ``queue``, with Dramatiq's retries off (see the module)."""
+        def run(*args: Any) -> None:
+            fn(*args)  # results are recorded in the store, not returned to the broker
+
+        run.__name__ = run.__qualname__ = name
+        declare = dramatiq.actor(broker=self.broker, actor_name=name, queue_name=queue, max_retries=0)
+        self._actors[name] = declare(run)
+
+    def send(self, name: str, *args: Any, delay_seconds: float = 0) -> None:
+        """Enqueue actor ``name`` with ``args`` (after ``delay_seconds``)."""
+        delay = int(delay_seconds * 1000) or None
+        self._actors[name].send_with_options(args=args, delay=delay)
+
+    def deliver_emails(self, pks: Sequence[int]) -> None:
+        """Hand stored emails to delivery, in batches (the hand-on of ``outbound.outbox.QUEUED_EMAILS``)."""
+        for start in range(0, len(pks), EMAIL_BATCH):
+            self.send(DELIVER_EMAILS, list(pks[start:start + EMAIL_BATCH]))
+
+    def process_inbound(self, pks: Sequence[int]) -> None:
+        """Hand stored messages to the pipeline: one broker message for a whole group commit (one
+        Redis round trip for the SMTP process), fanned out by a worker; one message directly."""
+        if len(pks) == 1:
+            self.send(PROCESS_INBOUND, pks[0])
+        elif pks:
+            self.send(FAN_OUT_INBOUND, list(pks))
+
+    def fan_out_inbound(self, pks: Sequence[int]) -> None:
+        """One ``process_inbound`` per message of a batch (a job: re-sending one twice is harmless)."""
+        for pk in pks:
+            self.send(PROCESS_INBOUND, pk)
+
+    def deliver_webhooks(self, pks: Sequence[int]) -> None:
+        """Hand stored webhook calls to delivery (the hand-on of ``inbound.webhook.WEBHOOKS_QUEUED``)."""
+        for pk in pks:
+            self.send(DELIVER_WEBHOOK, pk)
+
+    def check_unseen(self, ticket_key: int, delay_seconds: float) -> None:
+        """Run the unseen check of ``ticket_key`` after ``delay_seconds``."""
+        self.send(UNSEEN_CHECK, ticket_key, delay_seconds=delay_seconds)
+
+    def declared(self, name: str) -> bool:
+        """Whether actor ``name`` is declared."""
+        return name in self._actors
+
+
+class Sweep:
+    """One sweep: re-enqueue due emails, unprocessed inbound messages, overdue unseen checks and
+    due webhook calls (lost broker messages, dead workers). Each source is a function of the
+    cut-off time (work older than ``grace``) returning the ids to enqueue."""
+
+    def __init__(
+        self,
+        *,
+        jobs: Jobs,
+        clock: Callable[[], datetime],
+        due_emails: Callable[[datetime], Sequence[int]],
+        unprocessed_mail: Callable[[datetime], Sequence[int]],
+        overdue_unseen: Callable[[timedelta], Sequence[int]],
+        due_webhooks: Callable[[datetime], Sequence[int]] | None,
+        grace: timedelta = SWEEP_GRACE,
+    ) -> None:
+        self._jobs = jobs
+        self._clock = clock
+        self._due_emails = due_emails
+        self._unprocessed_mail = unprocessed_mail
+        self._overdue_unseen = overdue_unseen
+        self._due_webhooks = due_webhooks
+        self.grace = grace
+
+    def __call__(self) -> None:
+        before = self._clock() - self.grace
+        self._jobs.deliver_emails(self._due_emails(before))
+        for pk in self._unprocessed_mail(before):
+            self._jobs.send(PROCESS_INBOUND, pk)
+        for ticket_key in self._overdue_unseen(self.grace):
+            self._jobs.send(UNSEEN_CHECK, ticket_key)
+        if self._due_webhooks is not None:
+            self._jobs.deliver_webhooks(self._due_webhooks(before))
+
+
+class Sweeper:
+    """Every ``interval`` seconds, calls ``sweep`` until stopped: re-enqueues work the store says is due."""
+
+    def __init__(self, sweep: Callable[[], None], *, interval: float = 5.0) -> None:
+        self._sweep = sweep
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gateway-sweeper", daemon=True)
+
+    def start(self) -> None:
+        """Start sweeping in a background thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current sweep."""
+        self._stop.set()
+        self._thread.join(timeout=self._interval + 5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self._sweep()
+            except Exception:
+                log.warning("sweep failed", exc_info=True)
+            self._stop.wait(max(0.0, self._interval - (time.monotonic() - started)))
+
+
+#: The queue of each actor.
+QUEUES = {
+    DELIVER_EMAILS: OUTBOUND_QUEUE,
+    PROCESS_INBOUND: INBOUND_QUEUE,
+    FAN_OUT_INBOUND: INBOUND_QUEUE,
+    UNSEEN_CHECK: UNSEEN_QUEUE,
+    DELIVER_WEBHOOK: INBOUND_QUEUE,
+}

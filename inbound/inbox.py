@@ -1,0 +1,242 @@
+"""The inbox: raw inbound messages, stored durably before ``250``, what became of each, and the
+landing of the replies they carry (with their webhook call, in the same transaction).
+
+Storing a message notes :data:`STORED_MAIL` (its pk) and landing a reply notes
+:data:`~inbound.webhook.WEBHOOKS_QUEUED`; the unit of work hands both on after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from gateway.models import EntryKind, InboundStatus, RawMessage
+from gateway.store.changes import ChangeKind, record_change
+from gateway.store.db import Database
+from gateway.store.records import inserted_pk
+from gateway.store.sqlite import Prebuilt
+from gateway.store.tables import entries, inbound_messages, outbox, tickets
+from gateway.store.uow import note
+from inbound.webhook import WebhookDraft, insert_webhook
+
+__all__ = ["STORED_MAIL", "InboundStore", "ParsedFields", "StoredInbound", "insert_raw"]
+
+#: The hand-on topic of messages stored (or released) for the pipeline: their pks.
+STORED_MAIL = "stored_mail"
+
+_INSERT_RAW = Prebuilt(insert(inbound_messages))
+
+
+def insert_raw(conn: Connection, message: RawMessage, *, now: datetime) -> int:
+    """Store ``message`` as received inside the caller's transaction; its pk, handed on once committed.
+
+    Through the sqlite3 driver on SQLite (``gateway.store.sqlite``): the SMTP server's hot path,
+    about half the CPU of SQLAlchemy's, and the driver lets go of the GIL while it writes.
+    """
+    pk = _INSERT_RAW.insert(conn, {
+        "received_at": now, "mail_from": message.mail_from, "rcpt_to": json.dumps(list(message.rcpt_to)),
+        "raw": message.raw, "size": len(message.raw), "status": InboundStatus.RECEIVED.value, "attempts": 0,
+    })
+    note(conn, STORED_MAIL, pk)
+    return pk
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParsedFields:
+    """What parsing found, kept on the stored message for the quarantine and the audit."""
+
+    message_id: str | None
+    from_addr: str | None
+    subject: str
+    attachments: tuple[dict[str, object], ...] = ()
+
+    def values(self) -> dict[str, object]:
+        return {
+            "message_id": (self.message_id or "")[:250] or None,
+            "from_addr": (self.from_addr or "")[:320] or None,
+            "subject": self.subject[:500],
+            "attachments": json.dumps(list(self.attachments)),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredInbound:
+    """A raw inbound message as stored."""
+
+    pk: int
+    received_at: datetime
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    raw: bytes
+    status: InboundStatus
+    ticket_key: int | None
+    threaded_by: str | None
+    detail: str | None
+    message_id: str | None = None
+    from_addr: str | None = None
+    subject: str | None = None
+    attachments: tuple[dict[str, object], ...] = ()
+    released_at: datetime | None = None
+
+
+class InboundStore:
+    """Keeps raw inbound messages durably and lands the replies they carry."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def save_raw(self, *, mail_from: str, rcpt_to: Sequence[str], raw: bytes, now: datetime) -> int:
+        """Commit ``raw`` durably; return the gateway's id for it. Raises if the store cannot commit."""
+        return self.save_many([RawMessage(mail_from, tuple(rcpt_to), raw)], now=now)[0]
+
+    def save_many(self, messages: Sequence[RawMessage], *, now: datetime) -> list[int]:
+        """Commit every message of ``messages`` in one transaction; their ids, in order."""
+        if not messages:
+            return []
+        return self._db.write(lambda conn: [insert_raw(conn, m, now=now) for m in messages])
+
+    def store_async(self, message: RawMessage, *, now: datetime) -> asyncio.Future[int]:
+        """Commit ``message`` from a coroutine (the SMTP server): grouped with the messages
+        arriving at the same moment, each in its own savepoint if one of them fails."""
+        return self._db.mail.submit_async(lambda conn: insert_raw(conn, message, now=now))
+
+    def get(self, pk: int) -> StoredInbound | None:
+        """The stored message ``pk``, or None."""
+        with self._db.read() as conn:
+            row = conn.execute(select(inbound_messages).where(inbound_messages.c.pk == pk)).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return StoredInbound(
+            pk=m["pk"],
+            received_at=m["received_at"],
+            mail_from=m["mail_from"],
+            rcpt_to=tuple(json.loads(m["rcpt_to"])),
+            raw=bytes(m["raw"]),
+            status=InboundStatus(m["status"]),
+            ticket_key=m["ticket_pk"],
+            threaded_by=m["threaded_by"],
+            detail=m["detail"],
+            message_id=m["message_id"],
+            from_addr=m["from_addr"],
+            subject=m["subject"],
+            attachments=tuple(json.loads(m["attachments"] or "[]")),
+            released_at=m["released_at"],
+        )
+
+    def unprocessed(self, *, received_before: datetime, limit: int = 500) -> list[int]:
+        """Messages stored before ``received_before`` but not yet processed: what the sweeper re-enqueues."""
+        query = (
+            select(inbound_messages.c.pk)
+            .where(
+                inbound_messages.c.status == InboundStatus.RECEIVED,
+                inbound_messages.c.received_at <= received_before,
+            )
+            .order_by(inbound_messages.c.pk)
+            .limit(limit)
+        )
+        with self._db.read() as conn:
+            return list(conn.execute(query).scalars())
+
+    def mark(self, pk: int, status: str, *, now: datetime, detail: str | None = None,
+             ticket_key: int | None = None, threaded_by: str | None = None,
+             parsed: ParsedFields | None = None) -> None:
+        """Record what became of message ``pk``."""
+        self._db.write(lambda conn: self._mark(conn, pk, status, now=now, detail=detail, ticket_key=ticket_key,
+                                               threaded_by=threaded_by, parsed=parsed))
+
+    @staticmethod
+    def _mark(conn: Connection, pk: int, status: str, *, now: datetime, detail: str | None,
+              ticket_key: int | None, threaded_by: str | None, parsed: ParsedFields | None) -> None:
+        values: dict[str, object] = {
+            "status": str(status), "detail": detail, "processed_at": now, "ticket_pk": ticket_key,
+            "threaded_by": threaded_by, "attempts": inbound_messages.c.attempts + 1,
+        }
+        if parsed is not None:
+            values.update(parsed.values())
+        conn.execute(update(inbound_messages).where(inbound_messages.c.pk == pk).values(**values))
+
+    def sent_message_ids(self, message_ids: Sequence[str]) -> dict[str, int]:
+        """Which of ``message_ids`` the gateway sent (outbox, or a ticket's first email), and for which ticket."""
+        ids = [m for m in dict.fromkeys(message_ids) if m][:100]
+        if not ids:
+            return {}
+        with self._db.read() as conn:
+            found = {
+                row.message_id: row.ticket_pk
+                for row in conn.execute(
+                    select(outbox.c.message_id, outbox.c.ticket_pk).where(
+                        outbox.c.message_id.in_(ids), outbox.c.ticket_pk.is_not(None)
+                    )
+                )
+            }
+            for row in conn.execute(
+                select(tickets.c.root_message_id, tickets.c.pk).where(tickets.c.root_message_id.in_(ids))
+            ):
+                found.setdefault(row.root_message_id, row.pk)
+        return {k: int(v) for k, v in found.items()}
+
+    def quarantined(self, *, limit: int = 100) -> list[StoredInbound]:
+        """Quarantined messages, newest first."""
+        query = (
+            select(inbound_messages.c.pk)
+            .where(inbound_messages.c.status == InboundStatus.QUARANTINED)
+            .order_by(inbound_messages.c.pk.desc())
+            .limit(limit)
+        )
+        with self._db.read() as conn:
+            pks = list(conn.execute(query).scalars())
+        return [m for m in (self.get(pk) for pk in pks) if m is not None]
+
+    def release(self, pk: int, *, now: datetime) -> bool:
+        """Send quarantined message ``pk`` through the pipeline again, without the sender check.
+
+        False if it is not (or no longer) quarantined.
+        """
+
+        def work(conn: Connection) -> bool:
+            released = conn.execute(
+                update(inbound_messages)
+                .where(inbound_messages.c.pk == pk, inbound_messages.c.status == InboundStatus.QUARANTINED.value)
+                .values(status=InboundStatus.RECEIVED.value, released_at=now, detail=None)
+            ).rowcount == 1
+            if released:
+                note(conn, STORED_MAIL, pk)  # through the pipeline again once committed
+            return released
+
+        return self._db.write(work)
+
+    def land_customer_reply(
+        self, pk: int, *, ticket_key: int, text: str, dedup_key: str, threaded_by: str, now: datetime,
+        parsed: ParsedFields | None = None, webhook: WebhookDraft | None = None,
+    ) -> int | None:
+        """Append the reply to the thread once, with its webhook call; the new entry's pk, or None
+        (and the message marked duplicate) if it landed before."""
+
+        def work(conn: Connection) -> int:
+            entry_pk = inserted_pk(conn.execute(
+                insert(entries).values(
+                    ticket_pk=ticket_key, kind=EntryKind.CUSTOMER_REPLY.value, text=text, channel="email",
+                    dedup_key=dedup_key, inbound_pk=pk, created_at=now,
+                )
+            ))
+            record_change(conn, ticket_key=ticket_key, kind=ChangeKind.ENTRY, entry_key=entry_pk, now=now)
+            conn.execute(update(tickets).where(tickets.c.pk == ticket_key).values(last_activity_at=now))
+            self._mark(conn, pk, InboundStatus.LANDED, now=now, detail=None, ticket_key=ticket_key,
+                       threaded_by=threaded_by, parsed=parsed)
+            if webhook is not None:
+                insert_webhook(conn, webhook, entry_pk=entry_pk, now=now)
+            return entry_pk
+
+        try:
+            return self._db.write(work)
+        except IntegrityError:
+            self.mark(pk, InboundStatus.DUPLICATE, now=now, ticket_key=ticket_key, threaded_by=threaded_by,
+                      detail=f"already landed on this ticket as {dedup_key}", parsed=parsed)
+            return None
