@@ -85,10 +85,23 @@ def _load_flanker() -> Any:
 _mime, _address = _load_flanker()
 
 
+#: Where a part's header block ends: the first empty line.
+_END_OF_HEADERS = re.compile(r"\r?\n\r?\n")
+
+
 def _raw_body(part: Any) -> bytes:
-    """The part's body bytes with the transfer encoding undone."""
-    body = part._container.read_body() if hasattr(part, "_container") else part.body
-    data = body.encode("latin-1", "replace") if isinstance(body, str) else bytes(body or b"")
+    """The part's body bytes with the transfer encoding undone.
+
+    Read from the part's own source (flanker's public ``to_string()``: for a part nobody changed,
+    its original text), not through ``part.body``, which decodes with flanker's charset guess.
+    """
+    source = part.to_string()
+    if source[:1] in ("\r", "\n"):  # no header lines at all: the body starts after the empty line
+        body = source[2:] if source.startswith("\r\n") else source[1:]
+    else:
+        end = _END_OF_HEADERS.search(source)
+        body = source[end.end():] if end else ""
+    data = body.encode("latin-1", "replace")
     encoding = (part.content_encoding.value or "").lower()
     if encoding == "base64":
         with contextlib.suppress(binascii.Error, ValueError):
