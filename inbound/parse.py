@@ -95,13 +95,13 @@ def _raw_body(part: Any) -> bytes:
     Read from the part's own source (flanker's public ``to_string()``: for a part nobody changed,
     its original text), not through ``part.body``, which decodes with flanker's charset guess.
     """
-    source = part.to_string()
+    source: str = part.to_string()
     if source[:1] in ("\r", "\n"):  # no header lines at all: the body starts after the empty line
         body = source[2:] if source.startswith("\r\n") else source[1:]
     else:
         end = _END_OF_HEADERS.search(source)
         body = source[end.end():] if end else ""
-    data = body.encode("latin-1", "replace")
+    data: bytes = body.encode("latin-1", "replace")
     encoding = (part.content_encoding.value or "").lower()
     if encoding == "base64":
         with contextlib.suppress(binascii.Error, ValueError):
