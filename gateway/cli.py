@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from gateway.errors import ConfigError
 from gateway.settings import Settings, load_settings
@@ -104,6 +105,39 @@ def _quarantine(settings: Settings, action: str, pk: int | None, *, as_json: boo
     return 0
 
 
+def _webhook_statuses() -> list[Any]:
+    from gateway.models import WebhookStatus
+
+    return list(WebhookStatus)
+
+
+def _webhooks(settings: Settings, action: str, pk: int | None, *, status: str | None, as_json: bool) -> int:
+    from gateway.api.webhooks import webhook_out
+    from gateway.app import build_gateway
+    from gateway.models import WebhookStatus
+
+    gw = build_gateway(settings)
+    if action == "list":
+        calls = gw.webhooks.recent(status=WebhookStatus(status) if status else None, limit=200)
+        if as_json:
+            print(json.dumps([webhook_out(c).model_dump(mode="json") for c in calls], indent=2))
+            return 0
+        if not calls:
+            print("no webhook calls" + (f" in state {status}" if status else ""))
+            return 0
+        print(f"{'id':>6}  {'status':<10} {'tries':>5}  {'entry':>6}  last error")
+        for c in calls:
+            print(f"{c.pk:>6}  {c.status.value:<10} {c.attempts:>5}  {c.entry_pk:>6}  {c.last_error or ''}")
+        return 0
+    if pk is None:
+        raise SystemExit("web2chat-gateway: webhooks replay needs a webhook call id")
+    if not gw.webhooks.replay(pk, now=gw.clock()):
+        print(f"web2chat-gateway: no failed webhook call {pk}", file=sys.stderr)
+        return 1
+    print(f"webhook call {pk} queued again: the worker sends it within seconds")
+    return 0
+
+
 def _parse(path: str) -> int:
     from inbound.extract import extract_reply
     from inbound.pipeline import preview
@@ -133,6 +167,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     quarantine.add_argument("action", choices=("list", "show", "release"))
     quarantine.add_argument("id", nargs="?", type=int, help="the inbound message id (show, release)")
     quarantine.add_argument("--json", action="store_true", help="print JSON")
+    hooks = commands.add_parser("webhooks", help="list the help-desk webhook calls, or replay a failed one")
+    hooks.add_argument("action", choices=("list", "replay"))
+    hooks.add_argument("id", nargs="?", type=int, help="the webhook call id (replay)")
+    hooks.add_argument("--status", choices=[s.value for s in _webhook_statuses()], help="only calls in this state")
+    hooks.add_argument("--json", action="store_true", help="print JSON")
     parse = commands.add_parser("parse", help="show what the inbound pipeline would make of a raw email")
     parse.add_argument("file", help="a raw RFC 5322 email, or - for stdin")
     args = parser.parse_args(argv)
@@ -145,6 +184,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return _migrate(settings)
     if args.command == "quarantine":
         return _quarantine(settings, args.action, args.id, as_json=args.json)
+    if args.command == "webhooks":
+        return _webhooks(settings, args.action, args.id, status=args.status, as_json=args.json)
     if args.command == "outbox":
         return _outbox(settings, as_json=args.json, limit=args.limit)
     parts = {"serve": ("api", "smtp", "worker")}.get(args.command, (args.command,))

@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import gateway
 from gateway import demo
-from gateway.api import events, inbound, messenger, ops, previews, stream
+from gateway.api import events, inbound, messenger, ops, previews, stream, webhooks
 from gateway.api.access import require_principal
 from gateway.api.auth import require_key
 from gateway.api.errors import install_event_errors
@@ -32,6 +32,7 @@ def create_api(gw: Gateway) -> FastAPI:
     app.include_router(events.router_for(gw), dependencies=keyed)
     app.include_router(ops.router_for(gw), dependencies=keyed)
     app.include_router(inbound.router_for(gw), dependencies=keyed)
+    app.include_router(webhooks.router_for(gw), dependencies=keyed)
     app.include_router(previews.router_for(gw))  # sample data only: no key, so a browser can open it
     principal = require_principal(gw.api_keys, messenger_secret=gw.messenger_secret, clock=gw.clock)
     app.include_router(messenger.router_for(gw, principal=principal))
