@@ -10,6 +10,7 @@
     ├── EventError           a help-desk event cannot be applied
     │   ├── UnknownTicket
     │   ├── TicketConflict
+    │   ├── EventIdReused
     │   ├── DuplicateReply
     │   └── InvalidTransition
     │       ├── UnknownState
@@ -45,6 +46,7 @@ __all__ = [
     "DeliveryError",
     "DmarcFailed",
     "DuplicateReply",
+    "EventIdReused",
     "EventError",
     "ForgedToken",
     "GatewayError",
@@ -112,6 +114,10 @@ class UnknownTicket(EventError):
 
 class TicketConflict(EventError):
     """Raised when ``ticket.created`` names a ticket id that already exists under another event."""
+
+
+class EventIdReused(EventError):
+    """Raised when an event id seen before comes again with a different body (a repeat must be the same event)."""
 
 
 class DuplicateReply(EventError):

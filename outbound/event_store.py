@@ -9,6 +9,8 @@ building the :class:`Ticket` its drafts see from the event rather than reading i
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from gateway.errors import TicketConflict, UnknownTicket
+from gateway.errors import EventIdReused, TicketConflict, UnknownTicket
 from gateway.models import EntryKind, Ticket, TicketCreated, TicketHistory, TicketState
 from gateway.store.changes import ChangeKind, append_change, record_change
 from gateway.store.db import Database
@@ -37,6 +39,7 @@ __all__ = [
     "apply_event",
     "apply_ticket_created",
     "claim_event",
+    "fingerprint",
     "insert_ticket_created",
     "replayed_response",
 ]
@@ -137,23 +140,43 @@ def _claims(insert_fn: Callable[[Any], Any]) -> Prebuilt:
 
 #: Per dialect: record an event id with its answer unless it is recorded already.
 _CLAIM = {"sqlite": _claims(sqlite.insert), "postgresql": _claims(postgresql.insert)}
-_RECORD = insert(events)
-_REPLAYED = select(events.c.response).where(events.c.id == bindparam("event_id"))
+_SET_RESPONSE = update(events).where(events.c.id == bindparam("b_id")).values(response=bindparam("b_response"))
+_REPLAYED = select(events.c.response, events.c.type, events.c.fingerprint).where(events.c.id == bindparam("event_id"))
 
 
-def claim_event(conn: Connection, *, event_id: str, event_type: str, now: datetime, response: str) -> bool:
+def fingerprint(event: Any) -> str:
+    """SHA-256 (hex) of an event record's content: the same event posted again has the same one."""
+    body = json.dumps(dataclasses.asdict(event), sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def claim_event(
+    conn: Connection, *, event_id: str, event_type: str, now: datetime, response: str, fingerprint: str | None = None
+) -> bool:
     """Record ``event_id`` with its answer; False (recording nothing) when it was already recorded.
 
-    On PostgreSQL a concurrent transaction holding the same id makes this wait for its outcome.
+    On PostgreSQL a concurrent transaction holding the same id makes this wait for its outcome,
+    so of several concurrent repeats one applies the event and the others answer its answer.
     """
     claim = _CLAIM[conn.dialect.name]
-    return claim.first(conn, {"id": event_id, "type": event_type, "received_at": now, "response": response}) is not None
+    values = {"id": event_id, "type": event_type, "received_at": now, "response": response, "fingerprint": fingerprint}
+    return claim.first(conn, values) is not None
 
 
-def replayed_response(conn: Connection, event_id: str) -> str | None:
-    """The answer recorded for ``event_id`` (JSON text), or None."""
-    value = conn.execute(_REPLAYED, {"event_id": event_id}).scalar()
-    return None if value is None else str(value)
+def replayed_response(conn: Connection, event_id: str, fingerprint: str | None = None) -> str | None:
+    """The answer recorded for ``event_id`` (JSON text), or None.
+
+    Raises :class:`EventIdReused` when the recorded event had another body than ``fingerprint``.
+    """
+    row = conn.execute(_REPLAYED, {"event_id": event_id}).first()
+    if row is None:
+        return None
+    if fingerprint is not None and row.fingerprint is not None and row.fingerprint != fingerprint:
+        raise EventIdReused(
+            f"event id {event_id!r} was already used for a different {row.type} event; "
+            "a repeated event must be the same event (nothing of this one was applied)"
+        )
+    return str(row.response)
 
 
 def apply_event(
@@ -163,24 +186,26 @@ def apply_event(
     event_type: str,
     now: datetime,
     work: Callable[[EventTx], Mapping[str, Any]],
+    fingerprint: str | None = None,
 ) -> Applied:
     """Run ``work`` and record ``event_id`` with its answer, all in one work of the unit of work
     (a transaction, or a savepoint of a shared one), answering once it has committed.
 
-    Returns the answer, the stored emails' pks and whether it was a replay. A repeated
-    ``event_id`` runs nothing and returns the first answer. An error raised by ``work`` rolls
-    everything back. Losing a race on a unique constraint (the same event or
-    reply posted twice at once) retries once, which then sees the winner's rows.
+    Returns the answer, the stored emails' pks and whether it was a replay. The event id is
+    claimed first, so a repeated ``event_id`` (even one posted at the same moment) runs nothing
+    and returns the first answer; one with another body raises :class:`EventIdReused`. An error
+    raised by ``work`` rolls everything back, the claim included. Losing a race on another
+    unique constraint retries once, which then sees the winner's rows.
     """
 
     def once(conn: Connection) -> Applied:
-        first = replayed_response(conn, event_id)
-        if first is not None:
-            return Applied(json.loads(first), (), True)
+        if not claim_event(conn, event_id=event_id, event_type=event_type, now=now, response="",
+                           fingerprint=fingerprint):
+            return _replay(conn, event_id, fingerprint)
         tx = EventTx(conn, now=now)
         response = json.dumps(dict(work(tx)))
         tx.log_changes()
-        conn.execute(_RECORD, {"id": event_id, "type": event_type, "received_at": now, "response": response})
+        conn.execute(_SET_RESPONSE, {"b_id": event_id, "b_response": response})
         return Applied(json.loads(response), tuple(tx.outbox_pks), False)
 
     for attempt in range(RACE_RETRIES + 1):
@@ -224,7 +249,7 @@ def insert_ticket_created(
     """
     upserts = _UPSERTS[conn.dialect.name]
     if not claim_event(conn, event_id=event.event_id, event_type="ticket.created", now=now,
-                       response=json.dumps(dict(response))):
+                       response=json.dumps(dict(response)), fingerprint=fingerprint(event)):
         return None
     c = event.customer
     customer_pk = int(upserts["customer"].first(
@@ -275,18 +300,18 @@ def apply_ticket_created(
         )
         if outbox_pks is not None:
             return Applied(dict(response), outbox_pks, False)
-        return _replay(conn, event.event_id)
+        return _replay(conn, event.event_id, fingerprint(event))
 
     try:
         return db.write(work)
     except IntegrityError:
         # Lost a race on a unique constraint to a concurrent request with the same event id.
         with db.read() as conn:
-            return _replay(conn, event.event_id)
+            return _replay(conn, event.event_id, fingerprint(event))
 
 
-def _replay(conn: Connection, event_id: str) -> Applied:
-    first = replayed_response(conn, event_id)
+def _replay(conn: Connection, event_id: str, fingerprint: str | None) -> Applied:
+    first = replayed_response(conn, event_id, fingerprint)
     if first is None:
         raise RuntimeError(f"event {event_id!r} is recorded without its answer")
     return Applied(json.loads(first), (), True)

@@ -19,7 +19,7 @@ from gateway.models import EntryKind, TeammateReply, Ticket, TicketCreated, Tick
 from gateway.store.db import Database
 from gateway.tokens import Keyring
 from outbound.drafts import Drafter
-from outbound.event_store import Applied, EventTx, apply_event, apply_ticket_created
+from outbound.event_store import Applied, EventTx, apply_event, apply_ticket_created, fingerprint
 from outbound.outbox import OutboxDraft
 from outbound.policy import AddToThread, ScheduleUnseenCheck, SendEmail, SetState, decide, labels
 from outbound.render import Renderer
@@ -77,7 +77,8 @@ class EventApplier:
                     tx.unseen_check_due(ticket.key, action.due_at)
             return self._response(event, actions)
 
-        return apply_event(self._db, event_id=event.event_id, event_type="ticket.reply", now=now, work=work)
+        return apply_event(self._db, event_id=event.event_id, event_type="ticket.reply", now=now, work=work,
+                           fingerprint=fingerprint(event))
 
     def state_changed(self, event: TicketStateChanged, *, now: datetime) -> Applied:
         """R3: move the ticket to its new state and email the customer (unless closed unresolved)."""
@@ -88,7 +89,8 @@ class EventApplier:
             self._carry_out(tx, ticket, event, actions, now=now)
             return self._response(event, actions)
 
-        return apply_event(self._db, event_id=event.event_id, event_type="ticket.state_changed", now=now, work=work)
+        return apply_event(self._db, event_id=event.event_id, event_type="ticket.state_changed", now=now, work=work,
+                           fingerprint=fingerprint(event))
 
     def reply_email(self, ticket: Ticket, replies: Sequence[TeammateReply], *, now: datetime) -> OutboxDraft:
         """The one email for a burst of teammate ``replies`` (newest first); the unseen check stores it."""

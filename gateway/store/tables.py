@@ -118,6 +118,8 @@ events = Table(
     Column("type", String(40), nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
     Column("response", Text, nullable=False),
+    #: SHA-256 of the event's body (hex): a reused id with another body is refused. NULL before 0004.
+    Column("fingerprint", String(64), nullable=True),
 )
 
 customers = Table(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from sqlalchemy import select
 
 from gateway.api import create_api
 from gateway.app import Gateway, build_gateway
+from gateway.models import TeammateReply, TicketReplied, TicketStateChanged
 from gateway.store import make_engine
 from gateway.store.tables import entries
 from outbound.event_store import UNSEEN_CHECKS_DUE
@@ -213,3 +216,57 @@ def test_event_whose_email_cannot_be_built_is_not_half_applied(desk: Desk) -> No
     assert 1 == len(desk.emails())
     gw.events = working
     assert 202 == desk.post(state("submitted", "resolved")).status_code, "the refused event id was not burnt"
+
+
+def concurrently(calls: list[Any]) -> list[Any]:
+    """Run ``calls`` from threads released at once; each one's result or the exception it raised."""
+    barrier = threading.Barrier(len(calls))
+    outcomes: list[Any] = [None] * len(calls)
+
+    def run(n: int) -> None:
+        barrier.wait()
+        try:
+            outcomes[n] = calls[n]()
+        except Exception as exc:  # noqa: BLE001 - the test compares it
+            outcomes[n] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return outcomes
+
+
+def test_concurrent_repeats_of_an_event_all_get_the_first_answer(desk: Desk) -> None:
+    """Five copies of one ticket.reply, then of one state change, posted at the same moment: each
+    is applied once and every copy answers the first answer (no 409 for the late ones)."""
+    now = datetime(2026, 11, 26, 10, 5, tzinfo=UTC)
+    replied = TicketReplied(event_id="evt-same-reply", occurred_at=now, ticket_id="T-1", reply=TeammateReply(
+        id="r-same", author_name="Grace", text="Try a new cartridge.", html=None, created_at=now))
+    changed = TicketStateChanged(event_id="evt-same-state", occurred_at=now, ticket_id="T-1",
+                                 state_from="submitted", state_to="in_progress")
+    for apply in (lambda: desk.gw.events.ticket_reply(replied, now=now),
+                  lambda: desk.gw.events.state_changed(changed, now=now)):
+        outcomes = concurrently([apply] * 5)
+        assert [] == [o for o in outcomes if isinstance(o, Exception)]
+        assert 1 == sum(not o.replayed for o in outcomes)
+        assert 1 == len({json.dumps(o.response, sort_keys=True) for o in outcomes})
+    kinds = [e["kind"] for e in desk.thread()["entries"]]
+    assert ["ticket_created", "teammate_reply", "state_changed"] == kinds
+
+
+def test_a_reused_event_id_with_another_body_is_409_and_applies_nothing(desk: Desk) -> None:
+    """An event id first used for ticket.created, then for a state change: 409 naming the conflict."""
+    again = desk.post({**state("submitted", "resolved"), "id": "created-T-1"})
+    assert (409, "EventIdReused") == (again.status_code, again.json()["code"])
+    assert "created-T-1" in again.json()["error"]
+    assert "submitted" == desk.thread()["ticket"]["state"]
+    assert 202 == desk.post(created()).status_code, "the same body again is a plain repeat"
+    first = desk.post(reply())
+    changed_text = reply()
+    changed_text["reply"]["text"] = "Something else entirely."
+    assert 202 == first.status_code
+    reused = desk.post(changed_text)
+    assert (409, "EventIdReused") == (reused.status_code, reused.json()["code"])
+    assert ["Try a new cartridge."] == [e["text"] for e in desk.thread()["entries"] if e["kind"] == "teammate_reply"]
