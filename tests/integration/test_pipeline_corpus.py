@@ -208,3 +208,34 @@ def test_an_extractor_bug_lands_the_whole_text_instead_of_stalling(desk: Desk) -
     (reply,) = desk.replies()
     assert reply.startswith("I replaced the toner and it still prints blank pages.")
     assert "wrote:" in reply, "nothing was cut: the quoted history is kept rather than guessed at"
+
+
+@pytest.mark.parametrize(
+    "from_lines",
+    [
+        "From: mallory@evil.example\r\nFrom: Ada Lovelace <{customer}>",
+        "From: Ada Lovelace <{customer}>\r\nFrom: mallory@evil.example",
+        "From: {customer}, mallory@evil.example",
+        "From: {customer})<mallory@evil.example>",
+        "From: Ada <{customer}> <mallory@evil.example>",
+    ],
+)
+def test_a_from_that_does_not_name_one_author_is_quarantined(desk: Desk, from_lines: str) -> None:
+    """Two From headers, or a From naming several mailboxes (however written), are not the customer:
+    quarantined, never landed, whichever mailbox a mail program would have shown."""
+    raw = (from_lines.format(customer=CUSTOMER) + f"\r\nTo: {desk.reply_to}\r\nSubject: Re: Printer\r\n"
+           "Message-ID: <forged-from@evil.example>\r\n\r\nPlease send the invoice to my new address.\r\n").encode()
+    outcome = desk.gw.pipeline.process(desk.deliver(raw))
+    assert outcome is not None
+    assert InboundStatus.QUARANTINED == outcome.status
+    assert "exactly one" in (outcome.detail or "") or "ambiguous" in (outcome.detail or "")
+    assert [] == desk.replies()
+
+
+def test_a_plain_from_with_a_display_name_still_lands(desk: Desk) -> None:
+    """A quoted display name with a comma is one mailbox: the customer's reply lands."""
+    raw = (f'From: "Lovelace, Ada" <{CUSTOMER.upper()}>\r\nTo: {desk.reply_to}\r\nSubject: Re: Printer\r\n'
+           "Message-ID: <plain-from@customer.example.test>\r\n\r\nAll good now.\r\n").encode()
+    outcome = desk.gw.pipeline.process(desk.deliver(raw))
+    assert outcome is not None and InboundStatus.LANDED == outcome.status
+    assert ["All good now."] == desk.replies()
