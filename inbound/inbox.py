@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.models import EntryKind, InboundStatus, RawMessage
 from gateway.store.changes import ChangeKind, record_change
 from gateway.store.db import Database
-from gateway.store.records import inserted_pk
+from gateway.store.records import inserted_pk, storable
 from gateway.store.sqlite import Prebuilt
 from gateway.store.tables import entries, inbound_messages, outbox, tickets
 from gateway.store.uow import note
@@ -58,9 +58,9 @@ class ParsedFields:
 
     def values(self) -> dict[str, object]:
         return {
-            "message_id": (self.message_id or "")[:250] or None,
-            "from_addr": (self.from_addr or "")[:320] or None,
-            "subject": self.subject[:500],
+            "message_id": storable(self.message_id or "")[:250] or None,
+            "from_addr": storable(self.from_addr or "")[:320] or None,
+            "subject": storable(self.subject)[:500],
             "attachments": json.dumps(list(self.attachments)),
         }
 
@@ -155,12 +155,35 @@ class InboundStore:
     def _mark(conn: Connection, pk: int, status: str, *, now: datetime, detail: str | None,
               ticket_key: int | None, threaded_by: str | None, parsed: ParsedFields | None) -> None:
         values: dict[str, object] = {
-            "status": str(status), "detail": detail, "processed_at": now, "ticket_pk": ticket_key,
+            "status": str(status), "detail": storable(detail) if detail is not None else None,
+            "processed_at": now, "ticket_pk": ticket_key,
             "threaded_by": threaded_by, "attempts": inbound_messages.c.attempts + 1,
         }
         if parsed is not None:
             values.update(parsed.values())
         conn.execute(update(inbound_messages).where(inbound_messages.c.pk == pk).values(**values))
+
+    def record_crash(self, pk: int, error: str, *, now: datetime, give_up_after: int) -> bool:
+        """Count a processing attempt of message ``pk`` that crashed (not an :class:`InboundError`);
+        after ``give_up_after`` of them it ends ``failed`` with ``error``, instead of being swept
+        and crashing again forever. True when it was given up."""
+
+        def work(conn: Connection) -> bool:
+            attempts = conn.execute(
+                update(inbound_messages)
+                .where(inbound_messages.c.pk == pk, inbound_messages.c.status == InboundStatus.RECEIVED.value)
+                .values(attempts=inbound_messages.c.attempts + 1)
+                .returning(inbound_messages.c.attempts)
+            ).scalar()
+            if attempts is None or attempts < give_up_after:
+                return False
+            conn.execute(update(inbound_messages).where(inbound_messages.c.pk == pk).values(
+                status=InboundStatus.FAILED.value, processed_at=now,
+                detail=storable(f"gave up after {attempts} attempts: {error}")[:2000],
+            ))
+            return True
+
+        return self._db.write(work)
 
     def sent_message_ids(self, message_ids: Sequence[str]) -> dict[str, int]:
         """Which of ``message_ids`` the gateway sent (outbox, or a ticket's first email), and for which ticket."""
@@ -222,8 +245,8 @@ class InboundStore:
         def work(conn: Connection) -> int:
             entry_pk = inserted_pk(conn.execute(
                 insert(entries).values(
-                    ticket_pk=ticket_key, kind=EntryKind.CUSTOMER_REPLY.value, text=text, channel="email",
-                    dedup_key=dedup_key, inbound_pk=pk, created_at=now,
+                    ticket_pk=ticket_key, kind=EntryKind.CUSTOMER_REPLY.value, text=storable(text), channel="email",
+                    dedup_key=storable(dedup_key), inbound_pk=pk, created_at=now,
                 )
             ))
             record_change(conn, ticket_key=ticket_key, kind=ChangeKind.ENTRY, entry_key=entry_pk, now=now)

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 __all__ = ["Extracted", "InboundPipeline", "Outcome", "dedup_key", "preview", "webhook_payload"]
 
 
+#: Times processing a message may crash before it ends ``failed`` (each sweep retries it once).
+PROCESS_ATTEMPTS = 5
+
+
 class Extracted(Protocol):
     """What a reply extractor returns (see ``inbound.extract``)."""
 
@@ -151,7 +155,7 @@ class InboundPipeline:
             return None
         trail = _Trail()
         try:
-            outcome = self._land(stored, trail)
+            return self._land(stored, trail)
         except InboundError as exc:
             ticket_key = trail.match.ticket_key if trail.match else None
             signal = trail.match.signal.value if trail.match else None
@@ -159,7 +163,19 @@ class InboundPipeline:
             self._inbound.mark(pk, outcome.status, now=self._clock(), detail=outcome.detail,
                                ticket_key=ticket_key, threaded_by=signal, parsed=trail.parsed)
             return outcome
-        return outcome
+        except Exception as exc:  # noqa: BLE001 - a crash: counted, see _crashed
+            self._crashed(pk, exc)
+            return None
+
+    def _crashed(self, pk: int, exc: Exception) -> None:
+        """A crash (a bug, or the store refusing a value) is counted, so the sweeper does not retry
+        it forever: after :data:`PROCESS_ATTEMPTS` the message ends ``failed``, its bytes kept."""
+        log.error("processing inbound message %s failed: %s: %s", pk, type(exc).__name__, exc, exc_info=exc)
+        try:
+            self._inbound.record_crash(pk, f"{type(exc).__name__}: {exc}", now=self._clock(),
+                                       give_up_after=PROCESS_ATTEMPTS)
+        except Exception:  # the store is down: the message stays received for the sweeper
+            log.warning("could not record the failed attempt on inbound message %s", pk, exc_info=True)
 
     def _land(self, stored: StoredInbound, trail: _Trail) -> Outcome:
         parsed = parse_email(stored.raw)

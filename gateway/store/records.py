@@ -7,7 +7,13 @@ from typing import Any
 
 from gateway.models import Customer, Entry, EntryKind, OutboxEmail, OutboxStatus, Ticket, TicketState
 
-__all__ = ["entry_from_row", "inserted_pk", "outbox_from_mapping", "outbox_from_row", "ticket_from_row"]
+__all__ = ["entry_from_row", "inserted_pk", "outbox_from_mapping", "outbox_from_row", "storable", "ticket_from_row"]
+
+
+def storable(text: str) -> str:
+    """``text`` as every backend can hold it: PostgreSQL refuses NUL in text columns, so each NUL
+    becomes U+FFFD (the replacement character a reader sees where something could not be kept)."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def inserted_pk(result: Any) -> int:

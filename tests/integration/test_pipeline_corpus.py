@@ -239,3 +239,45 @@ def test_a_plain_from_with_a_display_name_still_lands(desk: Desk) -> None:
     outcome = desk.gw.pipeline.process(desk.deliver(raw))
     assert outcome is not None and InboundStatus.LANDED == outcome.status
     assert ["All good now."] == desk.replies()
+
+
+def test_nul_bytes_in_a_reply_are_kept_visibly_not_fatal(desk: Desk) -> None:
+    """A NUL in the body and the Subject (PostgreSQL refuses NUL in text) lands, NUL shown as U+FFFD."""
+    raw = (f"From: {CUSTOMER}\r\nTo: {desk.reply_to}\r\nSubject: Re: Printer\x00 again\r\n"
+           "Message-ID: <nul@customer.example.test>\r\n\r\nIt works\x00 now.\r\n").encode()
+    outcome = desk.gw.pipeline.process(desk.deliver(raw))
+    assert outcome is not None and InboundStatus.LANDED == outcome.status
+    assert ["It works\ufffd now."] == desk.replies()
+    stored = desk.gw.inbound.get(outcome_pk(desk))
+    assert stored is not None and "\x00" not in (stored.subject or "")
+
+
+def outcome_pk(desk: Desk) -> int:
+    """The newest stored message's id."""
+    with desk.gw.db.read() as conn:
+        return int(conn.exec_driver_sql("SELECT max(pk) FROM inbound_messages").scalar_one())
+
+
+def test_a_message_whose_processing_keeps_crashing_ends_failed(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug that crashes processing is retried (by the sweeper) a few times, then the message ends
+    ``failed`` with the reason, its bytes kept, instead of crashing every sweep forever."""
+    import inbound.pipeline as pipeline_module
+    from inbound.pipeline import PROCESS_ATTEMPTS
+
+    def broken(raw: bytes) -> Any:
+        raise RuntimeError("a parser bug")
+
+    monkeypatch.setattr(pipeline_module, "parse_email", broken)
+    pk = desk.deliver(desk.raw("gmail.eml"))
+    for _ in range(PROCESS_ATTEMPTS - 1):
+        assert desk.gw.pipeline.process(pk) is None
+        stored = desk.gw.inbound.get(pk)
+        assert stored is not None and InboundStatus.RECEIVED == stored.status
+    assert desk.gw.pipeline.process(pk) is None
+    stored = desk.gw.inbound.get(pk)
+    assert stored is not None
+    assert (InboundStatus.FAILED, f"gave up after {PROCESS_ATTEMPTS} attempts: RuntimeError: a parser bug") == (
+        stored.status, stored.detail)
+    assert desk.raw("gmail.eml") == stored.raw

@@ -137,3 +137,30 @@ def test_root_drawn_before_is_written_with_the_ticket_and_must_be_the_first_emai
     apply_ticket_created(db, created(), now=NOW, response={}, **ONE_EMAIL)
     ticket = tickets.get("T-1")
     assert ticket is not None and "<T-1-first@example.test>" == ticket.root_message_id
+
+
+def test_one_bad_message_never_fails_the_others_of_its_group(database_url: str) -> None:
+    """Messages arriving together (the SMTP path) share a commit; one the store refuses (a 400-character
+    envelope sender is too long for PostgreSQL's column) fails alone, every other one is stored."""
+    import asyncio
+
+    db = Database.from_url(database_url)
+    inbound = InboundStore(db)
+    good = [RawMessage(f"s{i}@example.com", ("r@example.test",), b"m%d" % i) for i in range(20)]
+    bad = RawMessage("x" * 400 + "@example.com", ("r@example.test",), b"bad")
+
+    async def deliver() -> list[object]:
+        futures = [inbound.store_async(m, now=NOW) for m in [*good[:10], bad, *good[10:]]]
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    db.mail.start()  # the SMTP server's unit of work
+    try:
+        outcomes = asyncio.run(deliver())
+    finally:
+        db.mail.stop()
+    stored = [o for i, o in enumerate(outcomes) if i != 10]
+    assert all(isinstance(pk, int) for pk in stored), stored
+    messages = [inbound.get(pk) for pk in stored if isinstance(pk, int)]
+    assert [m.raw for m in good] == [m.raw for m in messages if m is not None]
+    if "postgresql" in database_url:
+        assert isinstance(outcomes[10], Exception)
