@@ -17,6 +17,7 @@ from gateway.jobs import (
     FAN_OUT_INBOUND,
     PROCESS_INBOUND,
     QUEUES,
+    SWEEP_AGAIN_AFTER,
     SWEEP_GRACE,
     UNSEEN_CHECK,
     Jobs,
@@ -173,7 +174,8 @@ def build_gateway(
     sweep = Sweep(
         jobs=jobs, clock=clock,
         due_emails=lambda before: outbox.due(before=before),
-        unprocessed_mail=lambda before: inbound.unprocessed(received_before=before),
+        unprocessed_mail=lambda before, now: inbound.sweep(received_before=before, now=now,
+                                                           again_after=SWEEP_AGAIN_AFTER),
         overdue_unseen=lambda grace: sorted(unseen.overdue_tickets(grace=grace)),
         due_webhooks=(lambda before: webhooks.due(before=before)) if webhook_deliverer is not None else None,
     )

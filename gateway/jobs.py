@@ -23,6 +23,7 @@ __all__ = [
     "DELIVER_WEBHOOK",
     "FAN_OUT_INBOUND",
     "PROCESS_INBOUND",
+    "SWEEP_AGAIN_AFTER",
     "SWEEP_GRACE",
     "UNSEEN_CHECK",
     "Jobs",
@@ -46,6 +47,8 @@ DELIVER_WEBHOOK = "deliver_webhook"
 EMAIL_BATCH = 25
 #: Work younger than this is left to its own broker message; the sweeper takes older work.
 SWEEP_GRACE = timedelta(seconds=10)
+#: A message the sweeper enqueued is not enqueued again before this (its job may wait in a backlog).
+SWEEP_AGAIN_AFTER = timedelta(seconds=60)
 
 
 class Jobs:
@@ -104,7 +107,8 @@ class Jobs:
 class Sweep:
     """One sweep: re-enqueue due emails, unprocessed inbound messages, overdue unseen checks and
     due webhook calls (lost broker messages, dead workers). Each source is a function of the
-    cut-off time (work older than ``grace``) returning the ids to enqueue."""
+    cut-off time (work older than ``grace``) returning the ids to enqueue (``unprocessed_mail`` also
+    gets the time now, to mark what it hands out)."""
 
     def __init__(
         self,
@@ -112,7 +116,7 @@ class Sweep:
         jobs: Jobs,
         clock: Callable[[], datetime],
         due_emails: Callable[[datetime], Sequence[int]],
-        unprocessed_mail: Callable[[datetime], Sequence[int]],
+        unprocessed_mail: Callable[[datetime, datetime], Sequence[int]],
         overdue_unseen: Callable[[timedelta], Sequence[int]],
         due_webhooks: Callable[[datetime], Sequence[int]] | None,
         grace: timedelta = SWEEP_GRACE,
@@ -126,9 +130,10 @@ class Sweep:
         self.grace = grace
 
     def __call__(self) -> None:
-        before = self._clock() - self.grace
+        now = self._clock()
+        before = now - self.grace
         self._jobs.deliver_emails(self._due_emails(before))
-        for pk in self._unprocessed_mail(before):
+        for pk in self._unprocessed_mail(before, now):
             self._jobs.send(PROCESS_INBOUND, pk)
         for ticket_key in self._overdue_unseen(self.grace):
             self._jobs.send(UNSEEN_CHECK, ticket_key)

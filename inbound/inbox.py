@@ -11,9 +11,9 @@ import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.models import EntryKind, InboundStatus, RawMessage
@@ -131,11 +131,11 @@ class InboundStore:
         )
 
     def unprocessed(self, *, received_before: datetime, limit: int = 500) -> list[int]:
-        """Messages stored before ``received_before`` but not yet processed: what the sweeper re-enqueues."""
+        """Messages stored before ``received_before`` but not yet processed."""
         query = (
             select(inbound_messages.c.pk)
             .where(
-                inbound_messages.c.status == InboundStatus.RECEIVED,
+                inbound_messages.c.status == InboundStatus.RECEIVED.value,
                 inbound_messages.c.received_at <= received_before,
             )
             .order_by(inbound_messages.c.pk)
@@ -143,6 +143,29 @@ class InboundStore:
         )
         with self._db.read() as conn:
             return list(conn.execute(query).scalars())
+
+    def sweep(self, *, received_before: datetime, now: datetime, again_after: timedelta,
+              limit: int = 500) -> list[int]:
+        """What the sweeper re-enqueues: messages stored before ``received_before``, not processed
+        yet, and not swept within ``again_after`` (a job it enqueued may still be waiting behind a
+        backlog); marked swept now, so every sweeper of every worker agrees."""
+
+        def work(conn: Connection) -> list[int]:
+            pks = list(conn.execute(
+                select(inbound_messages.c.pk)
+                .where(
+                    inbound_messages.c.status == InboundStatus.RECEIVED.value,
+                    inbound_messages.c.received_at <= received_before,
+                    or_(inbound_messages.c.swept_at.is_(None), inbound_messages.c.swept_at <= now - again_after),
+                )
+                .order_by(inbound_messages.c.pk)
+                .limit(limit)
+            ).scalars())
+            if pks:
+                conn.execute(update(inbound_messages).where(inbound_messages.c.pk.in_(pks)).values(swept_at=now))
+            return pks
+
+        return self._db.write(work, durable=False)  # lost, a message is only swept once more
 
     def mark(self, pk: int, status: str, *, now: datetime, detail: str | None = None,
              ticket_key: int | None = None, threaded_by: str | None = None,

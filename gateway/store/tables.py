@@ -231,6 +231,8 @@ inbound_messages = Table(
     Column("attachments", Text, nullable=True),
     #: Set when an operator released the message from quarantine: its sender is not checked again.
     Column("released_at", UTCDateTime, nullable=True),
+    #: When the sweeper last enqueued it (so a backlog gets one extra job per message at most a minute).
+    Column("swept_at", UTCDateTime, nullable=True),
     Index("ix_inbound_messages_status", "status"),
 )
 

@@ -9,7 +9,9 @@ import dramatiq
 import pytest
 
 from gateway.app import SWEEP_GRACE, build_gateway
-from gateway.broker import OUTBOUND_QUEUE
+from gateway.broker import INBOUND_QUEUE, OUTBOUND_QUEUE
+from gateway.jobs import SWEEP_AGAIN_AFTER
+from gateway.models import RawMessage
 from gateway.cli import main
 from gateway.models import Customer, OutboxStatus, TicketCreated, TicketState
 from outbound.send import MemorySender
@@ -60,3 +62,23 @@ def test_cli_outbox_lists_status_and_attempts(
     assert 0 == main(["outbox"], {"GATEWAY_DATABASE_URL": url})
     line = capsys.readouterr().out.strip()
     assert "queued" in line and " 0 " in line and "ada@customer.example.test" in line
+
+
+def test_a_backlog_of_unprocessed_messages_is_swept_once_per_minute_not_every_sweep(
+    database_url: str, tmp_path: Path, stub_broker: dramatiq.Broker
+) -> None:
+    """Messages waiting behind a backlog (their jobs still queued) get one extra job from the sweeper,
+    not one per sweep; a minute later, still unprocessed (a job lost), they are enqueued once more."""
+    now = [T0]
+    gw = build_gateway(settings_for(tmp_path, database_url=database_url), broker=stub_broker, clock=lambda: now[0])
+    pks = gw.inbound.save_many([RawMessage("a@example.com", ("r@example.test",), b"m%d" % n) for n in range(3)],
+                               now=T0)
+    queue = stub_broker.queues[INBOUND_QUEUE]
+    assert 1 == queue.qsize()  # their own fan-out job, still waiting behind the backlog
+    for seconds in range(11, 60, 5):  # a sweep every 5 s for most of a minute
+        now[0] = T0 + timedelta(seconds=seconds)
+        gw.sweep()
+    assert 1 + len(pks) == queue.qsize(), "one sweep's worth of jobs, not one per sweep"
+    now[0] = T0 + timedelta(seconds=11) + SWEEP_AGAIN_AFTER
+    gw.sweep()
+    assert 1 + 2 * len(pks) == queue.qsize()
