@@ -26,15 +26,19 @@ from outbound.render import RenderedEmail
 __all__ = ["Envelope", "compose", "make_message_id", "one_line", "rfc5322_date"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+#: Bidirectional controls (embeddings, overrides, isolates, marks): in a header they can make
+#: a display name or Subject read differently from what it is ("Trojan Source"); dropped.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 #: Longest header line we write before folding (RFC 5322 says lines SHOULD stay under 78).
 MAX_HEADER_LINE = 76
 
 
 def one_line(value: str) -> str:
-    """``value`` with CR, LF and other control characters folded to single spaces."""
+    """``value`` with CR, LF and other control characters folded to single spaces, and
+    bidirectional controls dropped."""
     if value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " ":
         return value  # already one clean line (the common case)
-    return " ".join(_CONTROL.sub(" ", value).split())
+    return " ".join(_CONTROL.sub(" ", _BIDI.sub("", value)).split())
 
 
 def make_message_id(unique: str, domain: str) -> str:
@@ -59,15 +63,22 @@ class Envelope:
 def _text_header(value: str) -> str:
     """A free-text header value (Subject): folded, and RFC 2047-encoded when not ASCII."""
     value = one_line(value)
-    if value.isascii() and len(value) <= MAX_HEADER_LINE - len("Subject: "):
+    # Text that looks like an RFC 2047 encoded word is encoded itself, so a client shows it as
+    # written instead of decoding it (into a fake "Bcc:" line, say).
+    literal_words = "=?" in value
+    if value.isascii() and not literal_words and len(value) <= MAX_HEADER_LINE - len("Subject: "):
         return value
-    charset = "us-ascii" if value.isascii() else "utf-8"
+    charset = "us-ascii" if value.isascii() and not literal_words else "utf-8"
     return Header(value, charset, header_name="Subject").encode(linesep="\r\n", maxlinelen=MAX_HEADER_LINE)
 
 
 def _address(name: str, addr: str) -> str:
-    """``Name <addr>``: the name quoted when needed and RFC 2047-encoded when not ASCII."""
-    return formataddr((one_line(name), one_line(addr)), charset="utf-8")
+    """``Name <addr>``: the name quoted when needed and RFC 2047-encoded when not ASCII (or when it
+    looks like an encoded word itself, so that it is shown as written)."""
+    name, addr = one_line(name), one_line(addr)
+    if "=?" in name:
+        return f"{Header(name, 'utf-8').encode()} <{addr}>"
+    return formataddr((name, addr), charset="utf-8")
 
 
 @functools.lru_cache(maxsize=16)

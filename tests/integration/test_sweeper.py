@@ -10,10 +10,9 @@ import pytest
 
 from gateway.app import SWEEP_GRACE, build_gateway
 from gateway.broker import INBOUND_QUEUE, OUTBOUND_QUEUE
-from gateway.jobs import SWEEP_AGAIN_AFTER
-from gateway.models import RawMessage
 from gateway.cli import main
-from gateway.models import Customer, OutboxStatus, TicketCreated, TicketState
+from gateway.jobs import SWEEP_AGAIN_AFTER
+from gateway.models import Customer, OutboxStatus, RawMessage, TicketCreated, TicketState
 from outbound.send import MemorySender
 from tests.helpers import drain, settings_for
 

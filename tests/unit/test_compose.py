@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes
 from email.policy import strict
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -87,3 +88,31 @@ def test_one_line_folds_every_line_break_and_run_of_blanks(value: str) -> None:
     folded = one_line(value)
     assert folded == " ".join(re.sub(r"[\x00-\x1f\x7f]+", " ", value).split())
     assert "\r" not in folded and "\n" not in folded
+
+
+def composed(subject: str, to_name: str) -> object:
+    """A composed email with ``subject`` and ``to_name``, parsed back as a decoding client would."""
+    raw = compose(
+        RenderedEmail(subject=subject, text="hi", html="<p>hi</p>"),
+        Envelope(from_addr="support@example.test", to_addr="ada@example.test", to_name=to_name,
+                 reply_to="reply+abc@example.test", message_id="<m1@example.test>",
+                 date=datetime(2026, 11, 26, tzinfo=UTC)),
+    )
+    return message_from_bytes(raw, policy=strict)
+
+
+def test_text_that_looks_like_an_encoded_word_is_shown_as_written() -> None:
+    """A title or name carrying an RFC 2047 encoded word is encoded itself: a decoding client shows
+    the literal text, never a decoded CR/LF and a fake Bcc line."""
+    trick = "=?utf-8?q?Security_alert=0D=0ABcc:_x@y?="
+    message: Any = composed(f"[#T-1] {trick}", trick)
+    assert f"[#T-1] {trick}" == message["Subject"]
+    assert trick == message["To"].addresses[0].display_name
+    assert message["Bcc"] is None
+
+
+def test_bidi_controls_never_reach_a_header() -> None:
+    """A right-to-left override in a title or name is dropped from Subject and To."""
+    message: Any = composed("Invoice \u202egpj.exe", "Ada \u202eLovelace\u2066")
+    assert "Invoice gpj.exe" == message["Subject"]
+    assert "Ada Lovelace" == message["To"].addresses[0].display_name
