@@ -87,10 +87,13 @@ _mime, _address = _load_flanker()
 
 #: Where a part's header block ends: the first empty line.
 _END_OF_HEADERS = re.compile(r"\r?\n\r?\n")
+#: What base64 text may hold besides its alphabet and padding: line breaks and blanks.
+_BASE64_BLANKS = re.compile(rb"[ \t\r\n]+")
 
 
-def _raw_body(part: Any) -> bytes:
-    """The part's body bytes with the transfer encoding undone.
+def _raw_body(part: Any, *, strict: bool = False) -> bytes:
+    """The part's body bytes with the transfer encoding undone (``strict``: broken base64 raises
+    :class:`MalformedMessage` instead of being decoded as well as it goes).
 
     Read from the part's own source (flanker's public ``to_string()``: for a part nobody changed,
     its original text), not through ``part.body``, which decodes with flanker's charset guess.
@@ -104,6 +107,14 @@ def _raw_body(part: Any) -> bytes:
     data: bytes = body.encode("latin-1", "replace")
     encoding = (part.content_encoding.value or "").lower()
     if encoding == "base64":
+        if strict:
+            encoded = _BASE64_BLANKS.sub(b"", data)
+            try:
+                return binascii.a2b_base64(encoded + b"=" * (-len(encoded) % 4), strict_mode=True)
+            except (binascii.Error, ValueError):
+                raise MalformedMessage(
+                    f"the {part.content_type.value} part is not valid base64; it cannot be read as text"
+                ) from None
         with contextlib.suppress(binascii.Error, ValueError):
             return binascii.a2b_base64(re.sub(rb"[^A-Za-z0-9+/=]", b"", data) + b"==")
         return data
@@ -113,7 +124,9 @@ def _raw_body(part: Any) -> bytes:
 
 
 def _text(part: Any) -> str:
-    return decode_text(_raw_body(part), part.content_type.params.get("charset"))
+    """The decoded text of a text part; :class:`MalformedMessage` when its base64 is broken (its
+    bytes would land on the ticket as garbage: the message is recorded as undecodable instead)."""
+    return decode_text(_raw_body(part, strict=True), part.content_type.params.get("charset"))
 
 
 def _header(message: Any, name: str) -> str:

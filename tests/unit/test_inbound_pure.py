@@ -113,3 +113,13 @@ def test_every_inbound_error_has_a_row_in_the_rejection_table() -> None:
     assert [] == missing
     assert "550 5.1.1 <x@y.z> is not ours" == smtp_reply(errors.UnknownRecipient("<x@y.z> is not ours"))
     assert smtp_reply(errors.AutoReply("x")) is None
+
+
+def test_broken_base64_in_a_text_part_is_undecodable_not_garbage() -> None:
+    """A text part whose base64 is broken is refused as malformed (recorded, never landed as noise);
+    valid base64 without its final padding still reads."""
+    head = "From: a@b.c\r\nTo: x@y.z\r\nSubject: s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    head += "Content-Transfer-Encoding: base64\r\n\r\n"
+    assert "Hello world" == parse_email((head + "SGVsbG8gd29y\r\nbGQ\r\n").encode()).text
+    with pytest.raises(errors.MalformedMessage, match="not valid base64"):
+        parse_email((head + "this is not base64 at all, sorry\r\n").encode())
