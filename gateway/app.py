@@ -23,10 +23,10 @@ from gateway.store.unseen import UnseenStore
 from gateway.store.webhooks import WebhookStore
 from gateway.tokens import Keyring
 from inbound.commit import CommitQueue
-from inbound.listener import ConnectionGate, InboundServer, ServerLimits, tls_context
+from inbound.handler import InboundHandler
 from inbound.pipeline import Extractor, InboundPipeline
 from inbound.recipients import RecipientCheck
-from inbound.server import InboundHandler
+from inbound.server import ConnectionGate, InboundServer, ServerLimits, tls_context
 from inbound.webhook import HttpPoster, Poster, WebhookDeliverer
 from outbound.deliver import BATCH_LIMIT, Deliverer
 from outbound.notify import Notifier

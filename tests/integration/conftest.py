@@ -14,7 +14,7 @@ from gateway.app import Gateway, build_gateway
 from gateway.models import Customer, Ticket, TicketCreated, TicketState
 from gateway.settings import Settings
 from inbound.commit import CommitQueue
-from inbound.listener import InboundServer
+from inbound.server import InboundServer
 from tests.e2e.helpers import settings_for
 
 CUSTOMER = "ada@customer.example.test"
