@@ -31,11 +31,11 @@ from gateway.store import Database, TicketStore, migrate
 from gateway.store.changes import CUSTOMERS_CHANGED, publisher
 from gateway.store.kv import get_or_create
 from gateway.tokens import Keyring
+from inbound.handler import InboundHandler
 from inbound.inbox import STORED_MAIL, InboundStore
-from inbound.listener import ConnectionGate, InboundServer, ServerLimits, tls_context
 from inbound.pipeline import Extractor, InboundPipeline
 from inbound.recipients import RecipientCheck
-from inbound.server import InboundHandler
+from inbound.server import ConnectionGate, InboundServer, ServerLimits, tls_context
 from inbound.webhook import WEBHOOKS_QUEUED, HttpPoster, Poster, WebhookDeliverer, WebhookStore
 from outbound.deliver import Deliverer
 from outbound.event_store import UNSEEN_CHECKS_DUE

@@ -28,7 +28,7 @@ from gateway.models import Customer, Ticket, TicketCreated, TicketState
 from gateway.settings import Settings
 from gateway.store import UnitOfWork
 from gateway.store.tables import kv
-from inbound.listener import InboundServer
+from inbound.server import InboundServer
 from outbound.outbox import OutboxDraft
 from tests.services import free_port
 

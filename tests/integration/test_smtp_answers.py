@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
 import threading
@@ -192,6 +193,38 @@ def test_slow_client_is_cut_off_during_data_and_nothing_is_stored(make_listening
             closed = _closed_within(sock, 0.1)
         assert closed or time.monotonic() < deadline
     assert listening.gw.inbound.get(1) is None
+
+
+def _reply(sock: socket.socket) -> bytes:
+    """One whole reply (every line of a multi-line one)."""
+    data = b""
+    while not re.search(rb"(^|\r\n)\d{3} [^\r\n]*\r\n$", data):
+        chunk = sock.recv(4096)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+def test_data_has_its_own_deadline_longer_than_the_idle_timeout(make_listening: MakeListening) -> None:
+    """A pause inside DATA longer than the idle timeout (but within the DATA timeout) does not cut the client off;
+    once DATA is answered, the idle timeout applies again."""
+    listening = make_listening(limits={"idle_timeout": 0.4, "data_timeout": 30})
+    raw = reply_to(listening)
+    head, tail = raw[: len(raw) // 2], raw[len(raw) // 2:]
+    with socket.create_connection(("127.0.0.1", listening.port)) as sock:
+        sock.settimeout(10)
+        assert _reply(sock).startswith(b"220")
+        for line in (b"EHLO slow.example.test", f"MAIL FROM:<{CUSTOMER}>".encode(),
+                     f"RCPT TO:<{listening.reply_to}>".encode(), b"DATA"):
+            sock.sendall(line + b"\r\n")
+            assert _reply(sock)[:1] in (b"2", b"3")
+        sock.sendall(head)
+        time.sleep(1.0)  # 2.5 idle timeouts
+        sock.sendall(tail + b".\r\n")
+        answer = _reply(sock)
+        assert answer.startswith(b"250 2.0.0"), answer
+        assert _closed_within(sock, 5)
+    assert listening.gw.inbound.get(stored_id(answer)) is not None
 
 
 def test_graceful_stop_finishes_transactions_in_flight_and_refuses_new_ones(make_listening: MakeListening) -> None:

@@ -1,4 +1,4 @@
-"""Optional modes of the inbound listener: STARTTLS with a configured certificate, LMTP, SO_REUSEPORT."""
+"""Optional modes of the inbound SMTP server: STARTTLS with a configured certificate, LMTP, SO_REUSEPORT."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.helpers import CUSTOMER, Listening, reply_to, settings_for, start_listener, stored_id
+from tests.helpers import CUSTOMER, Listening, reply_to, settings_for, start_listener, stored_id, wait_for
 
 MakeListening = Callable[..., Listening]
 
@@ -54,6 +54,30 @@ def test_starttls_with_the_configured_certificate(make_listening: MakeListening,
     assert 250 == code
     assert cipher is not None
     assert listening.gw.inbound.get(stored_id(text)) is not None
+
+
+def test_stop_while_a_tls_session_is_closing_does_not_raise(make_listening: MakeListening, tmp_path: Path) -> None:
+    """QUIT after STARTTLS: aiosmtpd closes its TLS transport (twice, which leaves it unable to take writes) and
+    waits for the client's TLS close. A stop in that window neither writes to that transport nor raises."""
+    cert, key = self_signed(tmp_path)
+    listening = make_listening(settings_for(tmp_path, smtp_tls_cert=cert, smtp_tls_key=key))
+    client = ssl.create_default_context(cafile=cert)
+    client.check_hostname = False
+    smtp = smtplib.SMTP("127.0.0.1", listening.port, timeout=10)
+    try:
+        smtp.ehlo()
+        smtp.starttls(context=client)
+        smtp.ehlo()
+        smtp.putcmd("quit")
+        assert 221 == smtp.getreply()[0]  # and the client neither answers the TLS close nor closes its socket
+
+        def closing() -> bool:
+            return any(c.transport is not None and c.transport.is_closing() for c in listening.server.gate.open)
+
+        wait_for(closing, what="the server to close the TLS session")
+        listening.server.stop()
+    finally:
+        smtp.close()
 
 
 def test_without_a_certificate_starttls_is_not_offered(make_listening: MakeListening) -> None:

@@ -10,7 +10,7 @@ from aiosmtpd.smtp import SMTP
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inbound.listener import _Guarded
+from inbound.server import _Guarded
 
 ARGS = [
     "", "<>", "<ada@example.com>", "ada@example.com", " <ada@example.com> SIZE=100", "<ada@example.com> BODY=8BITMIME",
