@@ -60,13 +60,13 @@ def _migrate(settings: Settings) -> int:
 
 
 def _outbox(settings: Settings, *, as_json: bool, limit: int) -> int:
-    from gateway.api.ops import outbox_json
+    from gateway.api.responses import OutboxEmailOut
     from gateway.app import build_gateway
 
     gw = build_gateway(settings)
     emails = gw.outbox.recent(limit=limit)
     if as_json:
-        print(json.dumps([outbox_json(e) for e in emails], indent=2))
+        print(json.dumps([OutboxEmailOut.of(e).model_dump(mode="json", by_alias=True) for e in emails], indent=2))
         return 0
     if not emails:
         print("the outbox is empty")
@@ -77,14 +77,14 @@ def _outbox(settings: Settings, *, as_json: bool, limit: int) -> int:
 
 
 def _quarantine(settings: Settings, action: str, pk: int | None, *, as_json: bool) -> int:
-    from gateway.api.inbound import inbound_json
+    from gateway.api.responses import InboundMessageOut, QuarantinedMessageOut
     from gateway.app import build_gateway
 
     gw = build_gateway(settings)
     if action == "list":
         held = gw.inbound.quarantined(limit=200)
         if as_json:
-            print(json.dumps([inbound_json(m) for m in held], indent=2))
+            print(json.dumps([InboundMessageOut.of(m).model_dump(mode="json", by_alias=True) for m in held], indent=2))
         elif not held:
             print("the quarantine is empty")
         for m in held:
@@ -98,7 +98,8 @@ def _quarantine(settings: Settings, action: str, pk: int | None, *, as_json: boo
         print(f"web2chat-gateway: no quarantined message {pk}", file=sys.stderr)
         return 1
     if action == "show":
-        print(json.dumps(inbound_json(message, with_raw=True), indent=2, ensure_ascii=False))
+        shown = QuarantinedMessageOut.of(message).model_dump(mode="json", by_alias=True)
+        print(json.dumps(shown, indent=2, ensure_ascii=False))
         return 0
     gw.inbound.release(pk, now=gw.clock())
     print(f"released inbound message {pk}: it goes through the pipeline again, without the sender check")

@@ -1,33 +1,27 @@
-"""The HTTP API (FastAPI): one router per audience, errors as ``{"error": ...}`` JSON."""
+"""The HTTP API (FastAPI): one router per audience, every answer a response model, errors as ``{"error": ...}``."""
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import Depends, FastAPI
 
 import gateway
 from gateway import demo
 from gateway.api import events, inbound, messenger, ops, previews, stream, webhooks
 from gateway.api.access import require_principal
 from gateway.api.auth import require_key
-from gateway.api.errors import install_event_errors
+from gateway.api.errors import ErrorOut, install_error_handlers
+from gateway.api.openapi import DocumentedApi
+from gateway.api.responses import HealthOut
 from gateway.app import Gateway
-from gateway.errors import StoreUnavailable
 
 __all__ = ["create_api"]
 
 
-def _field(loc: tuple[int | str, ...]) -> str:
-    parts = [str(p) for p in loc if p != "body"]
-    return ".".join(parts) or "body"
-
-
 def create_api(gw: Gateway) -> FastAPI:
     """The API app for ``gw``; OpenAPI at ``/docs``."""
-    app = FastAPI(title="Web2Chat email gateway", version=gateway.__version__)
+    app = DocumentedApi(
+        title="Web2Chat email gateway", version=gateway.__version__, referenced=(ErrorOut, *stream.FRAME_MODELS)
+    )
     keyed = [Depends(require_key(gw.api_keys))]
     app.include_router(events.router_for(gw), dependencies=keyed)
     app.include_router(ops.router_for(gw), dependencies=keyed)
@@ -40,25 +34,9 @@ def create_api(gw: Gateway) -> FastAPI:
     app.include_router(demo.router())
 
     @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
+    def healthz() -> HealthOut:
         """Liveness: answers without a key."""
-        return {"status": "ok"}
+        return HealthOut(status="ok")
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = [_field(tuple(e["loc"])) for e in exc.errors()]
-        problems = [f"{name}: {e['msg']}" for name, e in zip(fields, exc.errors(), strict=True)]
-        return JSONResponse({"error": "invalid request: " + "; ".join(problems), "fields": fields}, status_code=422)
-
-    install_event_errors(app)
-
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(StoreUnavailable)
-    async def store_down(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"error": "the store is unavailable; try again"}, status_code=503)
-
+    install_error_handlers(app)
     return app

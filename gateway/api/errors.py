@@ -1,13 +1,43 @@
-"""One table from event errors to HTTP answers: ``{"error": <what is wrong>, "code": <class name>}``."""
+"""The API's one error shape, ``{"error": <what is wrong>}`` (:class:`ErrorOut`), and every handler answering it.
+
+Event errors add ``"code": <class name>`` and map to HTTP answers in one table
+(:data:`EVENT_ERRORS`); invalid requests add ``"fields"``, the request fields at fault.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import Field
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import DuplicateReply, EventError, InvalidTransition, StateMismatch, UnknownState, UnknownTicket
+from gateway.api.openapi import schema_ref
+from gateway.errors import (
+    DuplicateReply,
+    EventError,
+    InvalidTransition,
+    StateMismatch,
+    StoreUnavailable,
+    UnknownState,
+    UnknownTicket,
+)
+from gateway.wire_types import Absent, OutModel
 
-__all__ = ["EVENT_ERRORS", "install_event_errors", "status_for"]
+__all__ = [
+    "EVENT_ERRORS",
+    "ErrorOut",
+    "InvalidFields",
+    "error_response",
+    "error_responses",
+    "install_error_handlers",
+    "install_event_errors",
+    "status_for",
+]
 
 #: HTTP status per event error; the most specific class listed wins (409 for anything unlisted).
 EVENT_ERRORS: dict[type[EventError], int] = {
@@ -18,6 +48,66 @@ EVENT_ERRORS: dict[type[EventError], int] = {
     InvalidTransition: 422,  # 'from' equals 'to'
     EventError: 409,  # e.g. ticket.created for a ticket id that exists under another event
 }
+
+#: What each error status means, for the OpenAPI document.
+ERROR_DESCRIPTIONS: Mapping[int, str] = {
+    400: "The body cannot be used (an empty message).",
+    401: "No key, or a key that is not valid here (answered with `WWW-Authenticate: Bearer`).",
+    403: "The key may not do this.",
+    404: "Not found; another customer's tickets answer exactly the same.",
+    409: "The event conflicts with what the gateway holds (`code` says how); nothing of it was applied.",
+    413: "The message is larger than this server accepts.",
+    415: "The body is not `message/rfc822`.",
+    422: "Invalid request: `error` says what; `fields` names the fields at fault when it can, "
+    "`code` the event error when the event is impossible.",
+    503: "The store is unavailable; try again.",
+}
+
+
+class ErrorOut(OutModel):
+    """The body of every error answer."""
+
+    error: str = Field(description="what is wrong, for a person to read")
+    code: str | Absent = Field(default=None, description="event errors: the error's class name")
+    fields: list[str] | Absent = Field(
+        default=None, description="invalid requests: the fields at fault (`query.limit`, `up_to`, `body`)"
+    )
+
+
+class InvalidFields(HTTPException):
+    """A request a route found invalid itself: answered 422 with ``fields`` naming what to fix."""
+
+    def __init__(self, detail: str, *, fields: Sequence[str]) -> None:
+        super().__init__(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+        self.fields = list(fields)
+
+
+def error_response(
+    status_code: int,
+    error: str,
+    *,
+    code: str | None = None,
+    fields: Sequence[str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """An error answer: :class:`ErrorOut` without the keys that do not apply."""
+    body = ErrorOut(error=error, code=code, fields=None if fields is None else list(fields))
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status_code, headers=headers)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route answering these error statuses, each with an :class:`ErrorOut` body.
+
+    The JSON content is named explicitly (not ``model=``) so that routes answering HTML or a stream
+    still document JSON errors; ``create_api`` puts :class:`ErrorOut` among the schemas.
+    """
+    return {
+        code: {
+            "description": ERROR_DESCRIPTIONS[code],
+            "content": {"application/json": {"schema": schema_ref(ErrorOut)}},
+        }
+        for code in statuses
+    }
 
 
 def status_for(error: EventError) -> int:
@@ -33,4 +123,32 @@ def install_event_errors(app: FastAPI) -> None:
 
     @app.exception_handler(EventError)
     async def event_error(request: Request, exc: EventError) -> JSONResponse:
-        return JSONResponse({"error": str(exc), "code": type(exc).__name__}, status_code=status_for(exc))
+        return error_response(status_for(exc), str(exc), code=type(exc).__name__)
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer HTTP errors, invalid requests, event errors and an unavailable store with :class:`ErrorOut`."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        fields = exc.fields if isinstance(exc, InvalidFields) else None
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return error_response(exc.status_code, detail, fields=fields, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [_field(tuple(e["loc"])) for e in exc.errors()]
+        problems = [f"{name}: {e['msg']}" for name, e in zip(fields, exc.errors(), strict=True)]
+        return error_response(422, "invalid request: " + "; ".join(problems), fields=fields)
+
+    install_event_errors(app)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(StoreUnavailable)
+    async def store_down(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(503, "the store is unavailable; try again")

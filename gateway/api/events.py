@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Body, Response, status
 
+from gateway.api.errors import error_responses
+from gateway.api.responses import EventAppliedOut
 from gateway.api.schemas import EventIn, TicketCreatedIn, TicketReplyIn
 from gateway.app import Gateway
 from outbound.events import Applied
@@ -17,8 +17,18 @@ def router_for(gw: Gateway) -> APIRouter:
     """Routes for help-desk events."""
     router = APIRouter(tags=["events"])
 
-    @router.post("/v1/events", status_code=status.HTTP_202_ACCEPTED)
-    def post_event(response: Response, event: EventIn = Body(...)) -> dict[str, Any]:  # noqa: B008
+    @router.post(
+        "/v1/events",
+        status_code=status.HTTP_202_ACCEPTED,
+        responses={
+            202: {"headers": {"Idempotent-Replayed": {
+                "description": "`true` when the event id was seen before: nothing changed, the first answer again",
+                "schema": {"type": "string"},
+            }}},
+            **error_responses(401, 404, 409, 422, 503),
+        },
+    )
+    def post_event(response: Response, event: EventIn = Body(...)) -> EventAppliedOut:  # noqa: B008
         """Apply a ticket event (``ticket.created``, ``ticket.reply``, ``ticket.state_changed``).
 
         The same event id again changes nothing and answers the same. An event for an unknown
@@ -36,6 +46,6 @@ def router_for(gw: Gateway) -> APIRouter:
             applied = gw.events.state_changed(event.record(), now=now)
         if applied.replayed:
             response.headers["Idempotent-Replayed"] = "true"
-        return applied.response
+        return EventAppliedOut.model_validate(applied.response)
 
     return router

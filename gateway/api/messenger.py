@@ -6,15 +6,15 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from gateway.api.access import Principal
+from gateway.api.errors import InvalidFields, error_responses
 from gateway.app import Gateway
 from gateway.errors import UnknownEntry
 from gateway.messenger import tokens
 from gateway.messenger.view import Pill, parse_entry_id
-from gateway.messenger.wire import page_json, summary_json
+from gateway.messenger.wire import MessengerTokenOut, RecentTicketsOut, SeenOut, ThreadPageOut, TicketSummaryOut
 
 __all__ = ["router_for"]
 
@@ -73,25 +73,31 @@ def router_for(gw: Gateway, *, principal: Any) -> APIRouter:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket {ticket_id!r}")
         return pill
 
-    @router.get("/v1/customers/{customer_id}/recent-tickets")
+    @router.get("/v1/customers/{customer_id}/recent-tickets", responses=error_responses(401, 404, 422, 503))
     def recent_tickets(
         customer_id: str, who: Principal = who_asks, limit: int = Query(DEFAULT_RECENT_LIMIT, ge=1, le=100)
-    ) -> dict[str, Any]:
+    ) -> RecentTicketsOut:
         """The customer's tickets, most recent activity first; stream from ``last_event_id`` to stay current."""
         if not who.may_read(customer_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {customer_id!r}")
         cursor = gw.messenger.changes.latest(customer_id)  # read first: later changes reach the stream
         found = gw.messenger.recent_tickets(customer_id, limit=limit)
-        return {"customer_id": customer_id, "tickets": [summary_json(t) for t in found], "last_event_id": cursor}
+        return RecentTicketsOut(
+            customer_id=customer_id, tickets=[TicketSummaryOut.of(t) for t in found], last_event_id=cursor
+        )
 
-    @router.get("/v1/tickets/{ticket_id}/thread")
+    @router.get(
+        "/v1/tickets/{ticket_id}/thread",
+        response_model_exclude_unset=True,  # an entry leaves out the keys that do not apply to it
+        responses=error_responses(401, 404, 422, 503),
+    )
     def thread(
         ticket_id: str,
         who: Principal = who_asks,
         limit: int = Query(DEFAULT_PAGE_LIMIT, ge=1, le=200),
         before: str | None = Query(None, description="an entry id: the page of entries before it"),
         after: str | None = Query(None, description="an entry id: the page of entries after it"),
-    ) -> dict[str, Any]:
+    ) -> ThreadPageOut:
         """The ticket pill and a page of its entries, oldest first (the newest page without a cursor)."""
         if before is not None and after is not None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give before or after, not both")
@@ -99,10 +105,10 @@ def router_for(gw: Gateway, *, principal: Any) -> APIRouter:
         page = gw.messenger.thread_page(
             pill, limit=limit, before=_cursor("before", before), after=_cursor("after", after)
         )
-        return page_json(page)
+        return ThreadPageOut.of(page)
 
-    @router.post("/v1/tickets/{ticket_id}/seen")
-    def seen(ticket_id: str, receipt: SeenIn, who: Principal = who_asks) -> Any:
+    @router.post("/v1/tickets/{ticket_id}/seen", responses=error_responses(401, 403, 404, 422, 503))
+    def seen(ticket_id: str, receipt: SeenIn, who: Principal = who_asks) -> SeenOut:
         """Record that the customer saw the thread up to a reply, or up to an instant (idempotent)."""
         pill = visible_ticket(ticket_id, who)
         if receipt.customer_id != pill.customer_id or not who.may_read(receipt.customer_id):
@@ -112,24 +118,24 @@ def router_for(gw: Gateway, *, principal: Any) -> APIRouter:
         try:
             newly = gw.messenger.mark_seen(pill, up_to=receipt.up_to, at=receipt.at, now=gw.clock())
         except UnknownEntry as exc:
-            return JSONResponse(
-                {"error": f"up_to: {exc}", "fields": ["up_to"]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
-            )
+            raise InvalidFields(f"up_to: {exc}", fields=["up_to"]) from None
         summary = gw.messenger.summaries([pill.key])[pill.key]
-        return {"ticket_id": pill.id, "newly_seen": newly, "unseen_count": summary.unseen_count}
+        return SeenOut(ticket_id=pill.id, newly_seen=newly, unseen_count=summary.unseen_count)
 
-    @router.post("/v1/messenger-tokens", status_code=status.HTTP_201_CREATED)
-    def issue_token(request: TokenIn, who: Principal = who_asks) -> dict[str, Any]:
+    @router.post(
+        "/v1/messenger-tokens", status_code=status.HTTP_201_CREATED, responses=error_responses(401, 403, 422)
+    )
+    def issue_token(request: TokenIn, who: Principal = who_asks) -> MessengerTokenOut:
         """Issue a Messenger key that may read only ``customer_id``'s tickets (help-desk keys only)."""
         if not who.is_helpdesk:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "only the help desk issues Messenger keys")
         expires_at = gw.clock() + timedelta(seconds=request.ttl_seconds)
         token = tokens.issue(request.customer_id, expires_at=expires_at, secret=gw.messenger_secret)
-        return {
-            "token": token,
-            "customer_id": request.customer_id,
-            "expires_at": expires_at.isoformat(),
-            "demo_url": f"{gw.settings.messenger_url}#token={token}",
-        }
+        return MessengerTokenOut(
+            token=token,
+            customer_id=request.customer_id,
+            expires_at=expires_at.isoformat(),
+            demo_url=f"{gw.settings.messenger_url}#token={token}",
+        )
 
     return router

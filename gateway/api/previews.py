@@ -12,6 +12,7 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from gateway.api.errors import error_responses
 from gateway.app import Gateway
 from outbound.render import pick_locale
 from outbound.samples import sample_context
@@ -39,7 +40,17 @@ def router_for(gw: Gateway) -> APIRouter:
         )
         return f"<!DOCTYPE html><title>Email previews</title><h1>Email previews</h1><ul>{rows}</ul>"
 
-    @router.get("/v1/previews/{kind}")
+    @router.get(
+        "/v1/previews/{kind}",
+        response_class=HTMLResponse,
+        responses={
+            200: {
+                "description": "The HTML body (`part=html`), or the subject and the plain-text body (`part=text`)",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            **error_responses(404, 422),
+        },
+    )
     def preview(
         kind: str,
         locale: str = Query("en", max_length=35, description="the customer's locale; English when unknown"),

@@ -9,12 +9,31 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from gateway.api.access import Principal
+from gateway.api.errors import error_responses
+from gateway.api.openapi import schema_ref
 from gateway.app import Gateway
+from gateway.messenger.wire import EntryEventOut, TicketEventOut
 
-__all__ = ["router_for"]
+__all__ = ["FRAME_MODELS", "router_for"]
 
 #: Milliseconds a disconnected ``EventSource`` waits before it reconnects (and resumes).
 RETRY_MS = 2000
+#: The data of the stream's events, named in the OpenAPI document by reference.
+FRAME_MODELS = (EntryEventOut, TicketEventOut)
+#: One event of the stream, for the OpenAPI document (``itemSchema``, as OpenAPI 3.2 describes streams).
+_EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "description": "the change id: resume after it with Last-Event-ID"},
+        "event": {"type": "string", "enum": ["entry", "ticket"]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"oneOf": [schema_ref(EntryEventOut), schema_ref(TicketEventOut)]},
+        },
+        "retry": {"type": "integer", "description": "once, first: milliseconds to wait before reconnecting"},
+    },
+}
 
 
 def _resume_from(header: str | None, query: int | None) -> int | None:
@@ -34,7 +53,18 @@ def router_for(gw: Gateway, *, principal: Any) -> APIRouter:
     router = APIRouter(tags=["messenger"])
     who_asks = Depends(principal)
 
-    @router.get("/v1/customers/{customer_id}/events", response_class=StreamingResponse)
+    @router.get(
+        "/v1/customers/{customer_id}/events",
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": "Server-Sent Events: `entry` (data: EntryEventOut) and `ticket` (data: TicketEventOut); "
+                f"first `retry: {RETRY_MS}` and a `: connected` comment, then `: keep-alive` comments when quiet",
+                "content": {"text/event-stream": {"schema": {"type": "string"}, "itemSchema": _EVENT_SCHEMA}},
+            },
+            **error_responses(401, 404, 422),
+        },
+    )
     async def events(
         customer_id: str,
         request: Request,

@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel
 
+from gateway.api.errors import error_responses
 from gateway.app import Gateway
 from gateway.models import WebhookStatus
+from gateway.wire_types import Instant, OutModel
 from inbound.webhook import WebhookCall
 
 __all__ = ["WebhookOut", "router_for", "webhook_out"]
 
 
-class WebhookOut(BaseModel):
+class WebhookOut(OutModel):
     """One help-desk webhook call: what it announces (the thread entry) and where it is."""
 
     id: int
@@ -23,30 +24,34 @@ class WebhookOut(BaseModel):
     status: WebhookStatus
     attempts: int
     last_error: str | None
-    created_at: datetime | None
-    updated_at: datetime | None
-    next_attempt_at: datetime | None
+    created_at: Instant | None
+    updated_at: Instant | None
+    next_attempt_at: Instant | None
 
 
-class WebhookList(BaseModel):
+class WebhookList(OutModel):
     """Webhook calls, newest first."""
 
     webhooks: list[WebhookOut]
 
 
-class Replayed(BaseModel):
+class Replayed(OutModel):
     """A failed call queued again."""
 
     id: int
     status: WebhookStatus
 
 
+def _instant(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
 def webhook_out(call: WebhookCall) -> WebhookOut:
     """A stored call as the API and the CLI show it."""
     return WebhookOut(
         id=call.pk, entry_id=call.entry_pk, url=call.url, status=call.status, attempts=call.attempts,
-        last_error=call.last_error, created_at=call.created_at, updated_at=call.updated_at,
-        next_attempt_at=call.next_attempt_at,
+        last_error=call.last_error, created_at=_instant(call.created_at), updated_at=_instant(call.updated_at),
+        next_attempt_at=_instant(call.next_attempt_at),
     )
 
 
@@ -54,7 +59,7 @@ def router_for(gw: Gateway) -> APIRouter:
     """Routes for the help desk's webhook calls."""
     router = APIRouter(tags=["webhooks"])
 
-    @router.get("/v1/webhooks")
+    @router.get("/v1/webhooks", responses=error_responses(401, 422, 503))
     def list_webhooks(
         status_: WebhookStatus | None = Query(None, alias="status", description="only calls in this state"),  # noqa: B008
         limit: int = Query(100, ge=1, le=1000),
@@ -63,7 +68,7 @@ def router_for(gw: Gateway) -> APIRouter:
         ``failed`` (given up after the last attempt; replay it once the help desk is fixed)."""
         return WebhookList(webhooks=[webhook_out(c) for c in gw.webhooks.recent(status=status_, limit=limit)])
 
-    @router.post("/v1/webhooks/{pk}/replay", responses={404: {"description": "no failed webhook call with that id"}})
+    @router.post("/v1/webhooks/{pk}/replay", responses=error_responses(401, 404, 422, 503))
     def replay(pk: int) -> Replayed:
         """Queue a ``failed`` call again with a fresh set of attempts; it is sent at once."""
         if not gw.webhooks.replay(pk, now=gw.clock()):
