@@ -23,14 +23,18 @@ def create_api(gw: Gateway) -> FastAPI:
         title="Web2Chat email gateway", version=gateway.__version__, referenced=(ErrorOut, *stream.FRAME_MODELS)
     )
     keyed = [Depends(require_key(gw.api_keys))]
-    app.include_router(events.router_for(gw), dependencies=keyed)
-    app.include_router(ops.router_for(gw), dependencies=keyed)
-    app.include_router(inbound.router_for(gw), dependencies=keyed)
-    app.include_router(webhooks.router_for(gw), dependencies=keyed)
-    app.include_router(previews.router_for(gw))  # sample data only: no key, so a browser can open it
+    app.include_router(events.router_for(events=gw.events, clock=gw.clock), dependencies=keyed)
+    app.include_router(ops.router_for(outbox=gw.outbox), dependencies=keyed)
+    app.include_router(inbound.router_for(inbound=gw.inbound, recipients=gw.recipients, clock=gw.clock,
+                                          max_message_bytes=gw.settings.max_message_bytes), dependencies=keyed)
+    app.include_router(webhooks.router_for(webhooks=gw.webhooks, clock=gw.clock), dependencies=keyed)
+    app.include_router(previews.router_for(renderer=gw.renderer))  # sample data only: no key, for a browser
     principal = require_principal(gw.api_keys, messenger_secret=gw.messenger_secret, clock=gw.clock)
-    app.include_router(messenger.router_for(gw, principal=principal))
-    app.include_router(stream.router_for(gw, principal=principal))
+    app.include_router(messenger.router_for(
+        messenger=gw.messenger, clock=gw.clock, messenger_secret=gw.messenger_secret,
+        messenger_url=gw.settings.messenger_url, principal=principal,
+    ))
+    app.include_router(stream.router_for(hub=gw.hub, principal=principal))
     app.include_router(demo.router())
 
     @app.get("/healthz", tags=["ops"])

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from fastapi import APIRouter, Body, Response, status
 
 from gateway.api.errors import error_responses
 from gateway.api.responses import EventAppliedOut
 from gateway.api.schemas import EventIn, TicketCreatedIn, TicketReplyIn
-from gateway.app import Gateway
-from outbound.events import Applied
+from outbound.events import Applied, EventApplier
 
 __all__ = ["router_for"]
 
 
-def router_for(gw: Gateway) -> APIRouter:
+def router_for(*, events: EventApplier, clock: Callable[[], datetime]) -> APIRouter:
     """Routes for help-desk events."""
     router = APIRouter(tags=["events"])
 
@@ -36,14 +38,14 @@ def router_for(gw: Gateway) -> APIRouter:
         ``from`` is not the ticket's state, 422 for an unknown state or ``from`` = ``to``) is
         refused with ``{"error", "code"}`` and nothing of it is applied.
         """
-        now = gw.clock()
+        now = clock()
         applied: Applied
         if isinstance(event, TicketCreatedIn):
-            applied = gw.events.ticket_created(event.record(), now=now)
+            applied = events.ticket_created(event.record(), now=now)
         elif isinstance(event, TicketReplyIn):
-            applied = gw.events.ticket_reply(event.record(), now=now)
+            applied = events.ticket_reply(event.record(), now=now)
         else:
-            applied = gw.events.state_changed(event.record(), now=now)
+            applied = events.state_changed(event.record(), now=now)
         if applied.replayed:
             response.headers["Idempotent-Replayed"] = "true"
         return EventAppliedOut.model_validate(applied.response)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -15,8 +17,9 @@ from gateway.api.responses import (
     QuarantineOut,
     ReleasedOut,
 )
-from gateway.app import Gateway
 from gateway.errors import MessageTooBig
+from inbound.inbox import InboundStore
+from inbound.recipients import RecipientCheck
 from inbound.rejections import http_status
 
 __all__ = ["router_for"]
@@ -25,10 +28,12 @@ __all__ = ["router_for"]
 RFC822 = "message/rfc822"
 
 
-def router_for(gw: Gateway) -> APIRouter:
+def router_for(
+    *, inbound: InboundStore, recipients: RecipientCheck, clock: Callable[[], datetime], max_message_bytes: int
+) -> APIRouter:
     """Routes for HTTP-delivered inbound mail and the quarantine."""
     router = APIRouter(tags=["inbound"])
-    limit = gw.settings.max_message_bytes
+    limit = max_message_bytes
 
     @router.post(
         "/v1/inbound",
@@ -61,24 +66,24 @@ def router_for(gw: Gateway) -> APIRouter:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "empty message")
         recipient = recipient or []
         for address in recipient:
-            refusal = await run_in_threadpool(gw.recipients.refusal, address)
+            refusal = await run_in_threadpool(recipients.refusal, address)
             if refusal is not None:
                 raise HTTPException(http_status(refusal) or 422, f"recipient: {refusal}")
         # Committed before the answer; handed to the pipeline after the commit (or by the sweeper).
         pk = await run_in_threadpool(
-            lambda: gw.inbound.save_raw(mail_from=mail_from, rcpt_to=recipient, raw=bytes(raw), now=gw.clock())
+            lambda: inbound.save_raw(mail_from=mail_from, rcpt_to=recipient, raw=bytes(raw), now=clock())
         )
         return InboundReceivedOut(id=pk, status="received")
 
     @router.get("/v1/quarantine", responses=error_responses(401, 422, 503))
     def list_quarantine(limit: int = Query(100, ge=1, le=1000)) -> QuarantineOut:
         """Quarantined inbound messages, newest first, with why they are held."""
-        return QuarantineOut(messages=[InboundMessageOut.of(m) for m in gw.inbound.quarantined(limit=limit)])
+        return QuarantineOut(messages=[InboundMessageOut.of(m) for m in inbound.quarantined(limit=limit)])
 
     @router.get("/v1/quarantine/{pk}", responses=error_responses(401, 404, 422, 503))
     def show_quarantined(pk: int) -> QuarantinedMessageOut:
         """One quarantined message, with its original source."""
-        message = gw.inbound.get(pk)
+        message = inbound.get(pk)
         if message is None or message.status != "quarantined":
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no quarantined message {pk}")
         return QuarantinedMessageOut.of(message)
@@ -86,7 +91,7 @@ def router_for(gw: Gateway) -> APIRouter:
     @router.post("/v1/quarantine/{pk}/release", responses=error_responses(401, 404, 422, 503))
     def release(pk: int) -> ReleasedOut:
         """Release a quarantined message: it goes through the pipeline again, without the sender check."""
-        if not gw.inbound.release(pk, now=gw.clock()):
+        if not inbound.release(pk, now=clock()):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no quarantined message {pk}")
         return ReleasedOut(id=pk, status="released")
 

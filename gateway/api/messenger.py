@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -10,9 +11,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from gateway.api.access import Principal
 from gateway.api.errors import InvalidFields, error_responses
-from gateway.app import Gateway
 from gateway.errors import UnknownEntry
 from gateway.messenger import tokens
+from gateway.messenger.store import MessengerStore
 from gateway.messenger.view import Pill, parse_entry_id
 from gateway.messenger.wire import MessengerTokenOut, RecentTicketsOut, SeenOut, ThreadPageOut, TicketSummaryOut
 
@@ -62,13 +63,16 @@ def _cursor(name: str, value: str | None) -> int | None:
     return key
 
 
-def router_for(gw: Gateway, *, principal: Any) -> APIRouter:
+def router_for(
+    *, messenger: MessengerStore, clock: Callable[[], datetime], messenger_secret: bytes, messenger_url: str,
+    principal: Any,
+) -> APIRouter:
     """Routes the Messenger (and the help desk) read; ``principal`` resolves who is asking."""
     router = APIRouter(tags=["messenger"])
     who_asks = Depends(principal)
 
     def visible_ticket(ticket_id: str, who: Principal) -> Pill:
-        pill = gw.messenger.pill(ticket_id)
+        pill = messenger.pill(ticket_id)
         if pill is None or not who.may_read(pill.customer_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket {ticket_id!r}")
         return pill
@@ -80,8 +84,8 @@ def router_for(gw: Gateway, *, principal: Any) -> APIRouter:
         """The customer's tickets, most recent activity first; stream from ``last_event_id`` to stay current."""
         if not who.may_read(customer_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {customer_id!r}")
-        cursor = gw.messenger.changes.latest(customer_id)  # read first: later changes reach the stream
-        found = gw.messenger.recent_tickets(customer_id, limit=limit)
+        cursor = messenger.changes.latest(customer_id)  # read first: later changes reach the stream
+        found = messenger.recent_tickets(customer_id, limit=limit)
         return RecentTicketsOut(
             customer_id=customer_id, tickets=[TicketSummaryOut.of(t) for t in found], last_event_id=cursor
         )
@@ -102,7 +106,7 @@ def router_for(gw: Gateway, *, principal: Any) -> APIRouter:
         if before is not None and after is not None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give before or after, not both")
         pill = visible_ticket(ticket_id, who)
-        page = gw.messenger.thread_page(
+        page = messenger.thread_page(
             pill, limit=limit, before=_cursor("before", before), after=_cursor("after", after)
         )
         return ThreadPageOut.of(page)
@@ -116,10 +120,10 @@ def router_for(gw: Gateway, *, principal: Any) -> APIRouter:
                 status.HTTP_403_FORBIDDEN, f"customer_id: ticket {ticket_id!r} is not {receipt.customer_id!r}'s"
             )
         try:
-            newly = gw.messenger.mark_seen(pill, up_to=receipt.up_to, at=receipt.at, now=gw.clock())
+            newly = messenger.mark_seen(pill, up_to=receipt.up_to, at=receipt.at, now=clock())
         except UnknownEntry as exc:
             raise InvalidFields(f"up_to: {exc}", fields=["up_to"]) from None
-        summary = gw.messenger.summaries([pill.key])[pill.key]
+        summary = messenger.summaries([pill.key])[pill.key]
         return SeenOut(ticket_id=pill.id, newly_seen=newly, unseen_count=summary.unseen_count)
 
     @router.post(
@@ -129,13 +133,13 @@ def router_for(gw: Gateway, *, principal: Any) -> APIRouter:
         """Issue a Messenger key that may read only ``customer_id``'s tickets (help-desk keys only)."""
         if not who.is_helpdesk:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "only the help desk issues Messenger keys")
-        expires_at = gw.clock() + timedelta(seconds=request.ttl_seconds)
-        token = tokens.issue(request.customer_id, expires_at=expires_at, secret=gw.messenger_secret)
+        expires_at = clock() + timedelta(seconds=request.ttl_seconds)
+        token = tokens.issue(request.customer_id, expires_at=expires_at, secret=messenger_secret)
         return MessengerTokenOut(
             token=token,
             customer_id=request.customer_id,
             expires_at=expires_at.isoformat(),
-            demo_url=f"{gw.settings.messenger_url}#token={token}",
+            demo_url=f"{messenger_url}#token={token}",
         )
 
     return router

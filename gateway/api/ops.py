@@ -6,12 +6,12 @@ from fastapi import APIRouter, Query
 
 from gateway.api.errors import error_responses
 from gateway.api.responses import OutboxEmailOut, OutboxOut
-from gateway.app import Gateway
+from outbound.outbox import OutboxStore
 
 __all__ = ["router_for"]
 
 
-def router_for(gw: Gateway) -> APIRouter:
+def router_for(*, outbox: OutboxStore) -> APIRouter:
     """Routes for operators."""
     router = APIRouter(tags=["ops"])
 
@@ -19,6 +19,6 @@ def router_for(gw: Gateway) -> APIRouter:
     def list_outbox(limit: int = Query(100, ge=1, le=1000)) -> OutboxOut:
         """Outbound emails, newest first: status (queued, sending, sent, retrying, failed, suppressed),
         attempts, the last error, when the next attempt is due, and the full source."""
-        return OutboxOut(emails=[OutboxEmailOut.of(e) for e in gw.outbox.recent(limit=limit)])
+        return OutboxOut(emails=[OutboxEmailOut.of(e) for e in outbox.recent(limit=limit)])
 
     return router

@@ -13,17 +13,16 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from gateway.api.errors import error_responses
-from gateway.app import Gateway
-from outbound.render import pick_locale
+from outbound.render import Renderer, pick_locale
 from outbound.samples import sample_context
 
 __all__ = ["router_for"]
 
 
-def router_for(gw: Gateway) -> APIRouter:
+def router_for(*, renderer: Renderer) -> APIRouter:
     """Routes for template previews."""
     router = APIRouter(tags=["previews"])
-    renderer = gw.renderer
+    renderer = renderer
 
     @router.get("/v1/previews", response_class=HTMLResponse)
     def index() -> str:

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from gateway.api.access import Principal
 from gateway.api.errors import error_responses
 from gateway.api.openapi import schema_ref
-from gateway.app import Gateway
+from gateway.messenger.hub import Hub
 from gateway.messenger.wire import EntryEventOut, TicketEventOut
 
 __all__ = ["FRAME_MODELS", "router_for"]
@@ -48,7 +48,7 @@ def _resume_from(header: str | None, query: int | None) -> int | None:
     return value
 
 
-def router_for(gw: Gateway, *, principal: Any) -> APIRouter:
+def router_for(*, hub: Hub, principal: Any) -> APIRouter:
     """The event-stream route."""
     router = APIRouter(tags=["messenger"])
     who_asks = Depends(principal)
@@ -82,7 +82,7 @@ def router_for(gw: Gateway, *, principal: Any) -> APIRouter:
         after = _resume_from(request.headers.get("last-event-id"), last_event_id)
 
         async def body() -> AsyncIterator[bytes]:
-            frames = gw.hub.stream(customer_id, after)
+            frames = hub.stream(customer_id, after)
             first = True
             try:
                 async for frame in frames:

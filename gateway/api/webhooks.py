@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Query, status
 
 from gateway.api.errors import error_responses
-from gateway.app import Gateway
 from gateway.models import WebhookStatus
 from gateway.wire_types import Instant, OutModel
-from inbound.webhook import WebhookCall
+from inbound.webhook import WebhookCall, WebhookStore
 
 __all__ = ["WebhookOut", "router_for", "webhook_out"]
 
@@ -55,7 +55,7 @@ def webhook_out(call: WebhookCall) -> WebhookOut:
     )
 
 
-def router_for(gw: Gateway) -> APIRouter:
+def router_for(*, webhooks: WebhookStore, clock: Callable[[], datetime]) -> APIRouter:
     """Routes for the help desk's webhook calls."""
     router = APIRouter(tags=["webhooks"])
 
@@ -66,12 +66,12 @@ def router_for(gw: Gateway) -> APIRouter:
     ) -> WebhookList:
         """Webhook calls, newest first: ``queued``, ``sending``, ``retrying``, ``delivered`` or
         ``failed`` (given up after the last attempt; replay it once the help desk is fixed)."""
-        return WebhookList(webhooks=[webhook_out(c) for c in gw.webhooks.recent(status=status_, limit=limit)])
+        return WebhookList(webhooks=[webhook_out(c) for c in webhooks.recent(status=status_, limit=limit)])
 
     @router.post("/v1/webhooks/{pk}/replay", responses=error_responses(401, 404, 422, 503))
     def replay(pk: int) -> Replayed:
         """Queue a ``failed`` call again with a fresh set of attempts; it is sent at once."""
-        if not gw.webhooks.replay(pk, now=gw.clock()):
+        if not webhooks.replay(pk, now=clock()):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no failed webhook call {pk}")
         return Replayed(id=pk, status=WebhookStatus.QUEUED)
 
