@@ -7,8 +7,7 @@ from fastapi import Depends, FastAPI
 import gateway
 from gateway import demo
 from gateway.api import events, inbound, messenger, ops, previews, stream, webhooks
-from gateway.api.access import require_principal
-from gateway.api.auth import require_key
+from gateway.api.access import require_key, require_principal
 from gateway.api.errors import ErrorOut, install_error_handlers
 from gateway.api.openapi import DocumentedApi
 from gateway.api.responses import HealthOut

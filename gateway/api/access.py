@@ -1,4 +1,5 @@
-"""Who may read what: the help desk's keys read everything, a Messenger key one customer's view.
+"""Who may call what: the help desk's keys everything (:func:`require_key` on its routes), a
+Messenger key one customer's view (:func:`require_principal` on the Messenger's routes).
 
 Keys come as ``Authorization: Bearer <key>``. A Messenger key (``w2cm.``, see
 ``gateway.messenger.tokens``) may also come as ``?access_token=`` because a browser's
@@ -17,7 +18,7 @@ from fastapi import HTTPException, Request, status
 from gateway.errors import BadMessengerToken
 from gateway.messenger.tokens import looks_like_token, verify
 
-__all__ = ["Principal", "require_principal"]
+__all__ = ["Principal", "require_key", "require_principal"]
 
 
 @dataclass(frozen=True)
@@ -67,3 +68,20 @@ def require_principal(
         return Principal()
 
     return resolve
+
+
+def require_key(keys: Sequence[str]) -> Callable[[Request], None]:
+    """A dependency that lets a request through only with ``Authorization: Bearer <one of keys>``."""
+    encoded = [k.encode() for k in keys]
+
+    def check(request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer API key", {"WWW-Authenticate": "Bearer"})
+        given = token.strip().encode()
+        # Compare against every key, in constant time each, so timing does not tell which failed.
+        if not any([hmac.compare_digest(given, key) for key in encoded]):
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid API key", {"WWW-Authenticate": "Bearer"})
+
+    return check
