@@ -6,7 +6,6 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parseaddr
 
 import dramatiq
 
@@ -37,6 +36,7 @@ from inbound.pipeline import Extractor, InboundPipeline
 from inbound.recipients import RecipientCheck
 from inbound.server import ConnectionGate, InboundServer, ServerLimits, tls_context
 from inbound.webhook import WEBHOOKS_QUEUED, HttpPoster, Poster, WebhookDeliverer, WebhookStore
+from outbound.bounces import BouncePolicy, DeliveryLoop
 from outbound.deliver import Deliverer
 from outbound.event_store import UNSEEN_CHECKS_DUE
 from outbound.events import EventApplier
@@ -87,6 +87,7 @@ class Gateway:
     sweep: Sweep
     sender: Sender
     webhooks: WebhookStore
+    delivery: DeliveryLoop
     messenger: MessengerStore
     signal: ChangeSignal
     hub: Hub
@@ -137,7 +138,7 @@ def build_gateway(
         unseen_delay=timedelta(seconds=settings.unseen_delay_seconds),
     )
     deliverer = Deliverer(
-        outbox=outbox, sender=sender, mail_from=parseaddr(settings.from_address)[1] or settings.from_address,
+        outbox=outbox, sender=sender, return_path=keyring.bounce_address_for,
         clock=clock, retry_later=lambda pk, delay: jobs.send(DELIVER_EMAILS, [pk], delay_seconds=delay),
     )
     unseen = UnseenChecker(
@@ -149,10 +150,16 @@ def build_gateway(
         max_wait=timedelta(seconds=settings.unseen_max_wait_seconds),
     )
     recipients = RecipientCheck(keyring=keyring, ticket_by_key=tickets.get_by_key)
+    told = settings.helpdesk_webhook_url if settings.helpdesk_webhook_secret else None
+    delivery = DeliveryLoop(db=db, clock=clock, webhook_url=told, policy=BouncePolicy(
+        soft_points=settings.bounce_soft_points, hard_points=settings.bounce_hard_points,
+        suppress_at=settings.bounce_suppress_at, forget_after=timedelta(days=settings.bounce_forget_days),
+    ))
     pipeline = InboundPipeline(
         inbound=inbound, recipients=recipients, ticket_by_key=tickets.get_by_key,
         extractor=extractor or _default_extractor(), clock=clock,
         trusted_authserv_id=settings.trusted_authserv_id, webhook_url=settings.helpdesk_webhook_url,
+        bounce_received=delivery.received,
     )
     signal = signal if signal is not None else _signal(settings.redis_url)
     webhook_deliverer = None
@@ -183,6 +190,7 @@ def build_gateway(
         settings=settings, clock=clock, db=db, tickets=tickets, outbox=outbox, inbound=inbound, keyring=keyring,
         api_keys=api_keys, renderer=renderer, events=events, deliverer=deliverer, unseen=unseen,
         recipients=recipients, pipeline=pipeline, jobs=jobs, sweep=sweep, sender=sender, webhooks=webhooks,
+        delivery=delivery,
         webhook_deliverer=webhook_deliverer, messenger=messenger, signal=signal,
         hub=_hub(messenger, signal, poll_seconds=settings.messenger_poll_seconds),
         messenger_secret=messenger_secret.encode(),

@@ -66,7 +66,9 @@ def _outbox(settings: Settings, *, as_json: bool, limit: int) -> int:
     gw = build_gateway(settings)
     emails = gw.outbox.recent(limit=limit)
     if as_json:
-        print(json.dumps([OutboxEmailOut.of(e).model_dump(mode="json", by_alias=True) for e in emails], indent=2))
+        ledgers = gw.outbox.ledgers([e.pk for e in emails])
+        print(json.dumps([OutboxEmailOut.of(e, ledgers[e.pk]).model_dump(mode="json", by_alias=True)
+                          for e in emails], indent=2))
         return 0
     if not emails:
         print("the outbox is empty")
@@ -106,6 +108,38 @@ def _quarantine(settings: Settings, action: str, pk: int | None, *, as_json: boo
     return 0
 
 
+def _suppressions(settings: Settings, action: str, address: str | None, *, as_json: bool) -> int:
+    from gateway.api.suppressions import suppression_out
+    from gateway.app import build_gateway
+
+    gw = build_gateway(settings)
+    if action == "list":
+        found = gw.delivery.suppressions(limit=500)
+        if as_json:
+            print(json.dumps([suppression_out(s).model_dump(mode="json") for s in found], indent=2))
+        elif not found:
+            print("no address is suppressed")
+        else:
+            print(f"{'address':<40} {'since':<19}  {'kind':<9} reason")
+            for s in found:
+                print(f"{s.address:<40} {s.since:%Y-%m-%d %H:%M:%S}  {s.kind or '-':<9} {s.reason}")
+        return 0
+    if not address:
+        raise SystemExit(f"web2chat-gateway: suppressions {action} needs an address")
+    if action == "show":
+        one = gw.delivery.suppression(address)
+        if one is None:
+            print(f"web2chat-gateway: {address} is not suppressed", file=sys.stderr)
+            return 1
+        print(json.dumps(suppression_out(one).model_dump(mode="json"), indent=2, ensure_ascii=False))
+        return 0
+    if not gw.delivery.lift(address):
+        print(f"web2chat-gateway: {address} is not suppressed", file=sys.stderr)
+        return 1
+    print(f"lifted: {address} is emailed again (its bounce score is forgotten)")
+    return 0
+
+
 def _webhook_statuses() -> list[Any]:
     from gateway.models import WebhookStatus
 
@@ -128,7 +162,7 @@ def _webhooks(settings: Settings, action: str, pk: int | None, *, status: str | 
             return 0
         print(f"{'id':>6}  {'status':<10} {'tries':>5}  {'entry':>6}  last error")
         for c in calls:
-            print(f"{c.pk:>6}  {c.status.value:<10} {c.attempts:>5}  {c.entry_pk:>6}  {c.last_error or ''}")
+            print(f"{c.pk:>6}  {c.status.value:<10} {c.attempts:>5}  {c.entry_pk or '-':>6}  {c.last_error or ''}")
         return 0
     if pk is None:
         raise SystemExit("web2chat-gateway: webhooks replay needs a webhook call id")
@@ -139,7 +173,8 @@ def _webhooks(settings: Settings, action: str, pk: int | None, *, status: str | 
     return 0
 
 
-def _parse(path: str) -> int:
+def _parse(path: str, *, mail_from: str | None, rcpt_to: Sequence[str], environ: Mapping[str, str]) -> int:
+    from inbound.bounce_report import read_bounce
     from inbound.extract import extract_reply
     from inbound.pipeline import preview
 
@@ -147,9 +182,41 @@ def _parse(path: str) -> int:
         raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
         raise SystemExit(f"web2chat-gateway: cannot read {path}: {exc.strerror}") from None
-    result = preview(raw, extract_reply)
+    result = preview(raw, extract_reply, mail_from=mail_from)
+    report = read_bounce(raw)
+    result["bounce"] = {
+        "kind": report.kind.value,
+        "recognised_by": report.how or None,
+        "failed": [{"address": r.address, "kind": r.kind.value, "status": r.status or None,
+                    "diagnostic": r.diagnostic or None} for r in report.recipients],
+        "decision": _bounce_decision(report, rcpt_to, environ) if rcpt_to else (
+            "without --rcpt-to: a bounce at a reply address (or over HTTP without one) is recorded and "
+            "suppresses nobody; only one at an email's own bounce address can count against its recipient"),
+    }
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0 if result["ok"] else 1
+
+
+def _bounce_decision(report: Any, rcpt_to: Sequence[str], environ: Mapping[str, str]) -> str:
+    """What the SMTP path would decide for ``report`` sent to ``rcpt_to`` (reads the store, changes nothing)."""
+    from gateway.app import build_gateway
+    from outbound.bounces import believe
+
+    gw = build_gateway(_settings(environ))
+    for address in rcpt_to:
+        if gw.recipients.refusal(address) is not None:
+            return f"<{address}> would be refused at RCPT with 550 5.1.1 (not a valid address of this gateway)"
+    email_key = next((k for k in map(gw.recipients.email_for_bounce, rcpt_to) if k is not None), None)
+    if email_key is None:
+        return "sent to a reply address: recorded as a bounce, kept off the ticket, suppresses nobody"
+    email = gw.outbox.get(email_key)
+    if email is None:
+        return f"names email {email_key}, which does not exist: not believed"
+    failed, why = believe(report, recipient=email.to)
+    if failed is None:
+        return f"email {email_key} to {email.to}: {why}"
+    points = {"hard": "suppresses it", "complaint": "suppresses it", "soft": "adds a soft point"}[failed.kind.value]
+    return f"email {email_key} to {email.to}: {why}; {points}"
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -175,16 +242,25 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     hooks.add_argument("--json", action="store_true", help="print JSON")
     parse = commands.add_parser("parse", help="show what the inbound pipeline would make of a raw email")
     parse.add_argument("file", help="a raw RFC 5322 email, or - for stdin")
+    parse.add_argument("--mail-from", help="the envelope sender it came with ('<>' for a bounce)")
+    parse.add_argument("--rcpt-to", action="append", default=[], metavar="ADDR",
+                       help="an envelope recipient: shows the decision the SMTP path takes (reads the store)")
+    suppressions = commands.add_parser("suppressions", help="list, show or lift suppressed addresses")
+    suppressions.add_argument("action", choices=("list", "show", "lift"))
+    suppressions.add_argument("address", nargs="?", help="the address (show, lift)")
+    suppressions.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
     env = os.environ if environ is None else environ
 
     if args.command == "parse":
-        return _parse(args.file)
+        return _parse(args.file, mail_from=args.mail_from, rcpt_to=args.rcpt_to, environ=env)
     settings = _settings(env)
     if args.command == "migrate":
         return _migrate(settings)
     if args.command == "quarantine":
         return _quarantine(settings, args.action, args.id, as_json=args.json)
+    if args.command == "suppressions":
+        return _suppressions(settings, args.action, args.address, as_json=args.json)
     if args.command == "webhooks":
         return _webhooks(settings, args.action, args.id, status=args.status, as_json=args.json)
     if args.command == "outbox":

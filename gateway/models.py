@@ -42,6 +42,8 @@ class EntryKind(StrEnum):
     TEAMMATE_REPLY = "teammate_reply"
     CUSTOMER_REPLY = "customer_reply"
     STATE_CHANGED = "state_changed"
+    #: Quiet: an email to the customer could not be delivered (they learn their address is wrong).
+    EMAIL_UNDELIVERABLE = "email_undeliverable"
 
 
 class OutboxStatus(StrEnum):

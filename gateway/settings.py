@@ -38,6 +38,12 @@ DEFAULT_SMTP_IDLE_TIMEOUT_SECONDS = 300
 DEFAULT_SMTP_DATA_TIMEOUT_SECONDS = 600
 #: Seconds between each API process's fallback polls of the Messenger changes log.
 DEFAULT_MESSENGER_POLL_SECONDS = 1.0
+#: Points a soft bounce adds to its address's score, and a hard bounce.
+DEFAULT_BOUNCE_SOFT_POINTS, DEFAULT_BOUNCE_HARD_POINTS = 1, 4
+#: Score at which an address is suppressed (a complaint suppresses at once).
+DEFAULT_BOUNCE_SUPPRESS_AT = 4
+#: Days after which an address's bounce points are forgotten.
+DEFAULT_BOUNCE_FORGET_DAYS = 30
 #: Shortest secret accepted for signing reply tokens.
 MIN_SECRET_LENGTH = 16
 
@@ -67,6 +73,10 @@ class Settings:
     smtp_port: int = DEFAULT_SMTP_PORT
     unseen_delay_seconds: int = DEFAULT_UNSEEN_DELAY_SECONDS
     unseen_max_wait_seconds: int = DEFAULT_UNSEEN_MAX_WAIT_SECONDS
+    bounce_soft_points: int = DEFAULT_BOUNCE_SOFT_POINTS
+    bounce_hard_points: int = DEFAULT_BOUNCE_HARD_POINTS
+    bounce_suppress_at: int = DEFAULT_BOUNCE_SUPPRESS_AT
+    bounce_forget_days: int = DEFAULT_BOUNCE_FORGET_DAYS
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     messenger_url: str = "http://127.0.0.1:8025/demo"
     product_name: str = "Web2Chat"
@@ -235,6 +245,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         "smtp_port": read("SMTP_PORT", _port),
         "unseen_delay_seconds": read("UNSEEN_DELAY_SECONDS", _non_negative),
         "unseen_max_wait_seconds": read("UNSEEN_MAX_WAIT_SECONDS", _non_negative),
+        "bounce_soft_points": read("BOUNCE_SOFT_POINTS", _non_negative),
+        "bounce_hard_points": read("BOUNCE_HARD_POINTS", _non_negative),
+        "bounce_suppress_at": read("BOUNCE_SUPPRESS_AT", _positive),
+        "bounce_forget_days": read("BOUNCE_FORGET_DAYS", _positive),
         "max_message_bytes": read("MAX_MESSAGE_BYTES", _positive),
         "messenger_url": read("MESSENGER_URL", _url("http", "https")),
         "product_name": read("PRODUCT_NAME", str),

@@ -7,6 +7,7 @@ the sender: the message was accepted with 250 long ago).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 
 from gateway.errors import AutoReply, Bounce, InboundError, MalformedMessage, NoReplyText, TokenError, Unthreaded
 from gateway.models import InboundStatus, Ticket
+from inbound.bounce_report import read_bounce
 from inbound.classify import MessageKind, classify
 from inbound.inbox import InboundStore, ParsedFields, StoredInbound
 from inbound.parse import ParsedEmail, parse_email
@@ -139,6 +141,7 @@ class InboundPipeline:
         clock: Callable[[], datetime],
         trusted_authserv_id: str | None = None,
         webhook_url: str | None = None,
+        bounce_received: Callable[[int, int, Any, str | None], str] | None = None,
     ) -> None:
         self._inbound = inbound
         self._recipients = recipients
@@ -147,6 +150,7 @@ class InboundPipeline:
         self._clock = clock
         self._trusted = trusted_authserv_id
         self._webhook_url = webhook_url
+        self._bounce_received = bounce_received
 
     def process(self, pk: int) -> Outcome | None:
         """Process message ``pk`` once; None if it is unknown or was processed before."""
@@ -178,6 +182,17 @@ class InboundPipeline:
             log.warning("could not record the failed attempt on inbound message %s", pk, exc_info=True)
 
     def _land(self, stored: StoredInbound, trail: _Trail) -> Outcome:
+        email_key = self._bounce_target(stored)
+        if email_key is not None:
+            # At an email's own envelope sender: a bounce or complaint about that email (or anything
+            # else sent there): never a reply. The delivery loop decides whether it is believed.
+            with contextlib.suppress(MalformedMessage):
+                trail.parsed = parsed_fields(parse_email(stored.raw))
+            report = read_bounce(stored.raw)
+            message_id = trail.parsed.message_id if trail.parsed else None
+            decided = (self._bounce_received(stored.pk, email_key, report, message_id) if self._bounce_received
+                       else "ignored")
+            raise Bounce(f"{report.kind.value} at the bounce address of email {email_key}: {decided}")
         parsed = parse_email(stored.raw)
         trail.parsed = parsed_fields(parsed)
         # SMTP always has an envelope sender ("<>" when null); "" means unknown (HTTP inbound without one).
@@ -211,6 +226,19 @@ class InboundPipeline:
         status = InboundStatus.LANDED if entry_pk is not None else InboundStatus.DUPLICATE
         return Outcome(status, None, ticket.key, match.signal.value, entry_pk)
 
+    def _bounce_target(self, stored: StoredInbound) -> int | None:
+        """The outbox email whose verified bounce address the message was sent to (envelope first;
+        over HTTP without one, To and Cc), or None."""
+        addresses = stored.rcpt_to
+        if not addresses:
+            with contextlib.suppress(MalformedMessage):
+                addresses = parse_email(stored.raw).to_addrs
+        for address in addresses:
+            email_key = self._recipients.email_for_bounce(address)
+            if email_key is not None:
+                return email_key
+        return None
+
     def _thread(self, stored: StoredInbound, parsed: ParsedEmail) -> ThreadMatch:
         # SMTP recipients were checked at RCPT; over HTTP without an envelope, To and Cc are looked at.
         addresses = stored.rcpt_to or parsed.to_addrs
@@ -229,14 +257,15 @@ class InboundPipeline:
         return match
 
 
-def preview(raw: bytes, extractor: Extractor) -> dict[str, Any]:
-    """What the pipeline would make of ``raw``, as JSON-ready data, touching nothing."""
+def preview(raw: bytes, extractor: Extractor, *, mail_from: str | None = None) -> dict[str, Any]:
+    """What the pipeline would make of ``raw`` (with envelope sender ``mail_from`` if known), as
+    JSON-ready data, touching nothing."""
     try:
         parsed = parse_email(raw)
     except MalformedMessage as exc:
         return {"ok": False, "error": str(exc)}
     reply = extract(parsed, extractor)
-    kind = classify(parsed, mail_from=None)
+    kind = classify(parsed, mail_from=mail_from)
     return {
         "ok": True,
         "kind": kind.kind.value,

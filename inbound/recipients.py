@@ -1,4 +1,5 @@
-"""Who may be written to: a reply address is valid if it decodes, names a ticket and verifies."""
+"""Who may be written to: a reply address is valid if it decodes, names a ticket and verifies; a
+bounce address (an email's envelope sender) if it decodes and verifies."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Callable
 
 from gateway.errors import ForgedToken, MalformedToken, UnknownRecipient
 from gateway.models import Ticket
-from gateway.tokens import Keyring
+from gateway.tokens import BOUNCE_PREFIX, Keyring
 
 __all__ = ["RecipientCheck"]
 
@@ -59,10 +60,19 @@ class RecipientCheck:
             self._cache[key] = (now, ticket)
         return ticket
 
+    def email_for_bounce(self, address: str) -> int | None:
+        """The outbox email whose bounce address ``address`` is; None if it is no (valid) bounce address."""
+        if not _is_bounce_address(address):
+            return None
+        try:
+            return self._keyring.email_for_bounce(address)
+        except (MalformedToken, ForgedToken):
+            return None
+
     def is_cached(self, address: str) -> bool:
-        """Whether checking ``address`` needs no store read (malformed, or its ticket is cached): then it is
-        cheap enough (a decode and one HMAC) to run on the event loop."""
-        if self._recently_accepted(address):
+        """Whether checking ``address`` needs no store read (malformed, a bounce address, or its ticket is
+        cached): then it is cheap enough (a decode and one HMAC) to run on the event loop."""
+        if self._recently_accepted(address) or _is_bounce_address(address):
             return True
         try:
             key = self._keyring.open(address).ticket_key
@@ -74,6 +84,10 @@ class RecipientCheck:
     def refusal(self, address: str) -> UnknownRecipient | None:
         """None if ``address`` is a valid reply address, else why not, in words a human understands."""
         if self._recently_accepted(address):
+            return None
+        if _is_bounce_address(address):
+            if self.email_for_bounce(address) is None:
+                return UnknownRecipient(f"<{address}> is not a valid bounce address (unknown or altered token)")
             return None
         try:
             self.ticket_for(address)
@@ -89,3 +103,7 @@ class RecipientCheck:
     def _recently_accepted(self, address: str) -> bool:
         verified_at = self._accepted.get(address)
         return verified_at is not None and self._monotonic() - verified_at < self._cache_seconds
+
+
+def _is_bounce_address(address: str) -> bool:
+    return address.strip().strip("<>").lower().startswith(BOUNCE_PREFIX)

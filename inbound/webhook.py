@@ -103,7 +103,7 @@ class WebhookCall:
     """One stored webhook call."""
 
     pk: int
-    entry_pk: int
+    entry_pk: int | None
     url: str
     payload: str
     status: WebhookStatus
@@ -117,8 +117,9 @@ class WebhookCall:
 _CLAIMABLE = (WebhookStatus.QUEUED.value, WebhookStatus.RETRYING.value, WebhookStatus.SENDING.value)
 
 
-def insert_webhook(conn: Connection, draft: WebhookDraft, *, entry_pk: int, now: datetime) -> int:
-    """Store a webhook call for entry ``entry_pk`` inside the caller's transaction; handed on once committed."""
+def insert_webhook(conn: Connection, draft: WebhookDraft, *, entry_pk: int | None, now: datetime) -> int:
+    """Store a webhook call (about thread entry ``entry_pk``, if it announces one) inside the caller's
+    transaction; handed on once committed."""
     pk = inserted_pk(conn.execute(insert(webhook_deliveries).values(
         entry_pk=entry_pk, url=draft.url, payload=draft.payload, status=WebhookStatus.QUEUED.value,
         attempts=0, created_at=now, updated_at=now, next_attempt_at=now,

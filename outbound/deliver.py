@@ -37,7 +37,7 @@ class Deliverer:
         *,
         outbox: OutboxStore,
         sender: Sender,
-        mail_from: str,
+        return_path: Callable[[int], str],
         clock: Callable[[], datetime],
         retry_later: Callable[[int, float], None],
         retries: RetryPolicy = EMAIL_RETRIES,
@@ -46,7 +46,7 @@ class Deliverer:
     ) -> None:
         self._outbox = outbox
         self._sender = sender
-        self._mail_from = mail_from
+        self._return_path = return_path
         self._clock = clock
         self._retry_later = retry_later
         self._retries = retries
@@ -121,7 +121,8 @@ class Deliverer:
             return Outcome(pk=email.pk, status=OutboxStatus.SUPPRESSED, attempted=False,
                            error=f"{email.to} is on the suppression list")
         try:
-            self._sender.send(mail_from=self._mail_from, to=[email.to], raw=email.raw)
+            # Each email its own envelope sender (VERP): its bounces come back naming it.
+            self._sender.send(mail_from=self._return_path(email.pk), to=[email.to], raw=email.raw)
         except TemporaryDeliveryFailure as exc:
             return self._temporary(email.pk, email.attempts + 1, str(exc))
         except PermanentDeliveryFailure as exc:

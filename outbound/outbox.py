@@ -2,25 +2,71 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Connection, Integer, and_, bindparam, exists, func, insert, select, union_all, update
 
 from gateway.models import OutboxEmail, OutboxStatus
 from gateway.store.db import Database
-from gateway.store.records import outbox_from_mapping, outbox_from_row
+from gateway.store.records import outbox_from_mapping, outbox_from_row, storable
 from gateway.store.sqlite import Prebuilt
-from gateway.store.tables import outbox, suppressions
+from gateway.store.tables import delivery_events, outbox, suppressions
 from gateway.store.uow import note
 
-__all__ = ["QUEUED_EMAILS", "Claimed", "OutboxDraft", "OutboxStore", "Outcome", "insert_draft", "insert_drafts"]
+__all__ = [
+    "QUEUED_EMAILS",
+    "Claimed",
+    "DeliveryEvent",
+    "LedgerKind",
+    "OutboxDraft",
+    "OutboxStore",
+    "Outcome",
+    "insert_draft",
+    "insert_drafts",
+    "ledger_rows",
+]
 
 #: The hand-on topic of the emails a transaction stored (their pks): the composition root
 #: registers delivery for it, so each commit's emails travel in one broker message.
 QUEUED_EMAILS = "queued_emails"
 _CLAIMABLE = (OutboxStatus.QUEUED.value, OutboxStatus.RETRYING.value, OutboxStatus.SENDING.value)
+
+
+class LedgerKind(StrEnum):
+    """What happened to an email (``queued`` is when its row was stored)."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+@dataclass(frozen=True)
+class DeliveryEvent:
+    """One line of an email's ledger."""
+
+    kind: LedgerKind
+    at: datetime
+    status_code: str | None = None
+    detail: str | None = None
+    inbound_pk: int | None = None
+
+
+def ledger_rows(outbox_pk: int, events: Sequence[DeliveryEvent]) -> list[dict[str, Any]]:
+    """Rows of :data:`delivery_events` for ``events`` of one email."""
+    return [
+        {"outbox_pk": outbox_pk, "kind": e.kind.value, "at": e.at, "status_code": e.status_code,
+         "detail": storable(e.detail)[:2000] if e.detail else None, "inbound_pk": e.inbound_pk}
+        for e in events
+    ]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +145,30 @@ _CLAIM = Prebuilt(
     .returning(*outbox.c, _IS_SUPPRESSED.label("suppressed"))
 )
 _CLAIMED_KEYS = (*outbox.c.keys(), "suppressed")
+_ADD_LEDGER = Prebuilt(insert(delivery_events))
+_ENHANCED = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
+#: The ledger line each outcome of a delivery attempt writes (an email handed back untried writes none).
+_LEDGER_OF = {
+    OutboxStatus.SENT: LedgerKind.SENT,
+    OutboxStatus.RETRYING: LedgerKind.DEFERRED,
+    OutboxStatus.FAILED: LedgerKind.FAILED,
+    OutboxStatus.SUPPRESSED: LedgerKind.SUPPRESSED,
+}
+
+
+def _ledger_events(o: Outcome, now: datetime) -> list[DeliveryEvent]:
+    kind = _LEDGER_OF.get(o.status)
+    if kind is None:
+        return []
+    detail = o.error
+    if kind is LedgerKind.DEFERRED and o.next_attempt_at is not None:
+        detail = f"{o.error}; next attempt at {o.next_attempt_at.isoformat()}"
+    status = _ENHANCED.search(o.error or "")
+    events = [DeliveryEvent(kind, now, status.group(0) if status else None, detail)]
+    if o.suppress:
+        events.append(DeliveryEvent(LedgerKind.SUPPRESSED, now, status.group(0) if status else None,
+                                    f"{o.suppress} suppressed: the relay refused it for good"))
+    return events
 _RECORD = update(outbox).where(outbox.c.pk == bindparam("b_pk"))
 _RECORDS = {False: Prebuilt(_RECORD), True: Prebuilt(_RECORD.values(attempts=outbox.c.attempts + 1))}
 
@@ -185,20 +255,42 @@ class OutboxStore:
                 "last_error": o.error,
             })
 
+        ledger = [row for o in outcomes for row in ledger_rows(o.pk, _ledger_events(o, now))]
+
         def work(conn: Connection) -> None:
             for o in outcomes:
                 if o.suppress:
-                    self._suppress(conn, o.suppress, reason=o.error or "", now=now)
+                    self._suppress(conn, o.suppress, reason=o.error or "", now=now, evidence=o.pk)
             for attempted, values in rows.items():
                 _RECORDS[attempted].run_many(conn, values)
+            _ADD_LEDGER.run_many(conn, ledger)
 
         self._db.write(work, durable=False)
 
     @staticmethod
-    def _suppress(conn: Connection, address: str, *, reason: str, now: datetime) -> None:
+    def _suppress(conn: Connection, address: str, *, reason: str, now: datetime, evidence: int | None = None) -> None:
         key = address.strip().lower()
         if not conn.execute(select(suppressions.c.address).where(suppressions.c.address == key)).first():
-            conn.execute(insert(suppressions).values(address=key, reason=reason, created_at=now))
+            status = _ENHANCED.search(reason)
+            conn.execute(insert(suppressions).values(
+                address=key, reason=reason, created_at=now, kind="relay" if evidence is not None else None,
+                outbox_pk=evidence, status_code=status.group(0) if status else None,
+                diagnostic=storable(reason)[:2000] or None,
+            ))
+
+    def ledgers(self, pks: Sequence[int]) -> dict[int, list[DeliveryEvent]]:
+        """What happened to each email of ``pks`` after it was queued, oldest first (one query)."""
+        found: dict[int, list[DeliveryEvent]] = {pk: [] for pk in pks}
+        if not found:
+            return found
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(delivery_events).where(delivery_events.c.outbox_pk.in_(list(found)))
+                .order_by(delivery_events.c.pk)
+            ).all()
+        for r in rows:
+            found[r.outbox_pk].append(DeliveryEvent(LedgerKind(r.kind), r.at, r.status_code, r.detail, r.inbound_pk))
+        return found
 
     def is_suppressed(self, address: str) -> bool:
         """Whether ``address`` is on the suppression list."""

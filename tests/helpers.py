@@ -16,6 +16,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import make_msgid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,6 +39,7 @@ __all__ = [
     "NOW",
     "ONE_EMAIL",
     "Call",
+    "HelpDesk",
     "Listening",
     "as_one_group",
     "created",
@@ -275,3 +277,33 @@ def put(uow: UnitOfWork, key: str, *, fail: bool = False) -> Call:
         return key
 
     return lambda hold: uow.run(lambda conn: work(conn, hold))
+
+
+# -- the help desk's webhook receiver ------------------------------------------------------------
+
+
+class HelpDesk:
+    """A real HTTP server on loopback standing in for the help desk: answers from ``answers`` (then 200)."""
+
+    def __init__(self, answers: list[int] | None = None) -> None:
+        self.answers = list(answers or [])
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        desk = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                desk.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(desk.answers.pop(0) if desk.answers else 200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/email"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

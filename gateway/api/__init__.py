@@ -6,7 +6,7 @@ from fastapi import Depends, FastAPI
 
 import gateway
 from gateway import demo
-from gateway.api import events, inbound, messenger, ops, previews, stream, webhooks
+from gateway.api import events, inbound, messenger, ops, previews, stream, suppressions, webhooks
 from gateway.api.access import require_key, require_principal
 from gateway.api.errors import ErrorOut, install_error_handlers
 from gateway.api.openapi import DocumentedApi
@@ -27,6 +27,7 @@ def create_api(gw: Gateway) -> FastAPI:
     app.include_router(inbound.router_for(inbound=gw.inbound, recipients=gw.recipients, clock=gw.clock,
                                           max_message_bytes=gw.settings.max_message_bytes), dependencies=keyed)
     app.include_router(webhooks.router_for(webhooks=gw.webhooks, clock=gw.clock), dependencies=keyed)
+    app.include_router(suppressions.router_for(delivery=gw.delivery), dependencies=keyed)
     app.include_router(previews.router_for(renderer=gw.renderer))  # sample data only: no key, for a browser
     principal = require_principal(gw.api_keys, messenger_secret=gw.messenger_secret, clock=gw.clock)
     app.include_router(messenger.router_for(

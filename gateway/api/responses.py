@@ -7,6 +7,7 @@ API's agree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field
@@ -14,6 +15,7 @@ from pydantic import AliasChoices, Field
 from gateway.models import OutboxEmail, OutboxStatus
 from gateway.wire_types import Instant, OutModel
 from inbound.inbox import StoredInbound
+from outbound.outbox import DeliveryEvent, LedgerKind
 
 __all__ = [
     "AttachmentOut",
@@ -131,8 +133,24 @@ class ReleasedOut(OutModel):
     status: Literal["released"]
 
 
+class DeliveryEventOut(OutModel):
+    """One line of an email's delivery ledger."""
+
+    kind: str = Field(description="queued, sent, deferred, failed, suppressed, bounced or complained")
+    at: Instant
+    status_code: str | None = Field(description="the enhanced status code (5.1.1) when one was given")
+    detail: str | None = Field(description="the relay's or the remote server's words, the next attempt, ...")
+    inbound_id: int | None = Field(description="the bounce or complaint received (an inbound message id)")
+
+    @classmethod
+    def of(cls, event: DeliveryEvent) -> DeliveryEventOut:
+        """``event`` as the API shows it."""
+        return cls(kind=event.kind.value, at=event.at.isoformat(), status_code=event.status_code,
+                   detail=event.detail, inbound_id=event.inbound_pk)
+
+
 class OutboxEmailOut(OutModel):
-    """An outbound email: where it is on its way out, and its full source."""
+    """An outbound email: where it is on its way out, its ledger, and its full source."""
 
     id: int
     ticket_key: int | None
@@ -147,10 +165,12 @@ class OutboxEmailOut(OutModel):
     last_error: str | None
     next_attempt_at: Instant | None = Field(description="when the next attempt is due")
     raw: str = Field(description="the full source, decoded as UTF-8")
+    history: list[DeliveryEventOut] = Field(description="what happened to it, oldest first, from queued on")
 
     @classmethod
-    def of(cls, email: OutboxEmail) -> OutboxEmailOut:
-        """``email`` with its source."""
+    def of(cls, email: OutboxEmail, ledger: Sequence[DeliveryEvent] = ()) -> OutboxEmailOut:
+        """``email`` with its source and its ledger (``queued`` is when it was stored)."""
+        queued = DeliveryEvent(LedgerKind.QUEUED, email.created_at)
         return cls(
             id=email.pk,
             ticket_key=email.ticket_key,
@@ -165,6 +185,7 @@ class OutboxEmailOut(OutModel):
             last_error=email.last_error,
             next_attempt_at=email.next_attempt_at.isoformat() if email.next_attempt_at else None,
             raw=email.raw.decode("utf-8", "replace"),
+            history=[DeliveryEventOut.of(e) for e in (queued, *ledger)],
         )
 
 

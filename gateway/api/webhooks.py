@@ -19,7 +19,7 @@ class WebhookOut(OutModel):
     """One help-desk webhook call: what it announces (the thread entry) and where it is."""
 
     id: int
-    entry_id: int
+    entry_id: int | None
     url: str
     status: WebhookStatus
     attempts: int

@@ -25,8 +25,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "bounce_scores",
     "changes",
     "customers",
+    "delivery_events",
     "entries",
     "events",
     "inbound_messages",
@@ -199,13 +201,44 @@ outbox = Table(
     Index("ix_outbox_status_pk", "status", "pk"),  # queued emails, oldest first
 )
 
-#: Addresses that must not be emailed (hard bounces, 5.1.x answers).
+#: Addresses that must not be emailed (hard bounces, complaints, soft bounces that added up,
+#: 5.1.x answers of the relay), each with its evidence.
 suppressions = Table(
     "suppressions",
     metadata,
     Column("address", String(320), primary_key=True),
     Column("reason", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("kind", String(16), nullable=True),  # hard, soft, complaint, relay (NULL before 0006)
+    Column("outbox_pk", Integer, nullable=True),  # the email whose failure is the evidence
+    Column("inbound_pk", Integer, nullable=True),  # the bounce or complaint received, if any
+    Column("status_code", String(16), nullable=True),
+    Column("diagnostic", Text, nullable=True),
+)
+
+#: What happened to each outbound email, in order: its delivery ledger (``queued`` is its row's
+#: ``created_at``): sent, deferred, failed, suppressed, bounced, complained.
+delivery_events = Table(
+    "delivery_events",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("outbox_pk", Integer, ForeignKey("outbox.pk"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("status_code", String(16), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("inbound_pk", Integer, nullable=True),  # the bounce or complaint that told us
+    Index("ix_delivery_events_outbox_pk", "outbox_pk"),
+    Index("ix_delivery_events_inbound_pk", "inbound_pk"),
+)
+
+#: Soft-bounce evidence per address: it adds up, and is forgotten after a while.
+bounce_scores = Table(
+    "bounce_scores",
+    metadata,
+    Column("address", String(320), primary_key=True),
+    Column("score", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 #: Raw inbound messages, committed before SMTP answers 250.
@@ -241,7 +274,7 @@ webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
     Column("pk", Integer, primary_key=True, autoincrement=True),
-    Column("entry_pk", Integer, ForeignKey("entries.pk"), nullable=False, unique=True),
+    Column("entry_pk", Integer, ForeignKey("entries.pk"), nullable=True, unique=True),
     Column("url", Text, nullable=False),
     Column("payload", Text, nullable=False),
     Column("status", String(16), nullable=False),

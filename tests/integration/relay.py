@@ -21,6 +21,8 @@ class ScriptedRelay:
     rcpt_answers: list[str] = field(default_factory=list)
     data_answers: list[str] = field(default_factory=list)
     received: list[bytes] = field(default_factory=list)
+    #: The envelope sender (MAIL FROM) of each message in ``received``.
+    senders: list[str] = field(default_factory=list)
     logins: list[tuple[str, bool]] = field(default_factory=list)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
@@ -33,6 +35,7 @@ class ScriptedRelay:
         answer = self.data_answers.pop(0) if self.data_answers else "250 OK"
         if answer.startswith("250"):
             self.received.append(envelope.original_content or envelope.content)
+            self.senders.append(envelope.mail_from)
         return answer
 
 

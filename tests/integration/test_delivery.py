@@ -50,7 +50,8 @@ class Harness:
         self.clock = Clock()
         self.retries: list[tuple[int, float]] = []
         self.deliverer = Deliverer(
-            outbox=self.outbox, sender=sender, mail_from="support@acme.example.test", clock=self.clock,
+            outbox=self.outbox, sender=sender, return_path=lambda pk: f"bounces+{pk}@reply.example.test",
+            clock=self.clock,
             retry_later=lambda pk, delay: self.retries.append((pk, delay)), retries=RetryPolicy(max_attempts),
             jitter=lambda: 0.5, batch_limit=batch_limit,
         )

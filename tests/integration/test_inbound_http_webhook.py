@@ -5,12 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import dramatiq
 import httpx
@@ -21,36 +18,9 @@ from gateway.cli import main
 from gateway.models import WebhookStatus
 from gateway.run import Parts
 from inbound.webhook import HttpPoster
-from tests.helpers import API_KEY, CUSTOMER, NOW, open_ticket, settings_for, wait_for
+from tests.helpers import API_KEY, CUSTOMER, NOW, HelpDesk, open_ticket, settings_for, wait_for
 
 SECRET = "webhook-secret-0123456789"
-
-
-class HelpDesk:
-    """A real HTTP server on loopback standing in for the help desk: answers from ``answers`` (then 200)."""
-
-    def __init__(self, answers: list[int] | None = None) -> None:
-        self.answers = list(answers or [])
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        desk = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                desk.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(desk.answers.pop(0) if desk.answers else 200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/email"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

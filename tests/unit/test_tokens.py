@@ -98,3 +98,30 @@ def test_addresses_not_of_our_form_are_malformed(address: str) -> None:
     """Anything that is not reply+<28 base32 chars>@<our domain> is refused before any key is tried."""
     with pytest.raises(MalformedToken):
         parse_reply_address(address, domain=DOMAIN)
+
+
+def test_bounce_addresses_name_their_email_and_verify_across_key_rotation() -> None:
+    """A bounce address names its outbox email, is lower-case base32, and still verifies after a new key."""
+    old = Keyring(((1, b"first-secret"),), "reply.example.test")
+    address = old.bounce_address_for(4242)
+    local = address.split("@")[0]
+    assert local.startswith("bounces+") and local == local.lower()
+    rotated = Keyring(((2, b"second-secret"), (1, b"first-secret")), "reply.example.test")
+    assert 4242 == rotated.email_for_bounce(address.upper().replace("REPLY.EXAMPLE.TEST", "reply.example.test"))
+
+
+def test_a_forged_or_foreign_bounce_address_is_refused() -> None:
+    """An altered token, an unknown key, or a reply token dressed as a bounce token does not verify."""
+    ring = Keyring(((1, b"first-secret"),), "reply.example.test")
+    address = ring.bounce_address_for(7)
+    local, domain = address.split("@")
+    forged = local[:-1] + ("a" if local[-1] != "a" else "b") + "@" + domain
+    with pytest.raises((ForgedToken, MalformedToken)):
+        ring.email_for_bounce(forged)
+    reply_token = ring.address_for(7, "ada@example.com").split("@")[0].removeprefix("reply+")
+    with pytest.raises(ForgedToken):
+        ring.email_for_bounce(f"bounces+{reply_token}@{domain}")
+    with pytest.raises(MalformedToken):
+        ring.email_for_bounce(address.replace("bounces+", "reply+"))
+    with pytest.raises(ForgedToken):
+        Keyring(((9, b"other"),), "reply.example.test").email_for_bounce(address)
