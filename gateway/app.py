@@ -118,7 +118,13 @@ def build_gateway(
         db, "messenger_secret", lambda: secrets.token_urlsafe(32)
     )
     keyring = Keyring(keys, settings.reply_domain)
-    tickets, outbox, inbound, webhooks = TicketStore(db), OutboxStore(db), InboundStore(db), WebhookStore(db)
+    told = settings.helpdesk_webhook_url if settings.helpdesk_webhook_secret else None
+    delivery = DeliveryLoop(db=db, clock=clock, webhook_url=told, policy=BouncePolicy(
+        soft_points=settings.bounce_soft_points, hard_points=settings.bounce_hard_points,
+        suppress_at=settings.bounce_suppress_at, forget_after=timedelta(days=settings.bounce_forget_days),
+    ))
+    tickets, inbound, webhooks = TicketStore(db), InboundStore(db), WebhookStore(db)
+    outbox = OutboxStore(db, announce=delivery.announce)
     messenger = MessengerStore(db)
     jobs = Jobs(broker if broker is not None else make_broker(settings.redis_url))
     renderer = Renderer(
@@ -150,11 +156,6 @@ def build_gateway(
         max_wait=timedelta(seconds=settings.unseen_max_wait_seconds),
     )
     recipients = RecipientCheck(keyring=keyring, ticket_by_key=tickets.get_by_key)
-    told = settings.helpdesk_webhook_url if settings.helpdesk_webhook_secret else None
-    delivery = DeliveryLoop(db=db, clock=clock, webhook_url=told, policy=BouncePolicy(
-        soft_points=settings.bounce_soft_points, hard_points=settings.bounce_hard_points,
-        suppress_at=settings.bounce_suppress_at, forget_after=timedelta(days=settings.bounce_forget_days),
-    ))
     pipeline = InboundPipeline(
         inbound=inbound, recipients=recipients, ticket_by_key=tickets.get_by_key,
         extractor=extractor or _default_extractor(), clock=clock,

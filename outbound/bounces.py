@@ -19,14 +19,14 @@ records what happened to it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 
-from gateway.models import EntryKind
+from gateway.models import EntryKind, OutboxStatus
 from gateway.store.changes import ChangeKind, record_change
 from gateway.store.db import Database
 from gateway.store.records import inserted_pk, storable
@@ -41,7 +41,7 @@ from gateway.store.tables import (
 )
 from inbound.bounce_report import BounceKind, BounceReport, FailedRecipient
 from inbound.webhook import WebhookDraft, insert_webhook
-from outbound.outbox import DeliveryEvent, LedgerKind, ledger_rows
+from outbound.outbox import DeliveryEvent, LedgerKind, Outcome, ledger_rows
 
 __all__ = [
     "BouncePolicy",
@@ -193,9 +193,7 @@ class DeliveryLoop:
 
     def _payload(self, conn: Connection, email: Any, failed: FailedRecipient, report: BounceReport, *,
                  suppressed: bool, now: datetime) -> str:
-        ticket_id = None
-        if email.ticket_pk is not None:
-            ticket_id = conn.execute(select(tickets.c.external_id).where(tickets.c.pk == email.ticket_pk)).scalar()
+        ticket_id = self._ticket_id(conn, email.ticket_pk)
         kind = "ticket.email_complained" if failed.kind is BounceKind.COMPLAINT else "ticket.email_bounced"
         return json.dumps({
             "type": kind,
@@ -206,6 +204,50 @@ class DeliveryLoop:
             "suppressed": suppressed,
             "at": now.isoformat(),
         }, sort_keys=True, ensure_ascii=False)
+
+    def announce(self, conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
+        """Tell the help desk, in the transaction recording them, of the relay refusing an address for
+        good (``ticket.email_bounced``, kind ``relay``) and of emails held for a suppressed address
+        (``ticket.email_suppressed``)."""
+        if not self._webhook_url:
+            return
+        telling = [o for o in outcomes if o.suppress or o.status is OutboxStatus.SUPPRESSED]
+        if not telling:
+            return
+        emails = {r.pk: r for r in conn.execute(
+            select(outbox.c.pk, outbox.c.to_addr, outbox.c.ticket_pk, outbox.c.message_id)
+            .where(outbox.c.pk.in_([o.pk for o in telling]))
+        )}
+        for o in telling:
+            email = emails.get(o.pk)
+            if email is None:
+                continue
+            if o.suppress:
+                failed = FailedRecipient(email.to_addr, BounceKind.HARD, "", o.error or "")
+                payload = self._payload(conn, email, failed, BounceReport(BounceKind.HARD, (failed,), "relay"),
+                                        suppressed=True, now=now)
+            else:
+                payload = self._held(conn, email, now=now)
+            insert_webhook(conn, WebhookDraft(self._webhook_url, payload), entry_pk=None, now=now)
+
+    def _held(self, conn: Connection, email: Any, *, now: datetime) -> str:
+        reason = conn.execute(
+            select(suppressions.c.reason).where(suppressions.c.address == _key(email.to_addr))
+        ).scalar()
+        return json.dumps({
+            "type": "ticket.email_suppressed",
+            "ticket": {"id": self._ticket_id(conn, email.ticket_pk)},
+            "email": {"id": email.pk, "message_id": email.message_id, "to": email.to_addr},
+            "suppression": {"address": _key(email.to_addr), "reason": reason},
+            "at": now.isoformat(),
+        }, sort_keys=True, ensure_ascii=False)
+
+    @staticmethod
+    def _ticket_id(conn: Connection, ticket_pk: int | None) -> str | None:
+        if ticket_pk is None:
+            return None
+        value = conn.execute(select(tickets.c.external_id).where(tickets.c.pk == ticket_pk)).scalar()
+        return str(value) if value is not None else None
 
     # -- reads and lifting -------------------------------------------------------------------
 

@@ -122,13 +122,13 @@ class Deliverer:
                            error=f"{email.to} is on the suppression list")
         try:
             # Each email its own envelope sender (VERP): its bounces come back naming it.
-            self._sender.send(mail_from=self._return_path(email.pk), to=[email.to], raw=email.raw)
+            reply = self._sender.send(mail_from=self._return_path(email.pk), to=[email.to], raw=email.raw)
         except TemporaryDeliveryFailure as exc:
             return self._temporary(email.pk, email.attempts + 1, str(exc))
         except PermanentDeliveryFailure as exc:
             suppress = email.to if exc.enhanced.startswith("5.1.") else None
             return Outcome(pk=email.pk, status=OutboxStatus.FAILED, attempted=True, error=str(exc), suppress=suppress)
-        return Outcome(pk=email.pk, status=OutboxStatus.SENT, attempted=True)
+        return Outcome(pk=email.pk, status=OutboxStatus.SENT, attempted=True, reply=reply)
 
     def _temporary(self, pk: int, attempts: int, error: str) -> Outcome:
         if self._retries.gives_up(attempts):

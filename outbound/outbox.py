@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -160,7 +160,7 @@ def _ledger_events(o: Outcome, now: datetime) -> list[DeliveryEvent]:
     kind = _LEDGER_OF.get(o.status)
     if kind is None:
         return []
-    detail = o.error
+    detail = o.reply if kind is LedgerKind.SENT else o.error
     if kind is LedgerKind.DEFERRED and o.next_attempt_at is not None:
         detail = f"{o.error}; next attempt at {o.next_attempt_at.isoformat()}"
     status = _ENHANCED.search(o.error or "")
@@ -191,13 +191,20 @@ class Outcome:
     next_attempt_at: datetime | None = None
     error: str | None = None
     suppress: str | None = None  # an address to put on the suppression list
+    reply: str | None = None  # the relay's answer when it accepted the email
+
+
+#: ``announce(conn, outcomes, now)``: inside the transaction that records them, tell whoever must
+#: know of outcomes worth telling (the delivery loop: the relay's refusals and held emails).
+Announce = Callable[[Connection, Sequence["Outcome"], datetime], None]
 
 
 class OutboxStore:
     """Reads and updates the outbox."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, announce: Announce | None = None) -> None:
         self._db = db
+        self._announce = announce
 
     def get(self, pk: int) -> OutboxEmail | None:
         """The email ``pk``, or None."""
@@ -264,6 +271,8 @@ class OutboxStore:
             for attempted, values in rows.items():
                 _RECORDS[attempted].run_many(conn, values)
             _ADD_LEDGER.run_many(conn, ledger)
+            if self._announce is not None:
+                self._announce(conn, outcomes, now)
 
         self._db.write(work, durable=False)
 

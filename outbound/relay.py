@@ -122,13 +122,13 @@ class RelaySender:
             except OSError:
                 pass
 
-    def send(self, *, mail_from: str, to: Sequence[str], raw: bytes) -> None:
-        """Send ``raw``; raise TemporaryDeliveryFailure or PermanentDeliveryFailure on a refusal."""
+    def send(self, *, mail_from: str, to: Sequence[str], raw: bytes) -> str:
+        """Send ``raw``; the relay's answer (``250 ... queued as ...``). Raise TemporaryDeliveryFailure
+        or PermanentDeliveryFailure on a refusal."""
         for _ in range(2):
             client, reused = self._client()
             try:
-                self._transaction(client, mail_from, to, raw)
-                return
+                return self._transaction(client, mail_from, to, raw)
             except _Dropped as exc:
                 self._drop()
                 if not reused:
@@ -138,7 +138,7 @@ class RelaySender:
                 raise TemporaryDeliveryFailure(f"relay {self.where} dropped the connection: {exc}") from None
         raise TemporaryDeliveryFailure(f"relay {self.where} keeps closing the connection")
 
-    def _transaction(self, client: smtplib.SMTP, mail_from: str, to: Sequence[str], raw: bytes) -> None:
+    def _transaction(self, client: smtplib.SMTP, mail_from: str, to: Sequence[str], raw: bytes) -> str:
         reply: bytes | str
         try:
             code, reply = client.docmd("MAIL", "FROM:" + smtp_path(mail_from))
@@ -155,7 +155,8 @@ class RelaySender:
                     client.send(with_end_of_data(raw))
                     code, reply = client.getreply()
         if code == 250:
-            return
+            text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+            return f"{code} {' '.join(text.split())}"[:300]
         if code == 421:  # the relay is closing this connection
             self._drop()
         else:

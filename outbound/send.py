@@ -17,16 +17,17 @@ __all__ = ["LocalOutbox", "MemorySender", "RelaySender", "Sender", "sender_from_
 class Sender(Protocol):
     """Delivers one email; raises TemporaryDeliveryFailure or PermanentDeliveryFailure."""
 
-    def send(self, *, mail_from: str, to: Sequence[str], raw: bytes) -> None:
-        """Deliver ``raw`` to ``to``."""
+    def send(self, *, mail_from: str, to: Sequence[str], raw: bytes) -> str | None:
+        """Deliver ``raw`` to ``to``; the receiving server's answer, if there is one."""
         ...
 
 
 class LocalOutbox:
     """Embedded mode: emails stay in the store's outbox, where they can be listed and read."""
 
-    def send(self, *, mail_from: str, to: Sequence[str], raw: bytes) -> None:
+    def send(self, *, mail_from: str, to: Sequence[str], raw: bytes) -> str | None:
         """Nothing to do: the outbox row already holds the full email."""
+        return "kept in the local outbox (no relay configured)"
 
 
 @dataclass
@@ -35,9 +36,10 @@ class MemorySender:
 
     sent: list[tuple[str, tuple[str, ...], bytes]] = field(default_factory=list)
 
-    def send(self, *, mail_from: str, to: Sequence[str], raw: bytes) -> None:
+    def send(self, *, mail_from: str, to: Sequence[str], raw: bytes) -> str | None:
         """Remember the email."""
         self.sent.append((mail_from, tuple(to), raw))
+        return None
 
 
 def sender_from_url(url: str | None, *, tls_context: ssl.SSLContext | None = None) -> Sender:

@@ -115,6 +115,7 @@ def test_a_real_dsn_for_an_email_suppresses_its_recipient_and_everyone_is_told(w
         email = wait_for(lambda: next((e for e in outbox(client, ADA) if len(e["history"]) > 2), None),
                          what="the bounce in the email's ledger")
         assert ["queued", "sent", "bounced", "suppressed"] == [h["kind"] for h in email["history"]]
+        assert email["history"][1]["detail"].startswith("250"), "the relay's own answer"
         assert "5.1.1" == email["history"][2]["status_code"]
         assert first[0]["id"] == email["id"]
 
@@ -133,7 +134,9 @@ def test_a_real_dsn_for_an_email_suppresses_its_recipient_and_everyone_is_told(w
         held = wait_for(lambda: [e for e in outbox(client, ADA) if e["status"] == "suppressed"],
                         what="the next email to be held")
         assert 1 == len(held) and 1 == len(world.relay.received)
-        assert 1 == len(world.events())
+        told = wait_for(lambda: len(world.events()) == 2 and world.events(), what="the held email's webhook")
+        assert ["ticket.email_bounced", "ticket.email_suppressed"] == [e["type"] for e in told]
+        assert (held[0]["id"], "hard bounce") == (told[1]["email"]["id"], told[1]["suppression"]["reason"])
 
         assert 200 == client.delete(f"/v1/suppressions/{ADA}").status_code
         assert 202 == client.post("/v1/events", json=changed("T-1", "in_progress", "resolved")).status_code
@@ -175,3 +178,18 @@ def test_forged_bounces_suppress_nobody(world: World) -> None:
         wait_for(lambda: len([e for e in outbox(client, GRACE) if e["status"] == "sent"]) == 2,
                  what="Grace's next email to be sent")
         assert [] == world.events(), "nothing to tell the help desk"
+
+
+def test_the_relays_own_refusal_suppresses_and_tells_the_help_desk(world: World) -> None:
+    """A 550 5.1.1 from the relay at delivery time: the email fails, the address is suppressed with
+    the relay's words as evidence, and the help desk gets one ticket.email_bounced (kind hard)."""
+    world.relay.rcpt_answers.append("550 5.1.1 <ada@customer.example.test>: no such user here")
+    with world.client() as client:
+        assert 202 == client.post("/v1/events", json=created("T-1", ADA)).status_code
+        failed = wait_for(lambda: [e for e in outbox(client, ADA) if e["status"] == "failed"], what="the refusal")
+        assert ["queued", "failed", "suppressed"] == [h["kind"] for h in failed[0]["history"]]
+        evidence = client.get(f"/v1/suppressions/{ADA}").json()
+        assert ("relay", failed[0]["id"], "5.1.1") == (evidence["kind"], evidence["email_id"], evidence["status_code"])
+        told = wait_for(lambda: world.events(), what="the help desk's webhook")
+        assert [("ticket.email_bounced", "hard", "relay", True)] == [
+            (e["type"], e["bounce"]["kind"], e["bounce"]["recognised_by"], e["suppressed"]) for e in told]

@@ -209,13 +209,13 @@ def test_job_of_an_email_another_thread_is_sending_ends_without_a_transaction(da
     seen_meanwhile: list[tuple[OutboxStatus | None, int]] = []
 
     class SlowSender(MemorySender):
-        def send(self, *, mail_from: str, to: Sequence[str], raw: bytes) -> None:
+        def send(self, *, mail_from: str, to: Sequence[str], raw: bytes) -> str | None:
             if not self.sent:  # another worker thread takes the second email's job now
                 h = harness[0]
                 transactions: list[int] = []
                 event.listen(h.engine, "begin", lambda conn: transactions.append(1))
                 seen_meanwhile.append((h.deliverer.deliver(second), len(transactions)))
-            super().send(mail_from=mail_from, to=to, raw=raw)
+            return super().send(mail_from=mail_from, to=to, raw=raw)
 
     sender = SlowSender()
     harness.append(Harness(database_url, sender, batch_limit=10))
