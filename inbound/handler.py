@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.errors import GatewayError, MessageTooBig, ShuttingDown, StoreUnavailable, UnknownRecipient
+from gateway.logs import event
 from gateway.models import RawMessage
 from inbound.rejections import smtp_reply
 
@@ -77,7 +78,10 @@ class InboundHandler:
             log.warning("recipient check failed for %s", address, exc_info=True)
             return "451 4.3.0 Cannot check the recipient right now; please try again later"
         if refusal is not None:
-            return _reply(refusal)
+            line = _reply(refusal)
+            event(log, "smtp.refused", code=line[:9], reason=type(refusal).__name__, rcpt=address,
+                  peer=_peer(session))
+            return line
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
@@ -85,12 +89,14 @@ class InboundHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw: bytes = envelope.original_content
         if len(raw) > self._max_message_bytes:
+            event(log, "smtp.refused", code="552 5.3.4", reason="MessageTooBig", size=len(raw), peer=_peer(session))
             return self._answer(envelope, _reply(MessageTooBig(_too_big(self._max_message_bytes))))
         message = RawMessage(envelope.mail_from or "", tuple(envelope.rcpt_tos), raw)
         try:
             pk = await self._commit(message)
-        except Exception:
-            log.warning("could not commit inbound message from %s", envelope.mail_from, exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - whatever the store raised, the sender retries
+            event(log, "smtp.refused", level=logging.WARNING, code="451 4.3.0", reason="StoreUnavailable",
+                  error=f"{type(exc).__name__}: {exc}", peer=_peer(session))
             return self._answer(envelope, _reply(StoreUnavailable()))
         return self._answer(envelope, accepted_reply(pk))
 
@@ -99,6 +105,11 @@ class InboundHandler:
         if not self._lmtp:
             return line
         return "\r\n".join([line] * max(1, len(envelope.rcpt_tos)))
+
+
+def _peer(session: Any) -> str | None:
+    peer = getattr(session, "peer", None)
+    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else None
 
 
 def _too_big(limit: int) -> str:

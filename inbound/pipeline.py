@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.errors import AutoReply, Bounce, InboundError, MalformedMessage, NoReplyText, TokenError, Unthreaded
+from gateway.logs import event
 from gateway.models import InboundStatus, Ticket
 from inbound.bounce_report import read_bounce
 from inbound.classify import MessageKind, classify
@@ -62,6 +63,7 @@ class Outcome:
     ticket_key: int | None = None
     threaded_by: str | None = None
     entry_pk: int | None = None
+    rule: str | None = None  # the extraction rule, when the reply landed
 
 
 def dedup_key(parsed: ParsedEmail, raw: bytes) -> str:
@@ -159,17 +161,20 @@ class InboundPipeline:
             return None
         trail = _Trail()
         try:
-            return self._land(stored, trail)
+            outcome = self._land(stored, trail)
         except InboundError as exc:
             ticket_key = trail.match.ticket_key if trail.match else None
             signal = trail.match.signal.value if trail.match else None
             outcome = Outcome(stored_status(exc), f"{type(exc).__name__}: {exc}", ticket_key, signal)
             self._inbound.mark(pk, outcome.status, now=self._clock(), detail=outcome.detail,
                                ticket_key=ticket_key, threaded_by=signal, parsed=trail.parsed)
-            return outcome
         except Exception as exc:  # noqa: BLE001 - a crash: counted, see _crashed
             self._crashed(pk, exc)
             return None
+        event(log, f"inbound.{outcome.status}", inbound_id=pk,
+              message_id=trail.parsed.message_id if trail.parsed else None, ticket_key=outcome.ticket_key,
+              threaded_by=outcome.threaded_by, rule=outcome.rule, detail=outcome.detail)
+        return outcome
 
     def _crashed(self, pk: int, exc: Exception) -> None:
         """A crash (a bug, or the store refusing a value) is counted, so the sweeper does not retry
@@ -212,7 +217,8 @@ class InboundPipeline:
             problem = check_sender(parsed, customer_email=ticket.customer.email, trusted_authserv_id=self._trusted)
             if problem is not None:
                 raise problem
-        text = extract(parsed, self._extractor).text.strip()
+        extracted = extract(parsed, self._extractor)
+        text = extracted.text.strip()
         if not text and not parsed.attachments:
             raise NoReplyText("no reply text found once quoted history and signature are removed")
         webhook = None
@@ -224,7 +230,7 @@ class InboundPipeline:
             threaded_by=match.signal.value, now=self._clock(), parsed=trail.parsed, webhook=webhook,
         )
         status = InboundStatus.LANDED if entry_pk is not None else InboundStatus.DUPLICATE
-        return Outcome(status, None, ticket.key, match.signal.value, entry_pk)
+        return Outcome(status, None, ticket.key, match.signal.value, entry_pk, extracted.rule)
 
     def _bounce_target(self, stored: StoredInbound) -> int | None:
         """The outbox email whose verified bounce address the message was sent to (envelope first;

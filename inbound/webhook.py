@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import httpx
 from sqlalchemy import Connection, insert, select, update
 
+from gateway.logs import event
 from gateway.models import WebhookStatus
 from gateway.retry import WEBHOOK_RETRIES, RetryPolicy
 from gateway.store.db import Database
@@ -249,14 +250,17 @@ class WebhookDeliverer:
         now = self._clock()
         if error is None:
             self._store.mark(pk, WebhookStatus.DELIVERED, now=now)
+            event(log, "webhook.delivered", webhook_id=pk, attempts=call.attempts + 1)
             return WebhookStatus.DELIVERED
         attempts = call.attempts + 1
         if self._retries.gives_up(attempts):
             self._store.mark(pk, WebhookStatus.FAILED, now=now, error=f"gave up after {attempts} attempts: {error}")
+            event(log, "webhook.failed", level=logging.WARNING, webhook_id=pk, attempts=attempts, error=error)
             return WebhookStatus.FAILED
         delay = self._retries.delay(attempts, jitter=self._jitter())
         self._store.mark(pk, WebhookStatus.RETRYING, now=now, next_attempt_at=now + timedelta(seconds=delay),
                          error=error)
+        event(log, "webhook.retrying", webhook_id=pk, attempts=attempts, error=error, retry_in_seconds=round(delay))
         try:
             self._retry_later(pk, delay)
         except Exception:  # the broker is down: the sweeper finds the call when it is due

@@ -19,6 +19,7 @@ records what happened to it.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 
+from gateway.logs import event
 from gateway.models import EntryKind, OutboxStatus
 from gateway.store.changes import ChangeKind, record_change
 from gateway.store.db import Database
@@ -49,6 +51,8 @@ __all__ = [
     "Suppression",
     "believe",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Days after which soft-bounce points are forgotten.
 FORGET_AFTER_DAYS = 30
@@ -137,7 +141,10 @@ class DeliveryLoop:
                 return f"email {email_key}: {why}"
             return self._record(conn, email, failed, report, inbound_pk=inbound_pk, why=why, now=now)
 
-        return self._db.write(work)
+        decided = self._db.write(work)
+        event(log, "bounce.received", inbound_id=inbound_pk, email_id=email_key, kind=report.kind.value,
+              recognised_by=report.how or None, decision=decided)
+        return decided
 
     def _record(self, conn: Connection, email: Any, failed: FailedRecipient, report: BounceReport, *,
                 inbound_pk: int, why: str, now: datetime) -> str:
@@ -184,6 +191,8 @@ class DeliveryLoop:
             if score < self._policy.suppress_at:
                 return ""
             reason = f"{failed.kind.value} bounce" + (f"s (score {score})" if failed.kind is BounceKind.SOFT else "")
+        event(log, "address.suppressed", level=logging.WARNING, address=key, reason=reason, email_id=email.pk,
+              inbound_id=inbound_pk, status=failed.status or None)
         conn.execute(insert(suppressions).values(
             address=key, reason=reason, created_at=now, kind=failed.kind.value, outbox_pk=email.pk,
             inbound_pk=inbound_pk, status_code=failed.status or None,

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from gateway.errors import PermanentDeliveryFailure, TemporaryDeliveryFailure
+from gateway.logs import event
 from gateway.models import OutboxStatus
 from gateway.retry import EMAIL_RETRIES, RetryPolicy
 from outbound.outbox import Claimed, OutboxStore, Outcome
@@ -98,6 +99,11 @@ class Deliverer:
         if not outcomes:
             return None
         self._outbox.record(outcomes, now=self._clock())
+        for o in outcomes:
+            if o.attempted or o.status is OutboxStatus.SUPPRESSED:
+                event(log, f"email.{o.status.value}", email_id=o.pk, reply=o.reply, error=o.error,
+                      next_attempt_at=o.next_attempt_at.isoformat() if o.next_attempt_at else None,
+                      suppressed_address=o.suppress)
         self._remember(o.pk for o in outcomes if o.pk != pk and o.status in _FINAL)
         for o in outcomes:
             if o.status in (OutboxStatus.RETRYING, OutboxStatus.QUEUED) and o.next_attempt_at is not None:

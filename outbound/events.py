@@ -8,6 +8,7 @@ commit is noted in it and handed on by the unit of work: the stored emails to de
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from gateway.errors import DuplicateReply
+from gateway.logs import event as log_event
 from gateway.models import EntryKind, TeammateReply, Ticket, TicketCreated, TicketReplied, TicketStateChanged
 from gateway.store.db import Database
 from gateway.tokens import Keyring
@@ -25,6 +27,8 @@ from outbound.policy import AddToThread, ScheduleUnseenCheck, SendEmail, SetStat
 from outbound.render import Renderer
 
 __all__ = ["Applied", "EventApplier"]
+
+log = logging.getLogger(__name__)
 
 
 class EventApplier:
@@ -46,6 +50,9 @@ class EventApplier:
 
     def ticket_created(self, event: TicketCreated, *, now: datetime) -> Applied:
         """R1: record the ticket and its "created" entry, and email the customer."""
+        return _logged("ticket.created", event.event_id, event.ticket_id, self._ticket_created(event, now=now))
+
+    def _ticket_created(self, event: TicketCreated, *, now: datetime) -> Applied:
         actions = decide(event, None, unseen_delay=self._unseen_delay)
         response = {"event_id": event.event_id, "ticket_id": event.ticket_id, "actions": labels(actions)}
         kinds = [a.kind for a in actions if isinstance(a, SendEmail)]
@@ -77,8 +84,9 @@ class EventApplier:
                     tx.unseen_check_due(ticket.key, action.due_at)
             return self._response(event, actions)
 
-        return apply_event(self._db, event_id=event.event_id, event_type="ticket.reply", now=now, work=work,
-                           fingerprint=fingerprint(event))
+        applied = apply_event(self._db, event_id=event.event_id, event_type="ticket.reply", now=now, work=work,
+                              fingerprint=fingerprint(event))
+        return _logged("ticket.reply", event.event_id, event.ticket_id, applied)
 
     def state_changed(self, event: TicketStateChanged, *, now: datetime) -> Applied:
         """R3: move the ticket to its new state and email the customer (unless closed unresolved)."""
@@ -89,8 +97,9 @@ class EventApplier:
             self._carry_out(tx, ticket, event, actions, now=now)
             return self._response(event, actions)
 
-        return apply_event(self._db, event_id=event.event_id, event_type="ticket.state_changed", now=now, work=work,
-                           fingerprint=fingerprint(event))
+        applied = apply_event(self._db, event_id=event.event_id, event_type="ticket.state_changed", now=now,
+                              work=work, fingerprint=fingerprint(event))
+        return _logged("ticket.state_changed", event.event_id, event.ticket_id, applied)
 
     def reply_email(self, ticket: Ticket, replies: Sequence[TeammateReply], *, now: datetime) -> OutboxDraft:
         """The one email for a burst of teammate ``replies`` (newest first); the unseen check stores it."""
@@ -117,6 +126,13 @@ class EventApplier:
             elif isinstance(action, SendEmail):
                 extra = _email_extra(event)
                 tx.add_email(self._drafter.draft(ticket, action.kind, now=now, extra=extra))
+
+
+def _logged(event_type: str, event_id: str, ticket_id: str, applied: Applied) -> Applied:
+    log_event(log, "event.applied", type=event_type, event_id=event_id, ticket=ticket_id,
+              actions=",".join(applied.response.get("actions", [])), emails=len(applied.outbox_pks),
+              replayed=applied.replayed or None)
+    return applied
 
 
 def _entry_values(event: TicketReplied | TicketStateChanged, action: AddToThread) -> dict[str, Any]:

@@ -8,6 +8,7 @@ replies still inside their window notes the same topic for when they will be due
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Select, bindparam, case, func, or_, select, update
 
+from gateway.logs import event
 from gateway.models import EntryKind, TeammateReply, Ticket
 from gateway.store.db import Database
 from gateway.store.records import ticket_from_row
@@ -26,6 +28,8 @@ from outbound.outbox import OutboxDraft, insert_drafts
 from outbound.unseen import PendingReply, UnseenDecision, decide, next_due
 
 __all__ = ["CheckOutcome", "PendingRow", "UnseenChecker", "UnseenStore", "as_teammate_replies"]
+
+log = logging.getLogger(__name__)
 
 #: Other overdue tickets one check takes along in its transaction (a backlog drains in batches).
 CHECK_BATCH = 100
@@ -232,6 +236,10 @@ class UnseenChecker:
             decide=lambda rows: decide(_pending(rows), now=now, delay=self._delay, max_wait=self._max_wait),
             draft=lambda ticket, rows: self._draft_email(ticket, rows, now),
         )
+        for o in outcomes:
+            again = o.decision.check_again_at
+            event(log, "unseen.checked", ticket_key=o.ticket_key, emailed_outbox_id=o.outbox_pk,
+                  replies_emailed=len(o.decision.send) or None, check_again_at=again.isoformat() if again else None)
         return [o.outbox_pk for o in outcomes if o.outbox_pk is not None]  # handed on after the commit
 
     def next_due(self, ticket_key: int) -> datetime | None:

@@ -63,3 +63,21 @@ def test_bad_value_names_the_variable(variable: str, value: str) -> None:
     assert message.startswith(variable + ":")
     assert "\n" not in message
     assert "a-long-enough" not in message, "secrets must not be echoed"
+
+
+def test_console_log_lines_read_as_key_value_pairs() -> None:
+    """The console format: time, level, event, then key=value (quoted when it has spaces)."""
+    import io
+    import logging
+
+    from gateway.logs import configure, event
+
+    stream = io.StringIO()
+    handler = configure(level="info", fmt="console", stream=stream)
+    try:
+        event(logging.getLogger("gateway.test"), "email.sent", email_id=7, reply="250 2.0.0 Ok: queued", none=None)
+        logging.getLogger("gateway.test").debug("not shown at info")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    (line,) = stream.getvalue().splitlines()
+    assert line.endswith('info    email.sent email_id=7 reply="250 2.0.0 Ok: queued"')
