@@ -15,8 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import dramatiq
+from dramatiq.broker import MessageProxy
 
 from gateway.broker import INBOUND_QUEUE, OUTBOUND_QUEUE, UNSEEN_QUEUE
+from gateway.metrics import JOB_LATENCY
 
 __all__ = [
     "DELIVER_EMAILS",
@@ -26,6 +28,7 @@ __all__ = [
     "SWEEP_AGAIN_AFTER",
     "SWEEP_GRACE",
     "UNSEEN_CHECK",
+    "JobLatency",
     "Jobs",
     "Sweep",
     "Sweeper",
@@ -57,6 +60,8 @@ class Jobs:
     def __init__(self, broker: dramatiq.Broker) -> None:
         self.broker = broker
         self._actors: dict[str, dramatiq.Actor[Any, Any]] = {}
+        if not any(isinstance(m, JobLatency) for m in broker.middleware):
+            broker.add_middleware(JobLatency())
 
     def declare(self, name: str, fn: Callable[..., Any], *, queue: str) -> None:
         """Declare ``fn`` as actor ``name`` on ``queue``, with Dramatiq's retries off (see the module)."""
@@ -102,6 +107,15 @@ class Jobs:
     def declared(self, name: str) -> bool:
         """Whether actor ``name`` is declared."""
         return name in self._actors
+
+
+class JobLatency(dramatiq.Middleware):
+    """Observes, for each job a worker starts, how long after its due time it started."""
+
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        eta = message.options.get("eta")  # set on delayed messages, in milliseconds
+        due = (int(eta) if eta else message.message_timestamp) / 1000
+        JOB_LATENCY.labels(message.actor_name).observe(max(0.0, time.time() - due))
 
 
 class Sweep:

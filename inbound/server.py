@@ -36,6 +36,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 
 from gateway.errors import MessageTooBig, ShuttingDown, TooManyConnections
+from gateway.metrics import SMTP_CONNECTIONS, SMTP_REPLIES
 from inbound.rejections import smtp_reply
 
 __all__ = ["ConnectionGate", "InboundServer", "ServerLimits", "tls_context"]
@@ -76,15 +77,20 @@ class ConnectionGate:
     def admit(self, conn: _Guarded) -> str | None:
         """None if ``conn`` may be served (it is then counted), else the reply that turns it away."""
         if self.stopping:
+            SMTP_REPLIES.labels("4xx", "ShuttingDown").inc()
             return smtp_reply(ShuttingDown())
         if len(self.open) >= self.limit:
+            SMTP_REPLIES.labels("4xx", "TooManyConnections").inc()
             return smtp_reply(TooManyConnections())
         self.open.add(conn)
+        SMTP_CONNECTIONS.inc()
         return None
 
     def release(self, conn: _Guarded) -> None:
         """Forget ``conn`` (idempotent)."""
-        self.open.discard(conn)
+        if conn in self.open:
+            self.open.discard(conn)
+            SMTP_CONNECTIONS.dec()
 
     def in_flight(self) -> int:
         """Connections in the middle of a transaction (MAIL accepted, DATA not yet answered)."""

@@ -220,6 +220,15 @@ class OutboxStore:
         with self._db.read() as conn:
             return [outbox_from_row(r) for r in conn.execute(query)]
 
+    def waiting(self) -> tuple[int, datetime | None]:
+        """How many emails wait (queued, retrying or sending), and when the oldest of them was stored."""
+        with self._db.read() as conn:
+            count, oldest = conn.execute(
+                select(func.count(), func.min(outbox.c.created_at, type_=outbox.c.created_at.type))
+                .where(outbox.c.status.in_(_CLAIMABLE))
+            ).one()
+        return int(count), oldest
+
     def due(self, *, before: datetime, limit: int = 500) -> list[int]:
         """Emails waiting (or stuck sending) whose next attempt was due before ``before``.
 

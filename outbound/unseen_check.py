@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, bindparam, case, func, or_, select, update
 
 from gateway.logs import event
+from gateway.metrics import UNSEEN_CHECKS, UNSEEN_LATENESS
 from gateway.models import EntryKind, TeammateReply, Ticket
 from gateway.store.db import Database
 from gateway.store.records import ticket_from_row
@@ -70,6 +71,7 @@ class CheckOutcome:
     ticket_key: int
     outbox_pk: int | None
     decision: UnseenDecision
+    late_by: float | None = None  # seconds between the email falling due and being stored
 
 
 def _row(row: Row[Any]) -> PendingRow:
@@ -154,6 +156,7 @@ class UnseenStore:
                 pending[row._mapping["ticket_pk"]].append(_row(row))
             outcomes: list[CheckOutcome] = []
             drafts: list[OutboxDraft] = []
+            late: dict[int, float | None] = {}
             for key, rows in pending.items():
                 decision = decide(rows)
                 outcomes.append(CheckOutcome(key, None, decision))
@@ -162,11 +165,14 @@ class UnseenStore:
                     replies = [r for r in rows if r.key in chosen]
                     replies.sort(key=lambda r: (r.sent_at, r.key), reverse=True)
                     drafts.append(draft(held[key], replies))
+                    due = [r.due_at for r in replies if r.due_at is not None]
+                    late[key] = (now - max(due)).total_seconds() if due else None
             outbox_pks = iter(insert_drafts(conn, drafts, now=now))
             claimed: list[dict[str, int | None]] = []
             for i, outcome in enumerate(outcomes):
                 if outcome.decision.send:
-                    outcomes[i] = CheckOutcome(outcome.ticket_key, next(outbox_pks), outcome.decision)
+                    outcomes[i] = CheckOutcome(outcome.ticket_key, next(outbox_pks), outcome.decision,
+                                               late.get(outcome.ticket_key))
                     claimed += [{"entry": k, "email": outcomes[i].outbox_pk} for k in outcome.decision.send]
             if claimed:
                 conn.execute(_CLAIM.values(claimed_at=now), claimed)
@@ -238,6 +244,9 @@ class UnseenChecker:
         )
         for o in outcomes:
             again = o.decision.check_again_at
+            UNSEEN_CHECKS.labels("emailed" if o.outbox_pk else "wait" if again else "nothing").inc()
+            if o.late_by is not None:
+                UNSEEN_LATENESS.observe(o.late_by)
             event(log, "unseen.checked", ticket_key=o.ticket_key, emailed_outbox_id=o.outbox_pk,
                   replies_emailed=len(o.decision.send) or None, check_again_at=again.isoformat() if again else None)
         return [o.outbox_pk for o in outcomes if o.outbox_pk is not None]  # handed on after the commit

@@ -24,6 +24,7 @@ def create_api(gw: Gateway) -> FastAPI:
     keyed = [Depends(require_key(gw.api_keys))]
     app.include_router(events.router_for(events=gw.events, clock=gw.clock), dependencies=keyed)
     app.include_router(ops.router_for(outbox=gw.outbox), dependencies=keyed)
+    app.include_router(ops.metrics_router(outbox=gw.outbox, clock=gw.clock))
     app.include_router(inbound.router_for(inbound=gw.inbound, recipients=gw.recipients, clock=gw.clock,
                                           max_message_bytes=gw.settings.max_message_bytes), dependencies=keyed)
     app.include_router(webhooks.router_for(webhooks=gw.webhooks, clock=gw.clock), dependencies=keyed)

@@ -1,14 +1,20 @@
-"""Operations routes: the outbox."""
+"""Operations routes: the outbox and the metrics."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Query, status
+from collections.abc import Callable
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.api.errors import error_responses
 from gateway.api.responses import OutboxEmailOut, OutboxOut
+from gateway.metrics import OUTBOX_DEPTH, OUTBOX_OLDEST_AGE
 from outbound.outbox import OutboxStore
 
-__all__ = ["router_for"]
+__all__ = ["metrics_router", "router_for"]
 
 
 def router_for(*, outbox: OutboxStore) -> APIRouter:
@@ -31,5 +37,22 @@ def router_for(*, outbox: OutboxStore) -> APIRouter:
         if email is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no outbound email {pk}")
         return OutboxEmailOut.of(email, outbox.ledgers([pk])[pk])
+
+    return router
+
+
+def metrics_router(*, outbox: OutboxStore, clock: Callable[[], datetime]) -> APIRouter:
+    """``GET /metrics``: the Prometheus text format, no key (bind the API to a trusted network)."""
+    router = APIRouter(tags=["ops"])
+
+    @router.get("/metrics", response_class=PlainTextResponse,
+                responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus metrics"}})
+    def metrics() -> Response:
+        """Counters and histograms of this process (``w2c_*``), and the outbox's depth and oldest age
+        read from the store now."""
+        depth, oldest = outbox.waiting()
+        OUTBOX_DEPTH.set(depth)
+        OUTBOX_OLDEST_AGE.set(max(0.0, (clock() - oldest).total_seconds()) if oldest else 0)
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

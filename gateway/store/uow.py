@@ -51,6 +51,8 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
+from gateway.metrics import COMMIT_GROUP, COMMIT_SECONDS
+
 __all__ = ["COMMIT_DELAY", "MAX_GROUP", "HandOns", "UnitOfWork", "note"]
 
 log = logging.getLogger(__name__)
@@ -270,12 +272,15 @@ class UnitOfWork:
 
     def _commit(self, group: list[_Waiting[Any]]) -> None:
         noted: dict[str, list[Any]] = {}
+        started = time.perf_counter()
         try:
             if not self._all_at_once(group, noted):
                 noted = {}
                 self._one_by_one(group, noted)
             self.commits += 1
             self.committed += sum(1 for w in group if w.error is None)
+            COMMIT_GROUP.observe(len(group))
+            COMMIT_SECONDS.observe(time.perf_counter() - started)
         except BaseException as exc:  # the transaction failed: nothing of the group is applied
             noted = {}
             for waiting in group:
