@@ -28,6 +28,7 @@ __all__ = [
     "looks_like_mail_header",
     "may_end_header",
     "midline_header_start",
+    "opens_attribution",
     "original_message_delimiter",
     "quote_header_kind",
     "starts_like_header",
@@ -479,6 +480,11 @@ def starts_like_header(s: str) -> bool:
     """True when ``s`` opens like an attribution: an "On"-word or a date."""
     word = _first_word(s)
     return bool(word) and (_on_start(s, word) or _date_start(s, word))
+
+
+def opens_attribution(s: str) -> bool:
+    """True when ``s`` opens like an attribution and holds a date or time near its start."""
+    return starts_like_header(s) and _DATE_RE.search(s, 0, 80) is not None
 
 
 def midline_header_start(line: str) -> int:

@@ -43,6 +43,8 @@ MAX_FIELD_CONTINUATION: Final = 8
 MIN_WRAPPED_QUOTE_LINE: Final = 50
 #: Lines above a header block that may belong to it (Lotus name/date lines, separators).
 MAX_LEADING_HEADER_LINES: Final = 5
+#: Characters that end a sentence (a reply line); no wrapped attribution part ends with one.
+_SENTENCE_ENDS: Final = frozenset(".!?…。！？")
 
 
 @dataclass(frozen=True)
@@ -284,21 +286,50 @@ def _boundary_at(lines: list[str], i: int, run_start: int) -> _Boundary | None:
     if not _ends_header(line):
         return None
     # An attribution ending here may have started on one of the lines above.
-    for start in range(max(run_start, i - MAX_HEADER_LINES + 1), i + 1):
-        first = lines[start]
-        if start < i and not (h.starts_like_header(first) or "@" in first or "<" in first):
+    lo = max(run_start, i - MAX_HEADER_LINES + 1)
+    for start in range(i, lo - 1, -1):
+        if start < i and not _may_open_attribution(lines[start]):
             continue
         b = _attribution_at(lines, start, i)
         if b is not None:
-            return b
+            return _widen_attribution(lines, b, lo, i)
     return None
+
+
+def _may_open_attribution(line: str) -> bool:
+    """Can a wrapped attribution start on this line?  ("On"-word or date, or an address.)"""
+    return h.starts_like_header(line) or "@" in line or "<" in line
+
+
+def _widen_attribution(lines: list[str], b: _Boundary, lo: int, last: int) -> _Boundary:
+    """Extend the latest attribution found upwards over the lines a client wrapped it from.
+
+    The latest start wins (the reply text right above a wrapped attribution often opens like
+    one: "Le colis ...", "El paquete ...", "Am Montag ...", an address).  A line above joins
+    only while the attribution does not yet open with an "On"-word or date and a date or
+    time, and only if it does not end a sentence: an attribution has one opening line, and
+    no wrapped part of it ends with ".".
+    """
+    while b.cut == 0 and b.start > lo and not h.opens_attribution(lines[b.start]):
+        j = b.start - 1
+        while j > lo and _is_blank(lines[j]):
+            j -= 1  # only an "On"/date opener may stand blank lines above the rest
+        above = lines[j]
+        if not _may_open_attribution(above) or above.rstrip()[-1:] in _SENTENCE_ENDS:
+            break
+        wider = _attribution_at(lines, j, last)
+        if wider is None or wider.start != j:
+            break
+        b = wider
+    return b
 
 
 def _wrapped_into_quote(lines: list[str], i: int, run_start: int) -> _Boundary | None:
     """An attribution whose last line ("> wrote:") a client quoted by mistake."""
     if i == run_start or not _ends_header(lines[i]):
         return None
-    for start in range(max(run_start, i - MAX_HEADER_LINES + 1), i):
+    # The latest opening line wins: the reply text right above may open like one.
+    for start in range(i - 1, max(run_start, i - MAX_HEADER_LINES + 1) - 1, -1):
         first = lines[start]
         if _is_quote(first) or not h.starts_like_header(first):
             continue
