@@ -19,6 +19,7 @@ __all__ = [
     "find_gateway_marker",
     "forward_kept_marker",
     "forwarded_by_delimiter",
+    "is_bare_lotus_date_line",
     "is_blank",
     "is_delimiter_row",
     "is_framed_title",
@@ -371,6 +372,11 @@ def is_lotus_date_line(line: str) -> bool:
     if len(line) > 200 or ("/" not in line and not line.lstrip()[:1].isdigit()):
         return False
     return _LOTUS_DATE_LINE_RE.match(line) is not None or _ON_DATE_RE.search(line) is not None
+
+
+def is_bare_lotus_date_line(line: str) -> bool:
+    """True for a Lotus date line alone ("03/26/2001 10:20 AM"), not "Name on <date>"."""
+    return len(line) <= 200 and _LOTUS_DATE_LINE_RE.match(line) is not None
 
 
 def is_lotus_name_line(line: str) -> bool:

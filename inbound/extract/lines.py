@@ -43,6 +43,8 @@ MAX_FIELD_CONTINUATION: Final = 8
 MIN_WRAPPED_QUOTE_LINE: Final = 50
 #: Lines above a header block that may belong to it (Lotus name/date lines, separators).
 MAX_LEADING_HEADER_LINES: Final = 5
+#: Fields no header block starts with.
+_NEVER_FIRST_KINDS: Final = frozenset({"cc", "other"})
 #: Characters that end a sentence (a reply line); no wrapped attribution part ends with one.
 _SENTENCE_ENDS: Final = frozenset(".!?…。！？")
 
@@ -393,6 +395,8 @@ def _attribution_at(lines: list[str], i: int, last: int) -> _Boundary | None:
 def _header_block_end(lines: list[str], i: int) -> int | None:
     """Last line of an Outlook/Lotus header block starting at ``i``, or None if it is not one."""
     n = len(lines)
+    if h.field_kind(lines[i]) in _NEVER_FIRST_KINDS:
+        return None  # no client opens a block with Cc: "cc: Bob" above one is the reply's
     kinds: set[str] = set()
     last = i
     blanks = 0
@@ -427,27 +431,40 @@ def _header_block_end(lines: list[str], i: int) -> int | None:
 
 
 def _pull_leading_header_lines(kept: list[str]) -> list[str]:
-    """Move the separator / Lotus name+date lines sitting right above a header block."""
+    """Move the separator / Lotus name+date lines sitting right above a header block.
+
+    Walking up, in the order clients write them: a field that may open a block (never a
+    To or Cc field, which follow From in every client), one Lotus date line, the sender's
+    name right above a bare date line ("Sent by:" may sit between them; a date line that
+    names its sender, "Jane Doe on 03/04/2001 10:15 AM", has no name line above it), and
+    separator rows or framed titles.  Anything else is the customer's: a sign-off name, a
+    one-word reply or a "cc: Bob" line right above the block stays in the reply.
+    """
     pos = len(kept)
     taken = 0
-    last_taken = ""
+    stage = _LEAD_FIELDS
+    adjacent = False  # the line just taken sits right below (no blank line between)
     while pos > 0 and taken < MAX_LEADING_HEADER_LINES:
         line = kept[pos - 1]
         if h.is_blank(line):
             pos -= 1
+            adjacent = False
             continue
-        if (h.is_delimiter_row(line) or h.is_framed_title(line)
-                or h.is_lotus_date_line(line) or h.field_kind(line) is not None):
-            pos -= 1
-            taken += 1
-            last_taken = line
-            continue
-        if (last_taken and (h.is_lotus_date_line(last_taken) or h.field_kind(last_taken))
-                and h.is_lotus_name_line(line)):
-            pos -= 1
-            taken += 1
-            last_taken = line
-        break
+        if h.is_delimiter_row(line) or h.is_framed_title(line):
+            stage = _LEAD_ROWS
+        elif stage == _LEAD_FIELDS and h.field_kind(line) in _LEADING_FIELD_KINDS:
+            pass
+        elif stage == _LEAD_FIELDS and h.is_lotus_date_line(line):
+            stage = _LEAD_NAME if h.is_bare_lotus_date_line(line) else _LEAD_ROWS
+        elif stage == _LEAD_NAME and adjacent and h.field_kind(line) == "from":
+            pass  # Lotus "Sent by: <name>" between the name and the date
+        elif stage == _LEAD_NAME and adjacent and h.is_lotus_name_line(line):
+            stage = _LEAD_ROWS
+        else:
+            break
+        pos -= 1
+        taken += 1
+        adjacent = True
     while pos < len(kept) and h.is_blank(kept[pos]):
         pos += 1
     if taken == 0:
@@ -455,6 +472,15 @@ def _pull_leading_header_lines(kept: list[str]) -> list[str]:
     lead = kept[pos:]
     del kept[pos:]
     return lead
+
+
+#: Stages of the walk up from a header block: fields or a date line may come next, then the
+#: name above a bare date line, then only separator rows and framed titles.
+_LEAD_FIELDS: Final = 0
+_LEAD_NAME: Final = 1
+_LEAD_ROWS: Final = 2
+#: Fields that may sit above the first line of a block (To and Cc never open one).
+_LEADING_FIELD_KINDS: Final = frozenset({"from", "sent", "subject"})
 
 
 def _lotus_lead(lead: list[str]) -> bool:

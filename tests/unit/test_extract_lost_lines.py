@@ -1,9 +1,12 @@
 """Replies whose own lines used to be cut with the history: none of their words may be lost.
 
-Every case is written for this project, in the shapes mail clients produce: an attribution
-wrapped over two or three lines right under the reply (no blank line between) where the
-reply's last line itself opens like an attribution ("Le colis ...", "Am Montag ...", a date,
-an address) in several languages and clients.
+Every case is written for this project, in the shapes mail clients produce:
+
+* an attribution wrapped over two or three lines right under the reply (no blank line
+  between) where the reply's last line itself opens like one ("Le colis ...", "Am Montag
+  ...", a date, an address), in several languages and clients;
+* a sign-off name, a one-word reply or a "cc: <name>" line right above an old Lotus Notes
+  or Outlook header block.
 """
 
 from __future__ import annotations
@@ -92,3 +95,60 @@ def test_one_line_attribution_right_under_the_reply(last: str) -> None:
     reply = f"Hello,\n\n{last}"
     header = f"Le mar. 5 mars 2024 à 09:41, Support Team <{ADDR}> a écrit :"
     _assert_reply(f"{reply}\n{header}\n{QUOTED}\n", reply)
+
+
+#: Old Lotus Notes and Outlook header blocks (plain text), several languages.
+BLOCKS = {
+    "lotus-named": "Jane Doe on 03/04/2001 10:15:32 AM\nTo: Mark Smith/HOU/ECT@ECT\ncc: \nSubject: Re: Order 1234",
+    "lotus-named-org": ("Jane Doe/ACME@ACME on 03/04/2001 10:15 AM\nTo: Mark Smith/ACME@ACME\n"
+                        "cc: Bob Jones/ACME@ACME\nSubject: Re: Order 1234"),
+    "lotus-named-address": (f'"Jane Doe" <{ADDR}> on 03/04/2001 10:15:32 AM\nTo: <mark@example.org>\ncc: \n'
+                            "Subject: Re: Order 1234"),
+    "lotus-indented": ("\tJane Doe on 03/04/2001 10:15 AM\n\t\tTo: Mark Smith/ACME@ACME\n\t\tcc: \n"
+                       "\t\tSubject: Re: Order 1234"),
+    "lotus-bare-en": "Jane Doe\n03/04/2001 10:15 AM\nTo: Mark Smith/ACME@ACME\ncc: \nSubject: Re: Order 1234",
+    "lotus-bare-de": ("Jane Doe/ACME@ACME\n04.03.2024 10:15\n\nAn: Mark Smith/ACME@ACME\nKopie: \n"
+                      "Thema: Re: Bestellung 1234"),
+    "outlook-en": (f"From: Jane Doe [mailto:{ADDR}]\nSent: Monday, March 04, 2024 10:15 AM\nTo: Mark Smith\n"
+                   "Cc: Bob Jones\nSubject: RE: Order 1234"),
+    "outlook-de": (f"Von: Jane Doe [mailto:{ADDR}]\nGesendet: Montag, 4. März 2024 10:15\nAn: Mark Smith\n"
+                   "Cc: Bob Jones\nBetreff: AW: Bestellung 1234"),
+    "outlook-fr": (f"De : Jane Doe [mailto:{ADDR}]\nEnvoyé : lundi 4 mars 2024 10:15\nÀ : Mark Smith\n"
+                   "Cc : Bob Jones\nObjet : RE: Commande 1234"),
+    "outlook-es": (f"De: Jane Doe [mailto:{ADDR}]\nEnviado el: lunes, 4 de marzo de 2024 10:15\n"
+                   "Para: Mark Smith\nCC: Bob Jones\nAsunto: RE: Pedido 1234"),
+    "outlook-it": (f"Da: Jane Doe [mailto:{ADDR}]\nInviato: lunedì 4 marzo 2024 10:15\nA: Mark Smith\n"
+                   "Cc: Bob Jones\nOggetto: R: Ordine 1234"),
+    "outlook-nl": (f"Van: Jane Doe [mailto:{ADDR}]\nVerzonden: maandag 4 maart 2024 10:15\nAan: Mark Smith\n"
+                   "CC: Bob Jones\nOnderwerp: RE: Bestelling 1234"),
+    "gmx-de": (f'Gesendet: Montag, 04. März 2024 um 10:15 Uhr\nVon: "Jane Doe" <{ADDR}>\n'
+               "An: mark@example.org\nBetreff: Bestellung 1234"),
+}
+
+#: What the customer wrote, ending right above the block: a sign-off name, a one-word
+#: reply, a cc note.
+ABOVE_BLOCK = {
+    "signoff-name": "Please handle this today.\nMark",
+    "closing-and-name": "Please handle this today.\n\nThanks,\nMark",
+    "de-closing-and-name": "Ich kümmere mich darum.\n\nGruß\nMark",
+    "yes": "Yes",
+    "ok": "OK",
+    "ja": "Ja",
+    "oui": "Oui",
+    "agreed": "Agreed.",
+    "cc-line": "Please handle this today.\ncc: Bob Jones",
+    "cc-line-upper": "Bitte heute erledigen.\nCC: Anna Müller",
+}
+
+def _assert_all_words_kept(body: str, own: str) -> None:
+    result = extract_reply(body)
+    assert _words(own) == _words(f"{result.text}\n{result.signature}")
+    assert "Old text" in result.quoted
+    assert _words(body) == _words("\n".join((result.text, result.signature, result.quoted)))
+
+
+@pytest.mark.parametrize("above", list(ABOVE_BLOCK.values()), ids=list(ABOVE_BLOCK))
+@pytest.mark.parametrize("block", list(BLOCKS.values()), ids=list(BLOCKS))
+def test_line_right_above_an_old_header_block_stays(block: str, above: str) -> None:
+    """A sign-off name, one-word reply or cc line right above a Lotus/Outlook block is not cut with it."""
+    _assert_all_words_kept(f"{above}\n{block}\n\nOld text of the message.\n", above)
