@@ -45,6 +45,11 @@ MIN_WRAPPED_QUOTE_LINE: Final = 50
 MAX_LEADING_HEADER_LINES: Final = 5
 #: Fields no header block starts with.
 _NEVER_FIRST_KINDS: Final = frozenset({"cc", "other"})
+#: Fields a header block holds at most once.
+_ONCE_KINDS: Final = frozenset({"from", "sent", "to", "subject"})
+#: Fields that may come before From in one header block (GMX "Gesendet:", Thunderbird's
+#: "Subject:", mutt's "Date:").
+_MAY_PRECEDE_FROM: Final = frozenset({"sent", "subject"})
 #: Characters that end a sentence (a reply line); no wrapped attribution part ends with one.
 _SENTENCE_ENDS: Final = frozenset(".!?…。！？")
 
@@ -405,6 +410,14 @@ def _header_block_end(lines: list[str], i: int) -> int | None:
     while j < n and j - i < MAX_BLOCK_LINES:
         kind = h.field_kind(lines[j])
         if kind is not None:
+            if kind in kinds and kind in _ONCE_KINDS:
+                break  # a second To (or From ...) belongs to the next block
+            if kind == "from" and j > i and kinds and "from" not in kinds and not (
+                kinds <= _MAY_PRECEDE_FROM
+            ):
+                # Every client writes From before To and Cc: a To/Cc-like line above a From
+                # line is not part of this block ("cc: Bob", a signature's "A: <address>").
+                return None
             kinds.add(kind)
             last, blanks, cont = j, 0, 0
         elif _is_blank(lines[j]):

@@ -6,7 +6,9 @@ Every case is written for this project, in the shapes mail clients produce:
   between) where the reply's last line itself opens like one ("Le colis ...", "Am Montag
   ...", a date, an address), in several languages and clients;
 * a sign-off name, a one-word reply or a "cc: <name>" line right above an old Lotus Notes
-  or Outlook header block.
+  or Outlook header block;
+* a signature whose last lines look like header fields ("A: <address>", "cc: <name>")
+  above a header block.
 """
 
 from __future__ import annotations
@@ -140,6 +142,20 @@ ABOVE_BLOCK = {
     "cc-line-upper": "Bitte heute erledigen.\nCC: Anna Müller",
 }
 
+#: Signatures whose last lines look like header fields (To-like "A:" address lines, cc notes).
+FIELD_SIGNATURES = {
+    "nl-compact": ("Het pakket is niet aangekomen.",
+                   "Met vriendelijke groet,\nJan de Vries\nT: 020 123 4567\nE: jan@bedrijf.nl\n"
+                   "A: Herengracht 1, Amsterdam"),
+    "en-compact": ("The parcel has not arrived.",
+                   "Best,\nKim Meyer\nM: +44 7700 900123\nE: kim@example.org\nA: 1 High Street, London"),
+    "it-address": ("Il pacco non è arrivato.",
+                   "Cordiali saluti,\nMarco Rossi\nTel: 02 1234567\nA: Via Roma 1, Milano"),
+    "en-cc-note": ("The parcel has not arrived.", "Thanks,\nKim\ncc: Bob Jones (accounts)"),
+    "de-kopie": ("Das Paket ist nicht angekommen.", "Viele Grüße\nAnna Schmidt\nKopie: Buchhaltung"),
+}
+
+
 def _assert_all_words_kept(body: str, own: str) -> None:
     result = extract_reply(body)
     assert _words(own) == _words(f"{result.text}\n{result.signature}")
@@ -152,3 +168,13 @@ def _assert_all_words_kept(body: str, own: str) -> None:
 def test_line_right_above_an_old_header_block_stays(block: str, above: str) -> None:
     """A sign-off name, one-word reply or cc line right above a Lotus/Outlook block is not cut with it."""
     _assert_all_words_kept(f"{above}\n{block}\n\nOld text of the message.\n", above)
+
+
+@pytest.mark.parametrize("gap", ["\n", "\n\n"], ids=["tight", "blank"])
+@pytest.mark.parametrize("block", list(BLOCKS.values()), ids=list(BLOCKS))
+@pytest.mark.parametrize("case", list(FIELD_SIGNATURES.values()), ids=list(FIELD_SIGNATURES))
+def test_signature_with_field_like_lines_stays_whole(case: tuple[str, str], block: str, gap: str) -> None:
+    """A signature ending in field-like lines ("A: <address>", "cc: <name>") is not partly cut."""
+    reply, signature = case
+    own = f"{reply}\n\n{signature}"
+    _assert_all_words_kept(f"{own}{gap}{block}\n\nOld text of the message.\n", own)
