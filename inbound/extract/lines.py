@@ -29,6 +29,7 @@ from inbound.extract.model import (
     RULE_OUTLOOK_HEADER_BLOCK,
     RULE_QUOTE_PREFIX,
 )
+from inbound.extract.signature import is_client_footer, is_closing
 
 __all__ = ["Split", "split_quoted"]
 
@@ -43,6 +44,12 @@ MAX_FIELD_CONTINUATION: Final = 8
 MIN_WRAPPED_QUOTE_LINE: Final = 50
 #: Lines above a header block that may belong to it (Lotus name/date lines, separators).
 MAX_LEADING_HEADER_LINES: Final = 5
+#: Longest sign-off or name-block line that may end a quoted message heading the reply.
+MAX_SIGN_OFF_CHARS: Final = 40
+#: Most name-block lines under the sign-off that ends such a quoted message.
+MAX_SIGN_OFF_TAIL: Final = 6
+#: How an indented (not ``>``-quoted) message's lines start.
+_INDENT: Final = (" ", "\t")
 #: Fields no header block starts with.
 _NEVER_FIRST_KINDS: Final = frozenset({"cc", "other"})
 #: Fields a header block holds at most once.
@@ -192,9 +199,7 @@ def _scan(text: str) -> Split:
             del kept[len(kept) - (i - b.start):]
             i = b.start
             line = lines[i]
-        if b.rule == RULE_OUTLOOK_HEADER_BLOCK and not quoted and not any(
-            not _is_blank(x) for x in kept
-        ):
+        if b.rule == RULE_OUTLOOK_HEADER_BLOCK and not quoted and not _has_content(kept):
             # A header block with nothing above it heads a pasted or forwarded message
             # (or an empty reply): it is the content, so keep it and read on below.
             kept.extend(lines[i : b.end + 1])
@@ -220,9 +225,77 @@ def _scan(text: str) -> Split:
             quoted.extend(lines[i + 1 : end])
             i = run_start = end
             continue
+        if not b.cut and b.rule != RULE_FORWARDED_BY and not _has_content(kept):
+            # Nothing above the history: the customer may have written below it (bottom
+            # posting without ">" markers); keep reading after the quoted message's end.
+            below = _quoted_message_end(lines, b.end + 1)
+            if below is not None:
+                quoted.extend(lines[i + 1 : below])
+                i = run_start = below
+                continue
         quoted.extend(lines[i + 1 :])
         break
     return Split(kept, quoted, rule or RULE_NO_QUOTE)
+
+
+def _has_content(lines: list[str]) -> bool:
+    return any(not _is_blank(x) for x in lines)
+
+
+def _quoted_message_end(lines: list[str], k: int) -> int | None:
+    """Where the text below an unquoted message that heads the reply starts, or None.
+
+    The quoted message ends where its indented block ends (a client or converter that
+    indents instead of quoting), or after its sign-off: a closing line with a short name
+    block under it, a ``-- `` signature or a client footer, then a blank line.  What follows
+    is read like any text (older history there is cut as usual).  None when no such end is
+    found: everything below is history.
+    """
+    n = len(lines)
+    f = k
+    while f < n and _is_blank(lines[f]):
+        f += 1
+    if f >= n:
+        return None
+    if lines[f][:1] in _INDENT:
+        e = f
+        while e < n and (_is_blank(lines[e]) or lines[e][:1] in _INDENT):
+            e += 1
+        return e if e < n else None
+    for j in range(f, n):
+        after = _after_sign_off(lines, j)
+        if after is not None:
+            return after if after < n else None
+    return None
+
+
+def _after_sign_off(lines: list[str], j: int) -> int | None:
+    """If a sign-off (with its name block) ends a message at line ``j``: the next content line."""
+    line = lines[j]
+    stripped = line.strip()
+    if not stripped or len(stripped) > MAX_SIGN_OFF_CHARS:
+        return None
+    n = len(lines)
+    k = j + 1
+    if stripped in ("--", "-- ") or is_client_footer(line):
+        while k < n and not _is_blank(lines[k]):
+            k += 1  # a signature under "-- " runs to the next blank line
+    elif is_closing(stripped):
+        while k < n and k - j <= MAX_SIGN_OFF_TAIL and _is_name_block_line(lines[k]):
+            k += 1
+        if k == j + 1 or (k < n and not _is_blank(lines[k])):
+            return None  # a closing with no name under it, or a paragraph: no sign-off
+    else:
+        return None
+    while k < n and _is_blank(lines[k]):
+        k += 1
+    return k if k > j + 1 else None
+
+
+def _is_name_block_line(line: str) -> bool:
+    """A short line of a sign-off's name block (name, title, company), not a sentence."""
+    s = line.strip()
+    return bool(s) and len(s) <= MAX_SIGN_OFF_CHARS and s[-1] not in ":?" and len(s.split()) <= 5
 
 
 def _is_lone_quote(lines: list[str], i: int) -> bool:

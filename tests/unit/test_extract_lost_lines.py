@@ -7,6 +7,8 @@ Every case is written for this project, in the shapes mail clients produce:
   ...", a date, an address), in several languages and clients;
 * a sign-off name, a one-word reply or a "cc: <name>" line right above an old Lotus Notes
   or Outlook header block;
+* a message that starts with an attribution or "Original Message" block over the unquoted
+  message, with the customer's text below it (bottom-posting without ``>`` markers);
 * a signature whose last lines look like header fields ("A: <address>", "cc: <name>")
   above a header block.
 """
@@ -178,3 +180,82 @@ def test_signature_with_field_like_lines_stays_whole(case: tuple[str, str], bloc
     reply, signature = case
     own = f"{reply}\n\n{signature}"
     _assert_all_words_kept(f"{own}{gap}{block}\n\nOld text of the message.\n", own)
+
+
+#: What heads a bottom-posted reply: an attribution or an "Original Message" block, per client.
+HEADS = {
+    "gmail-en": f"On Tue, Mar 5, 2024 at 9:41 AM Support <{ADDR}> wrote:",
+    "gmail-de": f"Am Di., 5. März 2024 um 09:41 Uhr schrieb Support <{ADDR}>:",
+    "gmail-fr": f"Le mar. 5 mars 2024 à 09:41, Support <{ADDR}> a écrit :",
+    "gmail-es": f"El mar, 5 mar 2024 a las 9:41, Support (<{ADDR}>) escribió:",
+    "gmail-it": f"Il giorno mar 5 mar 2024 alle ore 09:41 Support <{ADDR}> ha scritto:",
+    "gmail-pt": f"Em ter., 5 de mar. de 2024 às 09:41, Support <{ADDR}> escreveu:",
+    "gmail-nl": f"Op di 5 mrt 2024 om 09:41 schreef Support <{ADDR}>:",
+    "gmail-ru": f"вт, 5 мар. 2024 г. в 09:41, Support <{ADDR}>:",
+    "gmail-ja": f"2024年3月5日(火) 9:41 Support <{ADDR}>:",
+    "apple-en": f"On Mar 5, 2024, at 09:41, Support <{ADDR}> wrote:",
+    "thunderbird-de": "Am 05.03.24 um 09:41 schrieb Support:",
+    "yahoo-en": f"On Tuesday, March 5, 2024, 09:41:22 AM GMT+1, Support <{ADDR}> wrote:",
+    "outlook-en": (f"-----Original Message-----\nFrom: Support [mailto:{ADDR}]\n"
+                   "Sent: Tuesday, March 05, 2024 9:41 AM\nTo: Kim Meyer\nSubject: RE: Order 1234"),
+    "android-de": (f"-------- Ursprüngliche Nachricht --------\nVon: Support <{ADDR}>\n"
+                   "Datum: 05.03.24 09:41 (GMT+01:00)\nAn: kim@example.org\nBetreff: Bestellung 1234"),
+}
+
+#: The unquoted message under the head, ending as agents' and customers' mail ends, and the
+#: customer's answer written below it.
+BOTTOM_POSTED = {
+    "en-signoff": ("Hello Kim,\n\nyour order has shipped today.\n\nKind regards,\nSupport Team\nExample Shop",
+                   "The parcel has not arrived yet.\nCould you check the tracking number?"),
+    "de-signoff": ("Hallo Kim,\n\nIhre Bestellung wurde heute versandt.\n\nMit freundlichen Grüßen\n"
+                   "Ihr Support-Team", "Das Paket ist noch nicht da.\nKönnen Sie nachsehen?"),
+    "fr-signoff": ("Bonjour Kim,\n\nvotre commande a été expédiée.\n\nCordialement,\nLe service client",
+                   "Le colis n'est pas encore arrivé.\nPouvez-vous vérifier ?"),
+    "es-signoff": ("Hola Kim,\n\nsu pedido ha sido enviado.\n\nSaludos,\nEl equipo de soporte",
+                   "El paquete todavía no ha llegado.\n¿Pueden revisarlo?"),
+    "it-signoff": ("Ciao Kim,\n\nil tuo ordine è stato spedito.\n\nCordiali saluti,\nAssistenza clienti",
+                   "Il pacco non è ancora arrivato.\nPotete controllare?"),
+    "pt-signoff": ("Olá Kim,\n\nseu pedido foi enviado.\n\nAtenciosamente,\nEquipe de suporte",
+                   "O pacote ainda não chegou.\nPodem verificar?"),
+    "nl-signoff": ("Hallo Kim,\n\nuw bestelling is verzonden.\n\nMet vriendelijke groet,\nKlantenservice",
+                   "Het pakket is nog niet aangekomen.\nKunt u het nakijken?"),
+    "ru-signoff": ("Здравствуйте, Ким!\n\nВаш заказ отправлен.\n\nС уважением,\nСлужба поддержки",
+                   "Посылка ещё не пришла.\nПроверьте, пожалуйста."),
+    "dash-signature": ("Hello Kim,\n\nyour order has shipped today.\n\n-- \nExample Shop support\n"
+                       "https://shop.example.com", "The parcel has not arrived yet."),
+    "iphone-footer": ("Your order has shipped today.\n\nSent from my iPhone", "It has not arrived yet."),
+    "iphone-footer-de": ("Ihre Bestellung ist unterwegs.\n\nVon meinem iPhone gesendet",
+                         "Sie ist noch nicht angekommen."),
+    "indented-spaces": ("    Hello Kim,\n\n    your order has shipped today.\n\n    Kind regards,\n    Support",
+                        "The parcel has not arrived yet."),
+    "indented-tab": ("\tHallo Kim,\n\tIhre Bestellung wurde versandt.\n\n\tGruß\n\tSupport",
+                     "Das Paket ist noch nicht da."),
+}
+
+
+@pytest.mark.parametrize("case", list(BOTTOM_POSTED.values()), ids=list(BOTTOM_POSTED))
+@pytest.mark.parametrize("head", list(HEADS.values()), ids=list(HEADS))
+def test_text_below_an_unquoted_message_heading_the_reply(head: str, case: tuple[str, str]) -> None:
+    """Bottom-posted under an unquoted message: the text below its sign-off (or indent) is the reply."""
+    old, reply = case
+    _assert_reply(f"{head}\n\n{old}\n\n{reply}\n", reply)
+
+
+@pytest.mark.parametrize("head", list(HEADS.values()), ids=list(HEADS))
+def test_bottom_posted_below_older_quoted_history(head: str) -> None:
+    """Below the unquoted message, older ">" history is cut and the customer's text under it kept."""
+    old, reply = BOTTOM_POSTED["en-signoff"]
+    older = "On Mon, Mar 4, 2024 at 8:00 AM Kim <kim@example.org> wrote:\n> Where is my order?"
+    _assert_reply(f"{head}\n\n{old}\n\n{older}\n\n{reply}\n", reply)
+
+
+@pytest.mark.parametrize(
+    "old",
+    ["Hello Kim,\n\nyour order has shipped today.",
+     "Hello Kim,\n\nyour order has shipped today.\n\nKind regards,\nSupport Team"],
+    ids=["no-signoff", "signoff-at-end"],
+)
+@pytest.mark.parametrize("head", list(HEADS.values()), ids=list(HEADS))
+def test_unquoted_message_alone_stays_history(head: str, old: str) -> None:
+    """With nothing below the unquoted message, all of it is history (no reply text is made up)."""
+    assert "" == extract_reply(f"{head}\n\n{old}\n").text
