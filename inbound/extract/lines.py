@@ -28,10 +28,11 @@ from inbound.extract.model import (
     RULE_ORIGINAL_MESSAGE_DELIMITER,
     RULE_OUTLOOK_HEADER_BLOCK,
     RULE_QUOTE_PREFIX,
+    RULE_UNQUOTED_FALLBACK,
 )
 from inbound.extract.signature import is_client_footer, is_closing
 
-__all__ = ["Split", "split_quoted"]
+__all__ = ["Split", "split_quoted", "unquoted_text"]
 
 #: How many lines an attribution may be wrapped over (blank lines included).
 MAX_HEADER_LINES: Final = 5
@@ -87,6 +88,38 @@ def split_quoted(text: str) -> Split:
         tail = text[start:].split("\n")
         return Split(split.kept, split.quoted + tail, RULE_GATEWAY_MARKER)
     return _scan(text)
+
+
+def unquoted_text(text: str) -> Split:
+    """The message's own unquoted text, for when :func:`split_quoted` leaves nothing.
+
+    Read top-down without joining any line to the ones above it: ``>`` lines are skipped,
+    and the first line that on its own opens history (an attribution, a header block, a
+    delimiter, the gateway marker) ends the text.  A forward marker does not: a forward is
+    content.  What the customer wrote above history is never lost this way, at the price of
+    a Lotus name or date line the full rules would have cut.
+    """
+    lines = text.split("\n")
+    marker = h.find_gateway_marker(text)
+    stop = text.count("\n", 0, marker) if marker >= 0 else len(lines)
+    kept: list[str] = []
+    quoted: list[str] = []
+    for i in range(stop):
+        line = lines[i]
+        if _is_quote(line):
+            quoted.append(line)
+            continue
+        b = None if _is_blank(line) else _boundary_at(lines, i, i)
+        if b is not None and b.rule != RULE_FORWARDED_MESSAGE:
+            if b.cut:
+                kept.append(line[: b.cut])
+                line = line[b.cut :]
+            quoted.append(line)
+            quoted.extend(lines[i + 1 :])
+            return Split(kept, quoted, RULE_UNQUOTED_FALLBACK)
+        kept.append(line)
+    quoted.extend(lines[stop:])
+    return Split(kept, quoted, RULE_UNQUOTED_FALLBACK)
 
 
 def _is_quote(line: str) -> bool:

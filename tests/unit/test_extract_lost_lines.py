@@ -10,7 +10,9 @@ Every case is written for this project, in the shapes mail clients produce:
 * a message that starts with an attribution or "Original Message" block over the unquoted
   message, with the customer's text below it (bottom-posting without ``>`` markers);
 * a signature whose last lines look like header fields ("A: <address>", "cc: <name>")
-  above a header block.
+  above a header block;
+* and the last resort: when the rules leave nothing, the message's own unquoted text is
+  the reply (rule ``unquoted_fallback``); only what is really empty stays empty.
 """
 
 from __future__ import annotations
@@ -259,3 +261,55 @@ def test_bottom_posted_below_older_quoted_history(head: str) -> None:
 def test_unquoted_message_alone_stays_history(head: str, old: str) -> None:
     """With nothing below the unquoted message, all of it is history (no reply text is made up)."""
     assert "" == extract_reply(f"{head}\n\n{old}\n").text
+
+
+#: Replies the rules still cut whole (a line that opens like an attribution, with no full
+#: stop, joined to a verb-first attribution under it; a word above a bare Lotus date line),
+#: and the unquoted text the fallback keeps.
+FALLBACK = {
+    "sv-yahoo": ("På måndag tar jag med skrivaren\nAnna Svensson <anna@example.se> skrev den 4 mars 2024 "
+                 "kl. 10:15:\n\nHej,\nskrivaren är lagad.\n", "På måndag tar jag med skrivaren"),
+    "de-yahoo": ("Am Montag bringe ich den Drucker vorbei\nAnna Schmidt <anna@example.de> schrieb am "
+                 "Mo., 4. März 2024 um 10:15:\n\nHallo,\nder Drucker ist repariert.\n",
+                 "Am Montag bringe ich den Drucker vorbei"),
+    "lotus-bare-date": ("Yes\n03/04/2001 10:15 AM\nTo: Mark Smith/ACME@ACME\ncc: \nSubject: Re: Order\n\nOld.\n",
+                        "Yes\n03/04/2001 10:15 AM"),
+}
+
+
+@pytest.mark.parametrize("case", list(FALLBACK.values()), ids=list(FALLBACK))
+def test_unquoted_text_is_the_reply_when_the_rules_leave_nothing(case: tuple[str, str]) -> None:
+    """When the rules leave nothing, the unquoted text above the first history line is the reply."""
+    body, own = case
+    result = extract_reply(body)
+    assert (own, "unquoted_fallback") == (result.text, result.rule)
+    assert _words(body) == _words("\n".join((result.text, result.signature, result.quoted)))
+
+
+def test_html_only_reply_falls_back_to_its_rendered_text() -> None:
+    """With only an HTML part, the fallback reads the rendered HTML."""
+    html = ("<div>På måndag tar jag med skrivaren<br>Anna Svensson &lt;anna@example.se&gt; skrev den "
+            "4 mars 2024 kl. 10:15:</div><div>Hej,<br>skrivaren är lagad.</div>")
+    result = extract_reply("", html)
+    assert ("På måndag tar jag med skrivaren", "unquoted_fallback") == (result.text, result.rule)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "\n \n",
+        "> Hello,\n> is it fixed?\n",
+        f"On Tue, Mar 5, 2024 at 9:41 AM Support <{ADDR}> wrote:\n\n> Hello,\n> is it fixed?\n",
+        f"On Tue, Mar 5, 2024 at 9:41 AM Support <{ADDR}> wrote:\n\nHello,\nis it fixed?\n",
+        "##- Please type your reply above this line -##\n\nHello,\nis it fixed?\n",
+        "---------------------- Forwarded by Jane Doe/ACME on 03/04/2001 10:15 AM ---------------------------\n\n"
+        "Old text.\n",
+    ],
+    ids=["empty", "blank", "quote-only", "attribution-and-quote", "attribution-and-unquoted",
+         "gateway-marker-first", "lotus-forward"],
+)
+def test_really_empty_reply_stays_empty(body: str) -> None:
+    """A message with nothing but history (or nothing at all) gives no text and no fallback."""
+    result = extract_reply(body)
+    assert ("", False) == (result.text, result.rule == "unquoted_fallback")

@@ -29,6 +29,8 @@ PATHOLOGICAL_SECONDS = 2.0
          "date_email_header"),
         ("FYI\n\n---------- Forwarded message ---------\nFrom: A\n\nold\n", "forwarded_message_kept"),
         (f"{REPLY}\n", "no_quote"),
+        (f"On Monday I bring it\nSupport <support@example.com> wrote on {ATTRIBUTION[3:19]}:\n\nold\n",
+         "unquoted_fallback"),
     ],
 )
 def test_rule_names_the_deciding_rule(body: str, rule: str) -> None:
