@@ -12,7 +12,7 @@ Modules: ``headers`` (per-language tables of quote headers and delimiters), ``li
 from __future__ import annotations
 
 from inbound.extract.html import html_to_text, split_html
-from inbound.extract.lines import split_quoted
+from inbound.extract.lines import split_quoted, unquoted_text
 from inbound.extract.model import (
     REPLY_ABOVE_MARKER,
     RULE_GATEWAY_MARKER,
@@ -26,11 +26,23 @@ __all__ = ["REPLY_ABOVE_MARKER", "ExtractedReply", "extract_reply"]
 
 def extract_reply(text: str, html: str | None = None) -> ExtractedReply:
     """Return the reply the customer typed in ``text`` (or ``html``), split from the history."""
-    if html:
-        from_html = _from_html(text, html)
-        if from_html is not None:
-            return from_html
-    return _from_text(text or "")
+    reply = _from_html(text, html) if html else None
+    if reply is None:
+        reply = _from_text(text or "")
+    if reply.text:
+        return reply
+    # The rules left nothing: the customer's own unquoted text, if any, is the reply.
+    source = text if text and text.strip() else (html_to_text(html) if html else "")
+    return _fallback(source) or reply
+
+
+def _fallback(text: str) -> ExtractedReply | None:
+    normalised = text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+    split = unquoted_text(normalised)
+    body = _join(split.kept)
+    if not body:
+        return None
+    return ExtractedReply(text=body, signature="", quoted=_join(split.quoted), rule=split.rule)
 
 
 def _from_text(text: str) -> ExtractedReply:

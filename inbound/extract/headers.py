@@ -19,6 +19,7 @@ __all__ = [
     "find_gateway_marker",
     "forward_kept_marker",
     "forwarded_by_delimiter",
+    "is_bare_lotus_date_line",
     "is_blank",
     "is_delimiter_row",
     "is_framed_title",
@@ -28,6 +29,7 @@ __all__ = [
     "looks_like_mail_header",
     "may_end_header",
     "midline_header_start",
+    "opens_attribution",
     "original_message_delimiter",
     "quote_header_kind",
     "starts_like_header",
@@ -372,6 +374,11 @@ def is_lotus_date_line(line: str) -> bool:
     return _LOTUS_DATE_LINE_RE.match(line) is not None or _ON_DATE_RE.search(line) is not None
 
 
+def is_bare_lotus_date_line(line: str) -> bool:
+    """True for a Lotus date line alone ("03/26/2001 10:20 AM"), not "Name on <date>"."""
+    return len(line) <= 200 and _LOTUS_DATE_LINE_RE.match(line) is not None
+
+
 def is_lotus_name_line(line: str) -> bool:
     """True for a short name line, or Lotus "Name/Org@Domain" ("Mary Poorman@ENRON")."""
     if len(line) > 80:
@@ -479,6 +486,11 @@ def starts_like_header(s: str) -> bool:
     """True when ``s`` opens like an attribution: an "On"-word or a date."""
     word = _first_word(s)
     return bool(word) and (_on_start(s, word) or _date_start(s, word))
+
+
+def opens_attribution(s: str) -> bool:
+    """True when ``s`` opens like an attribution and holds a date or time near its start."""
+    return starts_like_header(s) and _DATE_RE.search(s, 0, 80) is not None
 
 
 def midline_header_start(line: str) -> int:

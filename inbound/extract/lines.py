@@ -28,9 +28,11 @@ from inbound.extract.model import (
     RULE_ORIGINAL_MESSAGE_DELIMITER,
     RULE_OUTLOOK_HEADER_BLOCK,
     RULE_QUOTE_PREFIX,
+    RULE_UNQUOTED_FALLBACK,
 )
+from inbound.extract.signature import is_client_footer, is_closing
 
-__all__ = ["Split", "split_quoted"]
+__all__ = ["Split", "split_quoted", "unquoted_text"]
 
 #: How many lines an attribution may be wrapped over (blank lines included).
 MAX_HEADER_LINES: Final = 5
@@ -43,6 +45,21 @@ MAX_FIELD_CONTINUATION: Final = 8
 MIN_WRAPPED_QUOTE_LINE: Final = 50
 #: Lines above a header block that may belong to it (Lotus name/date lines, separators).
 MAX_LEADING_HEADER_LINES: Final = 5
+#: Longest sign-off or name-block line that may end a quoted message heading the reply.
+MAX_SIGN_OFF_CHARS: Final = 40
+#: Most name-block lines under the sign-off that ends such a quoted message.
+MAX_SIGN_OFF_TAIL: Final = 6
+#: How an indented (not ``>``-quoted) message's lines start.
+_INDENT: Final = (" ", "\t")
+#: Fields no header block starts with.
+_NEVER_FIRST_KINDS: Final = frozenset({"cc", "other"})
+#: Fields a header block holds at most once.
+_ONCE_KINDS: Final = frozenset({"from", "sent", "to", "subject"})
+#: Fields that may come before From in one header block (GMX "Gesendet:", Thunderbird's
+#: "Subject:", mutt's "Date:").
+_MAY_PRECEDE_FROM: Final = frozenset({"sent", "subject"})
+#: Characters that end a sentence (a reply line); no wrapped attribution part ends with one.
+_SENTENCE_ENDS: Final = frozenset(".!?…。！？")
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,38 @@ def split_quoted(text: str) -> Split:
         tail = text[start:].split("\n")
         return Split(split.kept, split.quoted + tail, RULE_GATEWAY_MARKER)
     return _scan(text)
+
+
+def unquoted_text(text: str) -> Split:
+    """The message's own unquoted text, for when :func:`split_quoted` leaves nothing.
+
+    Read top-down without joining any line to the ones above it: ``>`` lines are skipped,
+    and the first line that on its own opens history (an attribution, a header block, a
+    delimiter, the gateway marker) ends the text.  A forward marker does not: a forward is
+    content.  What the customer wrote above history is never lost this way, at the price of
+    a Lotus name or date line the full rules would have cut.
+    """
+    lines = text.split("\n")
+    marker = h.find_gateway_marker(text)
+    stop = text.count("\n", 0, marker) if marker >= 0 else len(lines)
+    kept: list[str] = []
+    quoted: list[str] = []
+    for i in range(stop):
+        line = lines[i]
+        if _is_quote(line):
+            quoted.append(line)
+            continue
+        b = None if _is_blank(line) else _boundary_at(lines, i, i)
+        if b is not None and b.rule != RULE_FORWARDED_MESSAGE:
+            if b.cut:
+                kept.append(line[: b.cut])
+                line = line[b.cut :]
+            quoted.append(line)
+            quoted.extend(lines[i + 1 :])
+            return Split(kept, quoted, RULE_UNQUOTED_FALLBACK)
+        kept.append(line)
+    quoted.extend(lines[stop:])
+    return Split(kept, quoted, RULE_UNQUOTED_FALLBACK)
 
 
 def _is_quote(line: str) -> bool:
@@ -183,9 +232,7 @@ def _scan(text: str) -> Split:
             del kept[len(kept) - (i - b.start):]
             i = b.start
             line = lines[i]
-        if b.rule == RULE_OUTLOOK_HEADER_BLOCK and not quoted and not any(
-            not _is_blank(x) for x in kept
-        ):
+        if b.rule == RULE_OUTLOOK_HEADER_BLOCK and not quoted and not _has_content(kept):
             # A header block with nothing above it heads a pasted or forwarded message
             # (or an empty reply): it is the content, so keep it and read on below.
             kept.extend(lines[i : b.end + 1])
@@ -211,9 +258,77 @@ def _scan(text: str) -> Split:
             quoted.extend(lines[i + 1 : end])
             i = run_start = end
             continue
+        if not b.cut and b.rule != RULE_FORWARDED_BY and not _has_content(kept):
+            # Nothing above the history: the customer may have written below it (bottom
+            # posting without ">" markers); keep reading after the quoted message's end.
+            below = _quoted_message_end(lines, b.end + 1)
+            if below is not None:
+                quoted.extend(lines[i + 1 : below])
+                i = run_start = below
+                continue
         quoted.extend(lines[i + 1 :])
         break
     return Split(kept, quoted, rule or RULE_NO_QUOTE)
+
+
+def _has_content(lines: list[str]) -> bool:
+    return any(not _is_blank(x) for x in lines)
+
+
+def _quoted_message_end(lines: list[str], k: int) -> int | None:
+    """Where the text below an unquoted message that heads the reply starts, or None.
+
+    The quoted message ends where its indented block ends (a client or converter that
+    indents instead of quoting), or after its sign-off: a closing line with a short name
+    block under it, a ``-- `` signature or a client footer, then a blank line.  What follows
+    is read like any text (older history there is cut as usual).  None when no such end is
+    found: everything below is history.
+    """
+    n = len(lines)
+    f = k
+    while f < n and _is_blank(lines[f]):
+        f += 1
+    if f >= n:
+        return None
+    if lines[f][:1] in _INDENT:
+        e = f
+        while e < n and (_is_blank(lines[e]) or lines[e][:1] in _INDENT):
+            e += 1
+        return e if e < n else None
+    for j in range(f, n):
+        after = _after_sign_off(lines, j)
+        if after is not None:
+            return after if after < n else None
+    return None
+
+
+def _after_sign_off(lines: list[str], j: int) -> int | None:
+    """If a sign-off (with its name block) ends a message at line ``j``: the next content line."""
+    line = lines[j]
+    stripped = line.strip()
+    if not stripped or len(stripped) > MAX_SIGN_OFF_CHARS:
+        return None
+    n = len(lines)
+    k = j + 1
+    if stripped in ("--", "-- ") or is_client_footer(line):
+        while k < n and not _is_blank(lines[k]):
+            k += 1  # a signature under "-- " runs to the next blank line
+    elif is_closing(stripped):
+        while k < n and k - j <= MAX_SIGN_OFF_TAIL and _is_name_block_line(lines[k]):
+            k += 1
+        if k == j + 1 or (k < n and not _is_blank(lines[k])):
+            return None  # a closing with no name under it, or a paragraph: no sign-off
+    else:
+        return None
+    while k < n and _is_blank(lines[k]):
+        k += 1
+    return k if k > j + 1 else None
+
+
+def _is_name_block_line(line: str) -> bool:
+    """A short line of a sign-off's name block (name, title, company), not a sentence."""
+    s = line.strip()
+    return bool(s) and len(s) <= MAX_SIGN_OFF_CHARS and s[-1] not in ":?" and len(s.split()) <= 5
 
 
 def _is_lone_quote(lines: list[str], i: int) -> bool:
@@ -284,21 +399,50 @@ def _boundary_at(lines: list[str], i: int, run_start: int) -> _Boundary | None:
     if not _ends_header(line):
         return None
     # An attribution ending here may have started on one of the lines above.
-    for start in range(max(run_start, i - MAX_HEADER_LINES + 1), i + 1):
-        first = lines[start]
-        if start < i and not (h.starts_like_header(first) or "@" in first or "<" in first):
+    lo = max(run_start, i - MAX_HEADER_LINES + 1)
+    for start in range(i, lo - 1, -1):
+        if start < i and not _may_open_attribution(lines[start]):
             continue
         b = _attribution_at(lines, start, i)
         if b is not None:
-            return b
+            return _widen_attribution(lines, b, lo, i)
     return None
+
+
+def _may_open_attribution(line: str) -> bool:
+    """Can a wrapped attribution start on this line?  ("On"-word or date, or an address.)"""
+    return h.starts_like_header(line) or "@" in line or "<" in line
+
+
+def _widen_attribution(lines: list[str], b: _Boundary, lo: int, last: int) -> _Boundary:
+    """Extend the latest attribution found upwards over the lines a client wrapped it from.
+
+    The latest start wins (the reply text right above a wrapped attribution often opens like
+    one: "Le colis ...", "El paquete ...", "Am Montag ...", an address).  A line above joins
+    only while the attribution does not yet open with an "On"-word or date and a date or
+    time, and only if it does not end a sentence: an attribution has one opening line, and
+    no wrapped part of it ends with ".".
+    """
+    while b.cut == 0 and b.start > lo and not h.opens_attribution(lines[b.start]):
+        j = b.start - 1
+        while j > lo and _is_blank(lines[j]):
+            j -= 1  # only an "On"/date opener may stand blank lines above the rest
+        above = lines[j]
+        if not _may_open_attribution(above) or above.rstrip()[-1:] in _SENTENCE_ENDS:
+            break
+        wider = _attribution_at(lines, j, last)
+        if wider is None or wider.start != j:
+            break
+        b = wider
+    return b
 
 
 def _wrapped_into_quote(lines: list[str], i: int, run_start: int) -> _Boundary | None:
     """An attribution whose last line ("> wrote:") a client quoted by mistake."""
     if i == run_start or not _ends_header(lines[i]):
         return None
-    for start in range(max(run_start, i - MAX_HEADER_LINES + 1), i):
+    # The latest opening line wins: the reply text right above may open like one.
+    for start in range(i - 1, max(run_start, i - MAX_HEADER_LINES + 1) - 1, -1):
         first = lines[start]
         if _is_quote(first) or not h.starts_like_header(first):
             continue
@@ -362,6 +506,8 @@ def _attribution_at(lines: list[str], i: int, last: int) -> _Boundary | None:
 def _header_block_end(lines: list[str], i: int) -> int | None:
     """Last line of an Outlook/Lotus header block starting at ``i``, or None if it is not one."""
     n = len(lines)
+    if h.field_kind(lines[i]) in _NEVER_FIRST_KINDS:
+        return None  # no client opens a block with Cc: "cc: Bob" above one is the reply's
     kinds: set[str] = set()
     last = i
     blanks = 0
@@ -370,6 +516,14 @@ def _header_block_end(lines: list[str], i: int) -> int | None:
     while j < n and j - i < MAX_BLOCK_LINES:
         kind = h.field_kind(lines[j])
         if kind is not None:
+            if kind in kinds and kind in _ONCE_KINDS:
+                break  # a second To (or From ...) belongs to the next block
+            if kind == "from" and j > i and kinds and "from" not in kinds and not (
+                kinds <= _MAY_PRECEDE_FROM
+            ):
+                # Every client writes From before To and Cc: a To/Cc-like line above a From
+                # line is not part of this block ("cc: Bob", a signature's "A: <address>").
+                return None
             kinds.add(kind)
             last, blanks, cont = j, 0, 0
         elif _is_blank(lines[j]):
@@ -396,27 +550,40 @@ def _header_block_end(lines: list[str], i: int) -> int | None:
 
 
 def _pull_leading_header_lines(kept: list[str]) -> list[str]:
-    """Move the separator / Lotus name+date lines sitting right above a header block."""
+    """Move the separator / Lotus name+date lines sitting right above a header block.
+
+    Walking up, in the order clients write them: a field that may open a block (never a
+    To or Cc field, which follow From in every client), one Lotus date line, the sender's
+    name right above a bare date line ("Sent by:" may sit between them; a date line that
+    names its sender, "Jane Doe on 03/04/2001 10:15 AM", has no name line above it), and
+    separator rows or framed titles.  Anything else is the customer's: a sign-off name, a
+    one-word reply or a "cc: Bob" line right above the block stays in the reply.
+    """
     pos = len(kept)
     taken = 0
-    last_taken = ""
+    stage = _LEAD_FIELDS
+    adjacent = False  # the line just taken sits right below (no blank line between)
     while pos > 0 and taken < MAX_LEADING_HEADER_LINES:
         line = kept[pos - 1]
         if h.is_blank(line):
             pos -= 1
+            adjacent = False
             continue
-        if (h.is_delimiter_row(line) or h.is_framed_title(line)
-                or h.is_lotus_date_line(line) or h.field_kind(line) is not None):
-            pos -= 1
-            taken += 1
-            last_taken = line
-            continue
-        if (last_taken and (h.is_lotus_date_line(last_taken) or h.field_kind(last_taken))
-                and h.is_lotus_name_line(line)):
-            pos -= 1
-            taken += 1
-            last_taken = line
-        break
+        if h.is_delimiter_row(line) or h.is_framed_title(line):
+            stage = _LEAD_ROWS
+        elif stage == _LEAD_FIELDS and h.field_kind(line) in _LEADING_FIELD_KINDS:
+            pass
+        elif stage == _LEAD_FIELDS and h.is_lotus_date_line(line):
+            stage = _LEAD_NAME if h.is_bare_lotus_date_line(line) else _LEAD_ROWS
+        elif stage == _LEAD_NAME and adjacent and h.field_kind(line) == "from":
+            pass  # Lotus "Sent by: <name>" between the name and the date
+        elif stage == _LEAD_NAME and adjacent and h.is_lotus_name_line(line):
+            stage = _LEAD_ROWS
+        else:
+            break
+        pos -= 1
+        taken += 1
+        adjacent = True
     while pos < len(kept) and h.is_blank(kept[pos]):
         pos += 1
     if taken == 0:
@@ -424,6 +591,15 @@ def _pull_leading_header_lines(kept: list[str]) -> list[str]:
     lead = kept[pos:]
     del kept[pos:]
     return lead
+
+
+#: Stages of the walk up from a header block: fields or a date line may come next, then the
+#: name above a bare date line, then only separator rows and framed titles.
+_LEAD_FIELDS: Final = 0
+_LEAD_NAME: Final = 1
+_LEAD_ROWS: Final = 2
+#: Fields that may sit above the first line of a block (To and Cc never open one).
+_LEADING_FIELD_KINDS: Final = frozenset({"from", "sent", "subject"})
 
 
 def _lotus_lead(lead: list[str]) -> bool:

@@ -20,6 +20,7 @@ __all__ = [
     "RULE_OUTLOOK_HEADER_BLOCK",
     "RULE_OUTLOOK_REPLY_HTML",
     "RULE_QUOTE_PREFIX",
+    "RULE_UNQUOTED_FALLBACK",
     "RULE_YAHOO_QUOTED_HTML",
     "ExtractedReply",
 ]
@@ -44,6 +45,9 @@ RULE_BLOCKQUOTE_CITE_HTML = "blockquote_cite_html"
 RULE_MOZ_CITE_PREFIX_HTML = "moz_cite_prefix_html"
 RULE_OUTLOOK_REPLY_HTML = "outlook_reply_html"
 RULE_YAHOO_QUOTED_HTML = "yahoo_quoted_html"
+#: The rules left nothing, so the message's own unquoted text above its first history line
+#: is the reply (see ``inbound.extract.lines.unquoted_text``).
+RULE_UNQUOTED_FALLBACK = "unquoted_fallback"
 
 
 @dataclass(frozen=True)

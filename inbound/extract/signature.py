@@ -21,7 +21,7 @@ from typing import Final
 
 from inbound.extract.headers import BLANK_CHARS, is_blank, is_delimiter_row
 
-__all__ = ["CLOSINGS", "MOBILE_FOOTERS", "split_signature"]
+__all__ = ["CLOSINGS", "MOBILE_FOOTERS", "is_client_footer", "is_closing", "split_signature"]
 
 #: Closing words and phrases that open a sign-off, per language (matched case-insensitively).
 CLOSINGS: Final = (
@@ -331,6 +331,16 @@ def _is_disclaimer(line: str) -> bool:
     if m is None:
         return False
     return m.group("strong") is not None or _CONFIDENTIAL_RE.search(line[:300]) is not None
+
+
+def is_closing(line: str) -> bool:
+    """True for a closing line ("Thanks,", "Kind regards", "Mit freundlichen Grüßen")."""
+    return _is_closing(line.strip())
+
+
+def is_client_footer(line: str) -> bool:
+    """True for a mobile or mail-client footer ("Sent from my iPhone", "Get Outlook for iOS")."""
+    return _is_mobile_footer(line)
 
 
 def _is_closing(stripped: str) -> bool:

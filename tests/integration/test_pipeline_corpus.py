@@ -18,7 +18,8 @@ import pytest
 
 from gateway.app import Gateway, build_gateway
 from gateway.models import EntryKind, InboundStatus, RawMessage, Ticket
-from inbound.pipeline import Outcome
+from inbound.extract import extract_reply
+from inbound.pipeline import Outcome, preview
 from tests.helpers import CUSTOMER, open_ticket, settings_for
 
 CORPUS = Path(__file__).parent.parent / "corpus" / "inbound"
@@ -87,6 +88,23 @@ def test_customer_replies_land_as_just_the_new_text(desk: Desk, name: str, expec
     outcome = desk.process(name)
     assert (InboundStatus.LANDED, "token") == (outcome.status, outcome.threaded_by)
     assert [expected] == desk.replies()
+
+
+def test_reply_the_rules_cut_whole_lands_with_the_unquoted_fallback(desk: Desk) -> None:
+    """A reply the rules would cut whole (joined into the attribution under it) lands as its own
+    unquoted text, marked ``unquoted_fallback``, instead of being held as "no reply text"."""
+    outcome = desk.process("fallback_unquoted.eml")
+    assert InboundStatus.LANDED == outcome.status
+    assert ["På måndag tar jag med skrivaren till er"] == desk.replies()
+    assert "unquoted_fallback" == preview(desk.raw("fallback_unquoted.eml"), extract_reply)["reply"]["rule"]
+
+
+def test_reply_with_only_quoted_history_is_not_landed(desk: Desk) -> None:
+    """A reply holding nothing but the quoted history has no text of the customer's: it never lands."""
+    outcome = desk.process("only_history.eml")
+    assert InboundStatus.LANDED != outcome.status
+    assert "NoReplyText" in (outcome.detail or "")
+    assert [] == desk.replies()
 
 
 def test_bounce_at_a_reply_address_is_recorded_never_lands_and_suppresses_nobody(desk: Desk) -> None:

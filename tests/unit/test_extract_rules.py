@@ -29,6 +29,8 @@ PATHOLOGICAL_SECONDS = 2.0
          "date_email_header"),
         ("FYI\n\n---------- Forwarded message ---------\nFrom: A\n\nold\n", "forwarded_message_kept"),
         (f"{REPLY}\n", "no_quote"),
+        (f"On Monday I bring it\nSupport <support@example.com> wrote on {ATTRIBUTION[3:19]}:\n\nold\n",
+         "unquoted_fallback"),
     ],
 )
 def test_rule_names_the_deciding_rule(body: str, rule: str) -> None:
@@ -148,9 +150,13 @@ def test_broken_html_does_not_raise() -> None:
         ("-" * 5000 + "\n") * 200,
         ("On Mon, 4 Mar 2024\n" * 20_000) + "> x\n",
         ("a@b.c <x> wrote" + " " * 50 + "\n") * 20_000,
+        ATTRIBUTION + "\n\n" + "Thanks,\n" * 120_000,
+        (ATTRIBUTION + "\n\nThanks,\nBob\n\n") * 10_000,
+        ATTRIBUTION + "\n\n" + "--\n" * 300_000,
     ],
     ids=["quote-ladder", "one-long-line", "long-on-header", "long-fields", "colons",
-         "dash-rows", "many-starts", "many-wrote"],
+         "dash-rows", "many-starts", "many-wrote", "many-closings", "many-bottom-posts",
+         "many-signature-dashes"],
 )
 def test_pathological_input_finishes_quickly(body: str) -> None:
     """Hostile shapes of about 1 MB finish well under the bound (no regex blow-up)."""
