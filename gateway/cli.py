@@ -26,27 +26,34 @@ def _settings(environ: Mapping[str, str]) -> Settings:
 
 
 def _run(settings: Settings, parts: Sequence[str]) -> int:
+    """Run ``parts`` until SIGTERM or SIGINT, then stop them gracefully; exit 0 when every part stopped
+    cleanly. A second signal during the stop ends the process at once (the signal's default action)."""
     from gateway.app import build_gateway
+    from gateway.errors import CannotListen
     from gateway.run import Parts
 
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        for handled in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(handled, signal.SIG_DFL)
+        stop.set()
+
+    for handled in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(handled, on_signal)
     gw = build_gateway(settings)
     running = Parts(gw, parts)
-    running.start(api_in_thread=False)
+    try:
+        running.start()
+    except CannotListen as exc:
+        raise SystemExit(f"web2chat-gateway: {exc}") from None
     for line in running.where():
         print(line, flush=True)
     if "api" in parts and not settings.api_keys:
         print(f"api key {gw.api_keys[0]}  (generated; set GATEWAY_API_KEYS to choose your own)", flush=True)
-    try:
-        if "api" in parts:
-            running.run_api()  # returns on Ctrl-C / SIGTERM (uvicorn handles both)
-        else:
-            stop = threading.Event()
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            signal.signal(signal.SIGINT, lambda *_: stop.set())
-            stop.wait()
-    finally:
-        running.stop()
-    return 0
+    stop.wait()
+    failed = running.stop()
+    return 1 if failed else 0
 
 
 def _migrate(settings: Settings) -> int:
