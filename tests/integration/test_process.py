@@ -196,3 +196,18 @@ def test_a_part_whose_stop_fails_does_not_keep_the_others_running(
     alive = {t.name for t in threading.enumerate()}
     assert not alive & {"gateway-commit", "gateway-sweeper"}, alive
     assert "stopping the SMTP server failed" in caplog.text
+
+
+@pytest.mark.parametrize("setting", ["GATEWAY_SMTP_PORT", "GATEWAY_API_PORT"])
+def test_a_port_in_use_is_one_line_naming_the_setting_and_nothing_else(tmp_path: Path, setting: str) -> None:
+    """serve on a taken port prints one line naming the variable, the port and the host (no banner, no
+    API key) and exits non-zero."""
+    env = environment(tmp_path)
+    del env["GATEWAY_API_KEYS"]  # a generated key would be printed in the banner
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(env[setting])))
+        taken.listen()
+        finished = subprocess.run([COMMAND, "serve"], env=env, capture_output=True, text=True, timeout=PATIENCE)
+    assert 0 != finished.returncode
+    assert "" == finished.stdout
+    assert [f"web2chat-gateway: {setting} {env[setting]} is in use on 127.0.0.1"] == finished.stderr.splitlines()
