@@ -6,12 +6,12 @@ from fastapi import Depends, FastAPI
 
 import gateway
 from gateway import demo
-from gateway.api import events, inbound, messenger, ops, previews, stream, webhooks
+from gateway.api import events, health, inbound, messenger, ops, previews, stream, webhooks
 from gateway.api.access import require_key, require_principal
 from gateway.api.errors import ErrorOut, install_error_handlers
 from gateway.api.openapi import DocumentedApi
-from gateway.api.responses import HealthOut
 from gateway.app import Gateway
+from gateway.broker import ping
 
 __all__ = ["create_api"]
 
@@ -35,11 +35,10 @@ def create_api(gw: Gateway) -> FastAPI:
     ))
     app.include_router(stream.router_for(hub=gw.hub, principal=principal))
     app.include_router(demo.router())
-
-    @app.get("/healthz", tags=["ops"])
-    def healthz() -> HealthOut:
-        """Liveness: answers without a key."""
-        return HealthOut(status="ok")
+    checks: dict[str, health.Check] = {"store": health.store_answers(gw.db)}
+    if gw.settings.redis_url:
+        checks["broker"] = lambda: ping(gw.jobs.broker)
+    app.include_router(health.router_for(checks=checks))
 
     install_error_handlers(app)
     return app
