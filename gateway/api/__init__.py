@@ -8,6 +8,7 @@ import gateway
 from gateway import demo
 from gateway.api import events, health, inbound, messenger, ops, previews, stream, webhooks
 from gateway.api.access import require_key, require_principal
+from gateway.api.docs import install_docs
 from gateway.api.errors import ErrorOut, install_error_handlers
 from gateway.api.openapi import DocumentedApi
 from gateway.app import Gateway
@@ -18,9 +19,12 @@ __all__ = ["create_api"]
 
 def create_api(gw: Gateway) -> FastAPI:
     """The API app for ``gw``; OpenAPI at ``/docs``."""
+    title = "Web2Chat email gateway"
     app = DocumentedApi(
-        title="Web2Chat email gateway", version=gateway.__version__, referenced=(ErrorOut, *stream.FRAME_MODELS)
+        title=title, version=gateway.__version__, referenced=(ErrorOut, *stream.FRAME_MODELS),
+        docs_url=None, redoc_url=None,  # /docs is served from the package's files below; ReDoc would need a CDN
     )
+    install_docs(app, title=title)
     keyed = [Depends(require_key(gw.api_keys))]
     app.include_router(events.router_for(events=gw.events, clock=gw.clock), dependencies=keyed)
     app.include_router(ops.router_for(outbox=gw.outbox), dependencies=keyed)
