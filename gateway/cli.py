@@ -155,6 +155,15 @@ def _quarantine(settings: Settings, action: str, pk: int | None, *, as_json: boo
     return 0
 
 
+def _doctor(settings: Settings) -> int:
+    from gateway.doctor import diagnose
+
+    findings = diagnose(settings)
+    for finding in findings:
+        print(("ok       " if finding.ok else "PROBLEM  ") + finding.line)
+    return 0 if all(f.ok for f in findings) else 1
+
+
 def _webhook_statuses() -> list[Any]:
     from gateway.models import WebhookStatus
 
@@ -242,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     hooks.add_argument("id", nargs="?", type=int, help="the webhook call id (replay)")
     hooks.add_argument("--status", choices=[s.value for s in _webhook_statuses()], help="only calls in this state")
     hooks.add_argument("--json", action="store_true", help="print JSON")
+    command("doctor", "check the configuration: store, broker, relay, secrets, reply domain, webhook",
+            "Connects to each (the relay gets EHLO, STARTTLS and AUTH as configured, then QUIT: nothing is sent) "
+            "and prints one line per check; exits 1 when any line is a problem, saying what to set.")
     parse = command("parse", "show what the inbound pipeline would make of a raw email",
                     "Prints JSON: the kind of message, its threading headers, the reply text and the rule that "
                     "cut the quote. Reads no settings and touches no store.")
@@ -260,6 +272,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     settings = _settings(env)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command == "doctor":
+        return _doctor(settings)
     if args.command == "quarantine":
         return _quarantine(settings, args.action, args.id, as_json=args.json)
     if args.command == "webhooks":
