@@ -220,7 +220,7 @@ def build_smtp_server(gw: Gateway, *, port: int | None = None) -> InboundServer:
     tls = tls_context(s.smtp_tls_cert, s.smtp_tls_key) if s.smtp_tls_cert and s.smtp_tls_key else None
     return InboundServer(
         handler, host=s.smtp_host, port=s.smtp_port if port is None else port, limits=limits, tls=tls,
-        lmtp=s.smtp_lmtp, reuse_port=s.smtp_processes > 1, gate=gate,
+        lmtp=s.smtp_lmtp, reuse_port=s.smtp_processes > 1, gate=gate, hostname=s.smtp_hostname,
     )
 
 

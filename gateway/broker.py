@@ -9,7 +9,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
-__all__ = ["INBOUND_QUEUE", "OUTBOUND_QUEUE", "UNSEEN_QUEUE", "make_broker", "make_worker"]
+__all__ = ["INBOUND_QUEUE", "OUTBOUND_QUEUE", "UNSEEN_QUEUE", "make_broker", "make_worker", "ping"]
 
 #: Milliseconds a worker waits on an empty queue before polling again (keeps delays tight).
 WORKER_TIMEOUT_MS = 100
@@ -31,3 +31,10 @@ def make_broker(redis_url: str | None, *, namespace: str = "web2chat") -> dramat
 def make_worker(broker: dramatiq.Broker, *, threads: int) -> dramatiq.Worker:
     """A worker for every queue of ``broker``; call ``start()`` and later ``stop()``."""
     return dramatiq.Worker(broker, worker_threads=threads, worker_timeout=WORKER_TIMEOUT_MS)
+
+
+def ping(broker: dramatiq.Broker) -> None:
+    """Raise unless ``broker`` answers: its Redis must reply to PING; the in-process broker always answers."""
+    client = getattr(broker, "client", None)
+    if client is not None:
+        client.ping()

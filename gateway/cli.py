@@ -8,14 +8,19 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.errors import ConfigError
 from gateway.settings import Settings, load_settings
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from gateway.store import Database
+
+__all__ = ["build_parser", "main"]
+
+T = TypeVar("T")
 
 
 def _settings(environ: Mapping[str, str]) -> Settings:
@@ -26,27 +31,34 @@ def _settings(environ: Mapping[str, str]) -> Settings:
 
 
 def _run(settings: Settings, parts: Sequence[str]) -> int:
+    """Run ``parts`` until SIGTERM or SIGINT, then stop them gracefully; exit 0 when every part stopped
+    cleanly. A second signal during the stop ends the process at once (the signal's default action)."""
     from gateway.app import build_gateway
+    from gateway.errors import CannotListen
     from gateway.run import Parts
 
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        for handled in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(handled, signal.SIG_DFL)
+        stop.set()
+
+    for handled in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(handled, on_signal)
     gw = build_gateway(settings)
     running = Parts(gw, parts)
-    running.start(api_in_thread=False)
+    try:
+        running.start()
+    except CannotListen as exc:
+        raise SystemExit(f"web2chat-gateway: {exc}") from None
     for line in running.where():
         print(line, flush=True)
     if "api" in parts and not settings.api_keys:
         print(f"api key {gw.api_keys[0]}  (generated; set GATEWAY_API_KEYS to choose your own)", flush=True)
-    try:
-        if "api" in parts:
-            running.run_api()  # returns on Ctrl-C / SIGTERM (uvicorn handles both)
-        else:
-            stop = threading.Event()
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            signal.signal(signal.SIGINT, lambda *_: stop.set())
-            stop.wait()
-    finally:
-        running.stop()
-    return 0
+    stop.wait()
+    failed = running.stop()
+    return 1 if failed else 0
 
 
 def _migrate(settings: Settings) -> int:
@@ -59,85 +71,104 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
-def _outbox(settings: Settings, *, as_json: bool, limit: int) -> int:
-    from gateway.api.responses import OutboxEmailOut
-    from gateway.app import build_gateway
+def _read(settings: Settings, read: Callable[[Database], T]) -> T:
+    """``read(db)`` on the store alone, for the commands that only read it (importing the whole gateway
+    takes seconds). An embedded SQLite whose schema is missing or behind is migrated, as ``build_gateway``
+    does, and read again; any other store that cannot be read stops the command with one line."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
 
-    gw = build_gateway(settings)
-    emails = gw.outbox.recent(limit=limit)
+    from gateway.store import Database, migrate
+
+    db = Database.from_url(settings.database_url)
+    try:
+        try:
+            return read(db)
+        except OperationalError:
+            if not db.sqlite:
+                raise
+        migrate(db.engine)
+        return read(db)
+    except (OperationalError, ProgrammingError) as exc:
+        raise SystemExit(
+            f"web2chat-gateway: cannot read the store: {str(exc.orig).strip().splitlines()[0]}"
+            " (is GATEWAY_DATABASE_URL right, and the schema current? web2chat-gateway migrate)"
+        ) from None
+    finally:
+        db.dispose()
+
+
+def _with_ledgers(outbox: Any, limit: int) -> tuple[list[Any], dict[int, list[Any]]]:
+    emails = outbox.recent(limit=limit)
+    return emails, outbox.ledgers([e.pk for e in emails])
+
+
+def _outbox(settings: Settings, *, as_json: bool, limit: int) -> int:
+    from outbound.outbox import OutboxStore
+
+    emails, ledgers = _read(settings, lambda db: _with_ledgers(OutboxStore(db), limit))
     if as_json:
-        ledgers = gw.outbox.ledgers([e.pk for e in emails])
+        from gateway.api.responses import OutboxEmailOut
+
         print(json.dumps([OutboxEmailOut.of(e, ledgers[e.pk]).model_dump(mode="json", by_alias=True)
                           for e in emails], indent=2))
         return 0
     if not emails:
         print("the outbox is empty")
+        return 0
+    print(f"{'id':>6}  {'created (UTC)':<19}  {'status':<10} {'tries':>5}  {'to':<30}  {'last event':<11} subject")
     for e in emails:
         when = f"{e.created_at:%Y-%m-%d %H:%M:%S}"
-        print(f"{e.pk:>6}  {when}  {e.status.value:<10} {e.attempts:>2}  {e.to:<30}  {e.subject}")
+        last = ledgers[e.pk][-1].kind.value if ledgers[e.pk] else "queued"
+        print(f"{e.pk:>6}  {when}  {e.status.value:<10} {e.attempts:>5}  {e.to:<30}  {last:<11} {e.subject}")
     return 0
 
 
 def _quarantine(settings: Settings, action: str, pk: int | None, *, as_json: bool) -> int:
-    from gateway.api.responses import InboundMessageOut, QuarantinedMessageOut
-    from gateway.app import build_gateway
+    from inbound.inbox import InboundStore
 
-    gw = build_gateway(settings)
     if action == "list":
-        held = gw.inbound.quarantined(limit=200)
+        held = _read(settings, lambda db: InboundStore(db).quarantined(limit=200))
         if as_json:
+            from gateway.api.responses import InboundMessageOut
+
             print(json.dumps([InboundMessageOut.of(m).model_dump(mode="json", by_alias=True) for m in held], indent=2))
-        elif not held:
+            return 0
+        if not held:
             print("the quarantine is empty")
+            return 0
+        print(f"{'id':>6}  {'received (UTC)':<19}  {'from':<30}  subject")
+        print(f"{'':>6}  why it is held")
         for m in held:
             print(f"{m.pk:>6}  {m.received_at:%Y-%m-%d %H:%M:%S}  {m.from_addr or '?':<30}  {m.subject or ''}")
-            print(f"        {m.detail}")
+            print(f"{'':>6}  {m.detail}")
         return 0
     if pk is None:
         raise SystemExit(f"web2chat-gateway: quarantine {action} needs a message id")
-    message = gw.inbound.get(pk)
+    message = _read(settings, lambda db: InboundStore(db).get(pk))
     if message is None or message.status != "quarantined":
         print(f"web2chat-gateway: no quarantined message {pk}", file=sys.stderr)
         return 1
     if action == "show":
+        from gateway.api.responses import QuarantinedMessageOut
+
         shown = QuarantinedMessageOut.of(message).model_dump(mode="json", by_alias=True)
         print(json.dumps(shown, indent=2, ensure_ascii=False))
         return 0
+    from gateway.app import build_gateway  # the release hands the message to the pipeline's job
+
+    gw = build_gateway(settings)
     gw.inbound.release(pk, now=gw.clock())
     print(f"released inbound message {pk}: it goes through the pipeline again, without the sender check")
     return 0
 
 
-def _suppressions(settings: Settings, action: str, address: str | None, *, as_json: bool) -> int:
-    from gateway.api.suppressions import suppression_out
-    from gateway.app import build_gateway
+def _doctor(settings: Settings) -> int:
+    from gateway.doctor import diagnose
 
-    gw = build_gateway(settings)
-    if action == "list":
-        found = gw.delivery.suppressions(limit=500)
-        if as_json:
-            print(json.dumps([suppression_out(s).model_dump(mode="json") for s in found], indent=2))
-        elif not found:
-            print("no address is suppressed")
-        else:
-            print(f"{'address':<40} {'since':<19}  {'kind':<9} reason")
-            for s in found:
-                print(f"{s.address:<40} {s.since:%Y-%m-%d %H:%M:%S}  {s.kind or '-':<9} {s.reason}")
-        return 0
-    if not address:
-        raise SystemExit(f"web2chat-gateway: suppressions {action} needs an address")
-    if action == "show":
-        one = gw.delivery.suppression(address)
-        if one is None:
-            print(f"web2chat-gateway: {address} is not suppressed", file=sys.stderr)
-            return 1
-        print(json.dumps(suppression_out(one).model_dump(mode="json"), indent=2, ensure_ascii=False))
-        return 0
-    if not gw.delivery.lift(address):
-        print(f"web2chat-gateway: {address} is not suppressed", file=sys.stderr)
-        return 1
-    print(f"lifted: {address} is emailed again (its bounce score is forgotten)")
-    return 0
+    findings = diagnose(settings)
+    for finding in findings:
+        print(("ok       " if finding.ok else "PROBLEM  ") + finding.line)
+    return 0 if all(f.ok for f in findings) else 1
 
 
 def _webhook_statuses() -> list[Any]:
@@ -162,7 +193,7 @@ def _webhooks(settings: Settings, action: str, pk: int | None, *, status: str | 
             return 0
         print(f"{'id':>6}  {'status':<10} {'tries':>5}  {'entry':>6}  last error")
         for c in calls:
-            print(f"{c.pk:>6}  {c.status.value:<10} {c.attempts:>5}  {c.entry_pk or '-':>6}  {c.last_error or ''}")
+            print(f"{c.pk:>6}  {c.status.value:<10} {c.attempts:>5}  {c.entry_pk:>6}  {c.last_error or ''}")
         return 0
     if pk is None:
         raise SystemExit("web2chat-gateway: webhooks replay needs a webhook call id")
@@ -219,36 +250,103 @@ def _bounce_decision(report: Any, rcpt_to: Sequence[str], environ: Mapping[str, 
     return f"email {email_key} to {email.to}: {why}; {points}"
 
 
-def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Entry point of the ``web2chat-gateway`` command."""
-    parser = argparse.ArgumentParser(prog="web2chat-gateway", description="Web2Chat email gateway")
+def _suppressions(settings: Settings, action: str, address: str | None, *, as_json: bool) -> int:
+    from gateway.api.suppressions import suppression_out
+    from gateway.app import build_gateway
+
+    gw = build_gateway(settings)
+    if action == "list":
+        found = gw.delivery.suppressions(limit=500)
+        if as_json:
+            print(json.dumps([suppression_out(s).model_dump(mode="json") for s in found], indent=2))
+        elif not found:
+            print("no address is suppressed")
+        else:
+            print(f"{'address':<40} {'since':<19}  {'kind':<9} reason")
+            for s in found:
+                print(f"{s.address:<40} {s.since:%Y-%m-%d %H:%M:%S}  {s.kind or '-':<9} {s.reason}")
+        return 0
+    if not address:
+        raise SystemExit(f"web2chat-gateway: suppressions {action} needs an address")
+    if action == "show":
+        one = gw.delivery.suppression(address)
+        if one is None:
+            print(f"web2chat-gateway: {address} is not suppressed", file=sys.stderr)
+            return 1
+        print(json.dumps(suppression_out(one).model_dump(mode="json"), indent=2, ensure_ascii=False))
+        return 0
+    if not gw.delivery.lift(address):
+        print(f"web2chat-gateway: {address} is not suppressed", file=sys.stderr)
+        return 1
+    print(f"lifted: {address} is emailed again (its bounce score is forgotten)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command, each with a one-line summary (the list in ``--help``) and a description of its own."""
+    import gateway
+
+    parser = argparse.ArgumentParser(
+        prog="web2chat-gateway",
+        description="Web2Chat email gateway: ticket notifications out by email, customer replies in. Settings "
+        "come from GATEWAY_* environment variables (docs/configuration.md).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {gateway.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("serve", help="run everything in one process: API, SMTP server and worker")
-    commands.add_parser("api", help="run only the HTTP API")
-    commands.add_parser("smtp", help="run only the inbound SMTP server")
-    commands.add_parser("worker", help="run only the worker (delivery, inbound pipeline, sweeper)")
-    commands.add_parser("migrate", help="bring the database schema up to date")
-    outbox = commands.add_parser("outbox", help="list outbound emails, newest first")
+
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, description=f"{summary[0].upper()}{summary[1:]}. {description}")
+
+    stops = "Stops gracefully on SIGTERM or SIGINT (exit 0); a second signal stops at once."
+    command("serve", "run everything in one process: API, SMTP server and worker",
+            f"The embedded mode: SQLite is migrated at start, jobs stay in process unless GATEWAY_REDIS_URL is set. "
+            f"{stops}")
+    command("api", "run only the HTTP API", f"Listens on GATEWAY_API_HOST:GATEWAY_API_PORT. {stops}")
+    command("smtp", "run only the inbound SMTP server", f"Listens on GATEWAY_SMTP_HOST:GATEWAY_SMTP_PORT. {stops}")
+    command("worker", "run only the worker (delivery, inbound pipeline, sweeper)",
+            f"Takes jobs from the broker (GATEWAY_REDIS_URL) and sweeps the store for due work. {stops}")
+    command("migrate", "bring the database schema up to date",
+            "Applies the migrations the store lacks and names them; safe to run again.")
+    outbox = command("outbox", "list outbound emails, newest first",
+                     "One line per email: id, when it was queued, status, delivery attempts, recipient, subject.")
     outbox.add_argument("--json", action="store_true", help="print JSON, with each email's full source")
-    outbox.add_argument("--limit", type=int, default=50)
-    quarantine = commands.add_parser("quarantine", help="list, show or release quarantined inbound messages")
-    quarantine.add_argument("action", choices=("list", "show", "release"))
+    outbox.add_argument("--limit", type=int, default=50, metavar="N", help="how many emails to list (default 50)")
+    quarantine = command("quarantine", "list, show or release quarantined inbound messages",
+                         "Messages held because the sender is not the ticket's customer, or DMARC failed. "
+                         "A released message goes through the pipeline again, without the sender check.")
+    quarantine.add_argument("action", choices=("list", "show", "release"), help="what to do")
     quarantine.add_argument("id", nargs="?", type=int, help="the inbound message id (show, release)")
     quarantine.add_argument("--json", action="store_true", help="print JSON")
-    hooks = commands.add_parser("webhooks", help="list the help-desk webhook calls, or replay a failed one")
-    hooks.add_argument("action", choices=("list", "replay"))
+    hooks = command("webhooks", "list the help-desk webhook calls, or replay a failed one",
+                    "A failed call (given up after its last attempt) is sent again with a fresh set of attempts.")
+    hooks.add_argument("action", choices=("list", "replay"), help="what to do")
     hooks.add_argument("id", nargs="?", type=int, help="the webhook call id (replay)")
     hooks.add_argument("--status", choices=[s.value for s in _webhook_statuses()], help="only calls in this state")
     hooks.add_argument("--json", action="store_true", help="print JSON")
-    parse = commands.add_parser("parse", help="show what the inbound pipeline would make of a raw email")
+    command("doctor", "check the configuration: store, broker, relay, secrets, reply domain, webhook",
+            "Connects to each (the relay gets EHLO, STARTTLS and AUTH as configured, then QUIT: nothing is sent) "
+            "and prints one line per check; exits 1 when any line is a problem, saying what to set.")
+    parse = command("parse", "show what the inbound pipeline would make of a raw email",
+                    "Prints JSON: the kind of message, its threading headers, the reply text and the rule that "
+                    "cut the quote, and for a bounce its kind, failed recipients and status. Reads no settings "
+                    "and touches no store, unless --rcpt-to asks for the SMTP path's decision.")
     parse.add_argument("file", help="a raw RFC 5322 email, or - for stdin")
-    parse.add_argument("--mail-from", help="the envelope sender it came with ('<>' for a bounce)")
+    parse.add_argument("--mail-from", metavar="ADDR", help="the envelope sender it came with ('<>' for a bounce)")
     parse.add_argument("--rcpt-to", action="append", default=[], metavar="ADDR",
                        help="an envelope recipient: shows the decision the SMTP path takes (reads the store)")
-    suppressions = commands.add_parser("suppressions", help="list, show or lift suppressed addresses")
-    suppressions.add_argument("action", choices=("list", "show", "lift"))
+    suppressions = command("suppressions", "list, show or lift suppressed addresses",
+                           "Addresses not emailed after hard bounces, complaints, soft bounces that added up or "
+                           "the relay's refusal, each with its evidence. Lifting one emails it again and forgets "
+                           "its score.")
+    suppressions.add_argument("action", choices=("list", "show", "lift"), help="what to do")
     suppressions.add_argument("address", nargs="?", help="the address (show, lift)")
     suppressions.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Entry point of the ``web2chat-gateway`` command."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     env = os.environ if environ is None else environ
 
@@ -257,6 +355,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     settings = _settings(env)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command == "doctor":
+        return _doctor(settings)
     if args.command == "quarantine":
         return _quarantine(settings, args.action, args.id, as_json=args.json)
     if args.command == "suppressions":

@@ -2,6 +2,7 @@
 
     GatewayError
     ├── ConfigError          a setting is missing or malformed
+    │   └── CannotListen         (a port to listen on is in use or not allowed)
     ├── TokenError           a reply address or token is not ours
     │   ├── MalformedToken
     │   └── ForgedToken
@@ -42,6 +43,7 @@ __all__ = [
     "AutoReply",
     "BadMessengerToken",
     "Bounce",
+    "CannotListen",
     "ConfigError",
     "DeliveryError",
     "DmarcFailed",
@@ -82,6 +84,10 @@ class GatewayError(Exception):
 
 class ConfigError(GatewayError):
     """Raised when a setting is missing or malformed; the message names the variable."""
+
+
+class CannotListen(ConfigError):
+    """Raised when a port the gateway should listen on is in use or not allowed; names the variable and port."""
 
 
 class TokenError(GatewayError):

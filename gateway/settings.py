@@ -71,6 +71,8 @@ class Settings:
     api_port: int = DEFAULT_API_PORT
     smtp_host: str = DEFAULT_SMTP_HOST
     smtp_port: int = DEFAULT_SMTP_PORT
+    #: The name the SMTP server gives in its greeting and EHLO answer. None: the machine's FQDN.
+    smtp_hostname: str | None = None
     unseen_delay_seconds: int = DEFAULT_UNSEEN_DELAY_SECONDS
     unseen_max_wait_seconds: int = DEFAULT_UNSEEN_MAX_WAIT_SECONDS
     bounce_soft_points: int = DEFAULT_BOUNCE_SOFT_POINTS
@@ -243,6 +245,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         "api_port": read("API_PORT", _port),
         "smtp_host": read("SMTP_HOST", str),
         "smtp_port": read("SMTP_PORT", _port),
+        "smtp_hostname": read("SMTP_HOSTNAME", _domain),
         "unseen_delay_seconds": read("UNSEEN_DELAY_SECONDS", _non_negative),
         "unseen_max_wait_seconds": read("UNSEEN_MAX_WAIT_SECONDS", _non_negative),
         "bounce_soft_points": read("BOUNCE_SOFT_POINTS", _non_negative),

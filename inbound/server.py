@@ -53,6 +53,8 @@ DEFAULT_MAX_CONNECTIONS = 500
 DEFAULT_STOP_GRACE = 30.0
 #: Seconds ``start()`` waits for the event loop thread to run.
 READY_TIMEOUT = 10.0
+#: What the greeting says after the host name (aiosmtpd's default names the software and its version).
+GREETING_IDENT = {False: "ESMTP", True: "LMTP"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -239,7 +241,10 @@ def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
 
 
 class InboundServer:
-    """Serves SMTP (or LMTP) with ``handler`` on its own thread and event loop; ``stop()`` is graceful."""
+    """Serves SMTP (or LMTP) with ``handler`` on its own thread and event loop; ``stop()`` is graceful.
+
+    ``hostname`` is the name the greeting and the EHLO answer give (None: the machine's FQDN); the
+    greeting is ``220 <hostname> ESMTP`` (or ``LMTP``), without the software or its version."""
 
     def __init__(
         self,
@@ -252,8 +257,10 @@ class InboundServer:
         lmtp: bool = False,
         reuse_port: bool = False,
         gate: ConnectionGate | None = None,
+        hostname: str | None = None,
     ) -> None:
         self.handler = handler
+        self.hostname = hostname
         self.host = host
         self.port = port
         self.limits = limits
@@ -276,6 +283,7 @@ class InboundServer:
             limits=limits,
             loop=self._loop,
             hostname=self._greeting_name,
+            ident=GREETING_IDENT[self._lmtp],
             data_size_limit=limits.max_message_bytes,
             enable_SMTPUTF8=True,
             decode_data=False,
@@ -288,7 +296,7 @@ class InboundServer:
         if self._thread is not None:
             raise RuntimeError("the SMTP server is already running")
         # aiosmtpd would otherwise look the name up for every connection; the 220 greeting names it.
-        self._greeting_name = socket.getfqdn()
+        self._greeting_name = self.hostname or socket.getfqdn()
         self._loop = loop = asyncio.new_event_loop()
         listening: concurrent.futures.Future[asyncio.Server] = concurrent.futures.Future()
         thread = threading.Thread(target=self._serve, args=(loop, listening), name="inbound-smtp", daemon=True)

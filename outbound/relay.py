@@ -102,6 +102,17 @@ class RelaySender:
             self._open.add(client)
         return client
 
+    def check(self) -> None:
+        """Connect as a send would (EHLO, STARTTLS and AUTH as configured), then QUIT, sending nothing;
+        raises :class:`TemporaryDeliveryFailure` saying what failed."""
+        client = self._connect()
+        with self._lock:
+            self._open.discard(client)
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
+
     def _client(self) -> tuple[smtplib.SMTP, bool]:
         """This thread's connection and whether it was reused (True) or just opened."""
         client: smtplib.SMTP | None = getattr(self._local, "client", None)

@@ -1,47 +1,22 @@
-"""The HTTP API (FastAPI): one router per audience, every answer a response model, errors as ``{"error": ...}``."""
+"""The HTTP API (FastAPI): one router per audience, every answer a response model, errors as ``{"error": ...}``.
+
+:func:`create_api` lives in ``gateway.api.app`` and is imported on first use, so a command that only
+prints the response models (``web2chat-gateway outbox --json``) does not import FastAPI.
+"""
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
+from typing import TYPE_CHECKING, Any
 
-import gateway
-from gateway import demo
-from gateway.api import events, inbound, messenger, ops, previews, stream, suppressions, webhooks
-from gateway.api.access import require_key, require_principal
-from gateway.api.errors import ErrorOut, install_error_handlers
-from gateway.api.openapi import DocumentedApi
-from gateway.api.responses import HealthOut
-from gateway.app import Gateway
+if TYPE_CHECKING:
+    from gateway.api.app import create_api
 
 __all__ = ["create_api"]
 
 
-def create_api(gw: Gateway) -> FastAPI:
-    """The API app for ``gw``; OpenAPI at ``/docs``."""
-    app = DocumentedApi(
-        title="Web2Chat email gateway", version=gateway.__version__, referenced=(ErrorOut, *stream.FRAME_MODELS)
-    )
-    keyed = [Depends(require_key(gw.api_keys))]
-    app.include_router(events.router_for(events=gw.events, clock=gw.clock), dependencies=keyed)
-    app.include_router(ops.router_for(outbox=gw.outbox), dependencies=keyed)
-    app.include_router(ops.metrics_router(outbox=gw.outbox, clock=gw.clock))
-    app.include_router(inbound.router_for(inbound=gw.inbound, recipients=gw.recipients, clock=gw.clock,
-                                          max_message_bytes=gw.settings.max_message_bytes), dependencies=keyed)
-    app.include_router(webhooks.router_for(webhooks=gw.webhooks, clock=gw.clock), dependencies=keyed)
-    app.include_router(suppressions.router_for(delivery=gw.delivery), dependencies=keyed)
-    app.include_router(previews.router_for(renderer=gw.renderer))  # sample data only: no key, for a browser
-    principal = require_principal(gw.api_keys, messenger_secret=gw.messenger_secret, clock=gw.clock)
-    app.include_router(messenger.router_for(
-        messenger=gw.messenger, clock=gw.clock, messenger_secret=gw.messenger_secret,
-        messenger_url=gw.settings.messenger_url, principal=principal,
-    ))
-    app.include_router(stream.router_for(hub=gw.hub, principal=principal))
-    app.include_router(demo.router())
+def __getattr__(name: str) -> Any:
+    if name == "create_api":
+        from gateway.api.app import create_api
 
-    @app.get("/healthz", tags=["ops"])
-    def healthz() -> HealthOut:
-        """Liveness: answers without a key."""
-        return HealthOut(status="ok")
-
-    install_error_handlers(app)
-    return app
+        return create_api
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,6 +27,7 @@ __all__ = [
     "OutboxOut",
     "QuarantineOut",
     "QuarantinedMessageOut",
+    "ReadyOut",
     "ReleasedOut",
 ]
 
@@ -35,6 +36,15 @@ class HealthOut(OutModel):
     """Liveness."""
 
     status: Literal["ok"]
+
+
+class ReadyOut(OutModel):
+    """Readiness: whether each thing this process needs answers (``ok``) or not (``down``)."""
+
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, Literal["ok", "down"]] = Field(
+        description="One entry per check: `store` always, `broker` when Redis is configured."
+    )
 
 
 class EventAppliedOut(OutModel):

@@ -8,16 +8,15 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 
 from gateway.store.uow import HandOns, UnitOfWork
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 T = TypeVar("T")
 
@@ -146,7 +145,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_recycle=POOL_RECYCLE_SECONDS, **kwargs)
 
 
+# Alembic is imported where it is used: it takes longer to import than the rest of the store
+# (the CLI's listing commands start without it).
+
+
 def _config(connection: Any) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection
@@ -155,12 +160,17 @@ def _config(connection: Any) -> Config:
 
 def migrate(engine: Engine) -> None:
     """Bring the database to the newest schema (idempotent)."""
+    from alembic import command
+
     with engine.begin() as connection:
         command.upgrade(_config(connection), "heads")
 
 
 def pending_migrations(engine: Engine) -> list[str]:
     """Revisions not yet applied to the database, oldest first."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_heads()
         script = ScriptDirectory.from_config(_config(connection))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import gateway
 from gateway.app import build_gateway
-from gateway.cli import main
+from gateway.cli import build_parser, main
 from gateway.settings import load_settings
 
 REPLY = (
@@ -67,6 +71,51 @@ def test_outbox_lists_kept_emails_as_json(tmp_path: Path, capsys: pytest.Capture
     assert "[#T-1] Printer" == emails[0]["subject"]
     assert "queued" == emails[0]["status"]
     assert "Reply-To: reply+" in emails[0]["raw"]
+    assert 0 == main(["outbox"], env(tmp_path))
+    table = capsys.readouterr().out.splitlines()
+    assert ["id", "created", "(UTC)", "status", "tries", "to", "last", "event", "subject"] == table[0].split()
+    assert table[1].split()[3:] == ["queued", "0", "ada@example.com", "queued", "[#T-1]", "Printer"]
+
+
+def test_version_names_the_release(capsys: pytest.CaptureFixture[str]) -> None:
+    """--version prints the program and its version and exits 0."""
+    with pytest.raises(SystemExit) as raised:
+        main(["--version"], {})
+    assert 0 == raised.value.code
+    assert f"web2chat-gateway {gateway.__version__}\n" == capsys.readouterr().out
+
+
+def test_every_command_and_option_is_described() -> None:
+    """Each command has a summary and a description, and each of its arguments a help text."""
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    summaries = {choice.dest: choice.help for choice in commands._choices_actions}
+    assert set(summaries) == set(commands.choices)
+    for name, command in commands.choices.items():
+        assert summaries[name], name
+        assert command.description and len(command.description) > len(summaries[name] or ""), name
+        for action in command._actions:
+            assert action.help, f"{name} {action.dest}"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["outbox"], ["quarantine", "list"], ["parse", "-"]])
+def test_quick_commands_do_not_import_the_servers(tmp_path: Path, args: list[str]) -> None:
+    """--help, outbox, quarantine list and parse start without importing the API, broker or migration
+    libraries (what made every call take 2-3 s)."""
+    heavy = ["alembic", "dramatiq", "fastapi", "jinja2", "redis", "uvicorn"]
+    if args[0] in ("--help", "outbox", "quarantine"):
+        heavy.append("flanker")
+    probe = (
+        "import sys\nfrom gateway.cli import main\n"
+        "try:\n    main(sys.argv[2:], {'GATEWAY_DATABASE_URL': sys.argv[1]})\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)\n"
+    )
+    database = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    main(["migrate"], {"GATEWAY_DATABASE_URL": database})
+    finished = subprocess.run(
+        [sys.executable, "-c", probe, database, *args], input=REPLY, capture_output=True, timeout=60, check=True
+    )
+    assert "[]" == finished.stderr.decode().strip().splitlines()[-1]
 
 
 def test_parse_prints_the_new_text_without_touching_anything(

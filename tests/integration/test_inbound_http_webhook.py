@@ -96,7 +96,9 @@ def test_quarantine_lists_shows_and_releases(served: Parts, capsys: pytest.Captu
                "GATEWAY_REPLY_DOMAIN": served.gw.settings.reply_domain,
                "GATEWAY_SECRET_KEYS": "3:test-secret-key-number-three"}
         assert 0 == main(["quarantine", "list"], env)
-        assert "eve@evil.test" in capsys.readouterr().out
+        listed = capsys.readouterr().out.splitlines()
+        assert ["id", "received", "(UTC)", "from", "subject"] == listed[0].split()
+        assert "eve@evil.test" in listed[2]
         assert 200 == api.post(f"/v1/quarantine/{pk}/release").status_code
         wait_for(lambda: served.gw.inbound.get(pk).status == "landed", what="the released reply to land")  # type: ignore[union-attr]
         assert 404 == api.post(f"/v1/quarantine/{pk}/release").status_code

@@ -1,9 +1,11 @@
-"""Optional modes of the inbound SMTP server: STARTTLS with a configured certificate, LMTP, SO_REUSEPORT."""
+"""Optional modes of the inbound SMTP server: its announced name, STARTTLS with a configured certificate, LMTP,
+SO_REUSEPORT."""
 
 from __future__ import annotations
 
 import datetime as dt
 import smtplib
+import socket
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -115,3 +117,23 @@ def test_several_listeners_share_one_port_with_so_reuseport(make_listening: Make
                 assert 250 == smtp.noop()[0]
     finally:
         second.server.stop()  # the first's fixture stops the shared committer
+
+
+def test_the_greeting_and_ehlo_give_the_configured_hostname_and_no_version(
+    make_listening: MakeListening, tmp_path: Path
+) -> None:
+    """GATEWAY_SMTP_HOSTNAME is the name in the greeting and the EHLO answer; the greeting names no software."""
+    listening = make_listening(settings_for(tmp_path, smtp_hostname="mx.example.test"))
+    with smtplib.SMTP(timeout=10) as smtp:
+        greeting = smtp.connect("127.0.0.1", listening.port)
+        ehlo = smtp.ehlo("client.example.test")
+    assert (220, b"mx.example.test ESMTP") == greeting
+    assert b"mx.example.test" == ehlo[1].splitlines()[0]
+
+
+def test_the_greeting_defaults_to_the_machines_fqdn(make_listening: MakeListening, tmp_path: Path) -> None:
+    """Without GATEWAY_SMTP_HOSTNAME the greeting gives the machine's FQDN, still without a version."""
+    listening = make_listening()
+    with smtplib.SMTP(timeout=10) as smtp:
+        greeting = smtp.connect("127.0.0.1", listening.port)
+    assert (220, f"{socket.getfqdn()} ESMTP".encode()) == greeting

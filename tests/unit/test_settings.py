@@ -30,8 +30,10 @@ def test_values_are_read_from_prefixed_variables() -> None:
             "GATEWAY_SECRET_KEYS": "2:new-secret-0123456789, 1:old-secret-0123456789",
             "GATEWAY_API_KEYS": "key-one-0123456789abc,key-two-0123456789abc",
             "GATEWAY_UNSEEN_DELAY_SECONDS": "5",
+            "GATEWAY_SMTP_HOSTNAME": "MX.Example.com",
         }
     )
+    assert "mx.example.com" == settings.smtp_hostname
     assert "reply.example.com" == settings.reply_domain
     assert ((2, b"new-secret-0123456789"), (1, b"old-secret-0123456789")) == settings.secret_keys
     assert ("key-one-0123456789abc", "key-two-0123456789abc") == settings.api_keys
@@ -53,6 +55,7 @@ def test_values_are_read_from_prefixed_variables() -> None:
         ("GATEWAY_API_KEYS", "tiny"),
         ("GATEWAY_UNSEEN_DELAY_SECONDS", "-1"),
         ("GATEWAY_BRAND_COLOR", "blue"),
+        ("GATEWAY_SMTP_HOSTNAME", "mx example com"),
     ],
 )
 def test_bad_value_names_the_variable(variable: str, value: str) -> None:
