@@ -7,10 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
+from pathlib import Path
 
 import dramatiq
 
 from gateway.broker import make_broker
+from gateway.errors import ConfigError
 from gateway.jobs import (
     DELIVER_EMAILS,
     DELIVER_WEBHOOK,
@@ -26,7 +28,7 @@ from gateway.jobs import (
 from gateway.messenger.hub import Hub
 from gateway.messenger.live import ChangeSignal, LocalSignal, RedisSignal
 from gateway.messenger.store import MessengerStore
-from gateway.settings import Settings
+from gateway.settings import PREFIX, Settings
 from gateway.store import Database, TicketStore, migrate
 from gateway.store.changes import CUSTOMERS_CHANGED, publisher
 from gateway.store.kv import get_or_create
@@ -41,7 +43,7 @@ from outbound.deliver import Deliverer
 from outbound.event_store import UNSEEN_CHECKS_DUE
 from outbound.events import EventApplier
 from outbound.outbox import QUEUED_EMAILS, OutboxStore
-from outbound.render import Branding, Renderer, find_templates
+from outbound.render import SOURCE_LOCALE, Branding, Renderer, available_locales, find_templates, negotiate_locale
 from outbound.send import Sender, sender_from_url
 from outbound.unseen_check import UnseenChecker, UnseenStore, as_teammate_replies
 
@@ -59,10 +61,22 @@ def _default_extractor() -> Extractor:
     return extract_reply
 
 
-def _reply_marker() -> str:
+def _reply_markers() -> dict[str, str]:
     from inbound.extract import REPLY_ABOVE_MARKER
 
-    return str(REPLY_ABOVE_MARKER)
+    return {SOURCE_LOCALE: str(REPLY_ABOVE_MARKER)}
+
+
+def _default_locale(settings: Settings, folder: Path) -> str:
+    """``GATEWAY_DEFAULT_LOCALE`` as a locale that has a catalog; a :class:`ConfigError` if none fits."""
+    available = available_locales(folder)
+    locale = negotiate_locale(settings.default_locale, available, "")
+    if not locale:
+        raise ConfigError(
+            f"{PREFIX}DEFAULT_LOCALE: no email catalog for {settings.default_locale!r};"
+            f" known: {', '.join(sorted(available))}"
+        )
+    return locale
 
 
 @dataclass
@@ -120,16 +134,18 @@ def build_gateway(
     tickets, outbox, inbound, webhooks = TicketStore(db), OutboxStore(db), InboundStore(db), WebhookStore(db)
     messenger = MessengerStore(db)
     jobs = Jobs(broker if broker is not None else make_broker(settings.redis_url))
+    templates = find_templates()
     renderer = Renderer(
-        find_templates(),
+        templates,
         branding=Branding(
             product_name=settings.product_name,
             color=settings.brand_color,
             logo_url=settings.logo_url,
             footer_address=settings.footer_address,
         ),
-        marker=_reply_marker(),
+        markers=_reply_markers(),
         messenger_url=settings.messenger_url,
+        default_locale=_default_locale(settings, templates),
     )
     sender = sender if sender is not None else sender_from_url(settings.smtp_relay_url)
     events = EventApplier(

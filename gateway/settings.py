@@ -38,9 +38,12 @@ DEFAULT_SMTP_IDLE_TIMEOUT_SECONDS = 300
 DEFAULT_SMTP_DATA_TIMEOUT_SECONDS = 600
 #: Seconds between each API process's fallback polls of the Messenger changes log.
 DEFAULT_MESSENGER_POLL_SECONDS = 1.0
+#: The language of emails to customers whose own locale is unknown or has no catalog.
+DEFAULT_LOCALE = "en"
 #: Shortest secret accepted for signing reply tokens.
 MIN_SECRET_LENGTH = 16
 
+_LOCALE_TAG = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 _KEY_ID = re.compile(r"^\d{1,3}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
 
@@ -90,6 +93,8 @@ class Settings:
     #: Signs Messenger keys. None: one is generated and kept in the store on first start.
     messenger_secret: str | None = None
     messenger_poll_seconds: float = DEFAULT_MESSENGER_POLL_SECONDS
+    #: Emails' language when the customer's is unknown: a locale with a catalog (``de``, ``pt-BR``).
+    default_locale: str = DEFAULT_LOCALE
 
 
 def parse_secret_keys(value: str) -> tuple[tuple[int, bytes], ...]:
@@ -186,6 +191,12 @@ def _seconds(value: str) -> float:
     return number
 
 
+def _locale_tag(value: str) -> str:
+    if not _LOCALE_TAG.match(value):
+        raise ValueError(f"expected a locale like en, de or pt-BR, got {value!r}")
+    return value
+
+
 def _colour(value: str) -> str:
     if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
         raise ValueError(f"expected a colour like #3b5bdb, got {value!r}")
@@ -254,5 +265,6 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         "helpdesk_webhook_secret": read("HELPDESK_WEBHOOK_SECRET", _secret),
         "messenger_secret": read("MESSENGER_SECRET", _secret),
         "messenger_poll_seconds": read("MESSENGER_POLL_SECONDS", _seconds),
+        "default_locale": read("DEFAULT_LOCALE", _locale_tag),
     }
     return _check_together(Settings(**{k: v for k, v in values.items() if v is not None}))  # type: ignore[arg-type]

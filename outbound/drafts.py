@@ -27,7 +27,9 @@ def ticket_context(ticket: Ticket) -> dict[str, Any]:
             id=one_line(ticket.id), title=one_line(ticket.title), state=ticket.state.value,
             description=ticket.description,
         ),
-        "customer": SimpleNamespace(name=one_line(ticket.customer.name), email=ticket.customer.email),
+        "customer": SimpleNamespace(
+            name=one_line(ticket.customer.name), email=ticket.customer.email, time_zone=ticket.customer.time_zone,
+        ),
     }
 
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from gateway.api.errors import error_responses
-from outbound.render import Renderer, pick_locale
+from outbound.render import Renderer
 from outbound.samples import sample_context
 
 __all__ = ["router_for"]
@@ -60,7 +60,7 @@ def router_for(*, renderer: Renderer) -> APIRouter:
             known = ", ".join(sorted(renderer.kinds))
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no email kind {kind!r}; known: {known}")
         email = renderer.render(kind, locale, sample_context(kind, locale))
-        headers = {"Content-Language": pick_locale(locale, renderer.locales)}
+        headers = {"Content-Language": renderer.negotiate(locale).replace("_", "-")}
         if part == "text":
             return PlainTextResponse(f"Subject: {email.subject}\n\n{email.text}", headers=headers)
         return HTMLResponse(email.html, headers=headers)

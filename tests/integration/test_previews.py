@@ -21,14 +21,14 @@ def browser(tmp_path: Path, stub_broker: dramatiq.Broker) -> TestClient:
     return TestClient(create_api(build_gateway(settings_for(tmp_path), broker=stub_broker)))
 
 
-@pytest.mark.parametrize("locale", ["en", "de"])
+@pytest.mark.parametrize("locale", ["en", "de", "ar", "zh-Hans"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_preview_shows_each_email_as_html(browser: TestClient, kind: str, locale: str) -> None:
     """Each kind in each locale previews as an HTML page in that language, without a key."""
     page = browser.get(f"/v1/previews/{kind}", params={"locale": locale})
     assert (200, locale) == (page.status_code, page.headers["content-language"])
     assert page.headers["content-type"].startswith("text/html")
-    assert f'<html lang="{locale}">' in page.text and "T-1042" in page.text
+    assert f'<html lang="{locale}" dir="{"rtl" if locale == "ar" else "ltr"}">' in page.text and "T-1042" in page.text
 
 
 def test_preview_index_links_every_kind_and_locale(browser: TestClient) -> None:
@@ -41,7 +41,7 @@ def test_preview_index_links_every_kind_and_locale(browser: TestClient) -> None:
 
 def test_preview_text_part_and_unknown_kind(browser: TestClient) -> None:
     """The text part starts with the subject; an unknown kind is a 404 naming the known ones."""
-    text = browser.get("/v1/previews/ticket_created", params={"locale": "fr", "part": "text"})
+    text = browser.get("/v1/previews/ticket_created", params={"locale": "sw", "part": "text"})
     assert text.text.startswith("Subject: [#T-1042] Printer prints blank pages")
     assert "en" == text.headers["content-language"]
     missing = browser.get("/v1/previews/newsletter")
