@@ -25,7 +25,7 @@ def ticket_context(ticket: Ticket) -> dict[str, Any]:
     return {
         "ticket": SimpleNamespace(
             id=one_line(ticket.id), title=one_line(ticket.title), state=ticket.state.value,
-            description=ticket.description,
+            description=ticket.description, created_by=ticket.created_by,
         ),
         "customer": SimpleNamespace(
             name=one_line(ticket.customer.name), email=ticket.customer.email, time_zone=ticket.customer.time_zone,

@@ -30,12 +30,12 @@ _REPLIES = (
 )
 
 
-def sample_ticket(locale: str) -> Ticket:
-    """A ticket as a customer with ``locale`` would have it."""
+def sample_ticket(locale: str, *, created_by: str = "customer") -> Ticket:
+    """A ticket as a customer with ``locale`` would have it (opened by the customer, or by a teammate)."""
     return Ticket(
         key=1, id="T-1042", title="Printer prints blank pages",
         description="Since this morning every page comes out blank.\nI already changed the cartridge.",
-        state=TicketState.IN_PROGRESS, created_by="customer", created_at=SAMPLE_AT, last_activity_at=SAMPLE_AT,
+        state=TicketState.IN_PROGRESS, created_by=created_by, created_at=SAMPLE_AT, last_activity_at=SAMPLE_AT,
         customer=Customer(id="sample", email="ada@example.com", name="Ada Lovelace", locale=locale),
     )
 
