@@ -43,7 +43,7 @@ from outbound.deliver import Deliverer
 from outbound.event_store import UNSEEN_CHECKS_DUE
 from outbound.events import EventApplier
 from outbound.outbox import QUEUED_EMAILS, OutboxStore
-from outbound.render import SOURCE_LOCALE, Branding, Renderer, available_locales, find_templates, negotiate_locale
+from outbound.render import Branding, Renderer, available_locales, find_templates, negotiate_locale
 from outbound.send import Sender, sender_from_url
 from outbound.unseen_check import UnseenChecker, UnseenStore, as_teammate_replies
 
@@ -62,9 +62,9 @@ def _default_extractor() -> Extractor:
 
 
 def _reply_markers() -> dict[str, str]:
-    from inbound.extract import REPLY_ABOVE_MARKER
+    from inbound.extract import REPLY_ABOVE_MARKERS
 
-    return {SOURCE_LOCALE: str(REPLY_ABOVE_MARKER)}
+    return dict(REPLY_ABOVE_MARKERS)
 
 
 def _default_locale(settings: Settings, folder: Path) -> str:
