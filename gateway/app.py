@@ -42,6 +42,7 @@ from inbound.webhook import WEBHOOKS_QUEUED, HttpPoster, Poster, WebhookDelivere
 from outbound.deliver import Deliverer
 from outbound.event_store import UNSEEN_CHECKS_DUE
 from outbound.events import EventApplier
+from outbound.history import HistoryLimits
 from outbound.outbox import QUEUED_EMAILS, OutboxStore
 from outbound.render import Branding, Renderer, available_locales, find_templates, negotiate_locale
 from outbound.send import Sender, sender_from_url
@@ -148,9 +149,10 @@ def build_gateway(
         default_locale=_default_locale(settings, templates),
     )
     sender = sender if sender is not None else sender_from_url(settings.smtp_relay_url)
+    history = HistoryLimits(max_entries=settings.history_max_entries, max_chars=settings.history_max_chars)
     events = EventApplier(
         db=db, renderer=renderer, keyring=keyring, from_address=settings.from_address,
-        unseen_delay=timedelta(seconds=settings.unseen_delay_seconds),
+        unseen_delay=timedelta(seconds=settings.unseen_delay_seconds), history=history,
     )
     deliverer = Deliverer(
         outbox=outbox, sender=sender, mail_from=parseaddr(settings.from_address)[1] or settings.from_address,
@@ -158,7 +160,10 @@ def build_gateway(
     )
     unseen = UnseenChecker(
         store=UnseenStore(db),
-        draft_email=lambda ticket, rows, now: events.reply_email(ticket, as_teammate_replies(rows), now=now),
+        draft_email=lambda ticket, rows, so_far, now: events.reply_email(
+            ticket, as_teammate_replies(rows), now=now, history=so_far
+        ),
+        history=history,
         schedule=jobs.check_unseen,
         clock=clock,
         delay=timedelta(seconds=settings.unseen_delay_seconds),

@@ -40,6 +40,10 @@ DEFAULT_SMTP_DATA_TIMEOUT_SECONDS = 600
 DEFAULT_MESSENGER_POLL_SECONDS = 1.0
 #: The language of emails to customers whose own locale is unknown or has no catalog.
 DEFAULT_LOCALE = "en"
+#: Entries of the conversation so far shown below a reply or state-change email's news (0: none).
+DEFAULT_HISTORY_MAX_ENTRIES = 5
+#: Characters of entry text that conversation may take (the entry crossing it is cut).
+DEFAULT_HISTORY_MAX_CHARS = 2000
 #: Shortest secret accepted for signing reply tokens.
 MIN_SECRET_LENGTH = 16
 
@@ -95,6 +99,9 @@ class Settings:
     messenger_poll_seconds: float = DEFAULT_MESSENGER_POLL_SECONDS
     #: Emails' language when the customer's is unknown: a locale with a catalog (``de``, ``pt-BR``).
     default_locale: str = DEFAULT_LOCALE
+    #: The conversation so far in reply and state-change emails: at most this many entries and characters.
+    history_max_entries: int = DEFAULT_HISTORY_MAX_ENTRIES
+    history_max_chars: int = DEFAULT_HISTORY_MAX_CHARS
 
 
 def parse_secret_keys(value: str) -> tuple[tuple[int, bytes], ...]:
@@ -266,5 +273,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         "messenger_secret": read("MESSENGER_SECRET", _secret),
         "messenger_poll_seconds": read("MESSENGER_POLL_SECONDS", _seconds),
         "default_locale": read("DEFAULT_LOCALE", _locale_tag),
+        "history_max_entries": read("HISTORY_MAX_ENTRIES", _non_negative),
+        "history_max_chars": read("HISTORY_MAX_CHARS", _non_negative),
     }
     return _check_together(Settings(**{k: v for k, v in values.items() if v is not None}))  # type: ignore[arg-type]

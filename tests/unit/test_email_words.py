@@ -30,8 +30,9 @@ def changed(locale: str, to: str) -> str:
 
 
 def content(text: str) -> str:
-    """The email's own words: between the greeting and the Messenger link."""
-    return text.split("\n\n", 3)[3].rsplit("\n\n", 2)[0]
+    """The email's own words: between the greeting and the Messenger link (history and footer follow it)."""
+    after_greeting = text.split("\n\n", 3)[3]
+    return after_greeting[: after_greeting.index("https://m/")].rsplit("\n\n", 1)[0]
 
 
 def test_a_teammate_opened_ticket_does_not_claim_the_customer_asked() -> None:
