@@ -31,12 +31,41 @@ def test_preview_shows_each_email_as_html(browser: TestClient, kind: str, locale
     assert f'<html lang="{locale}" dir="{"rtl" if locale == "ar" else "ltr"}">' in page.text and "T-1042" in page.text
 
 
-def test_preview_index_links_every_kind_and_locale(browser: TestClient) -> None:
-    """The index links every kind in every locale, HTML and text."""
+LOCALES = ["ar", "de", "en", "es", "fr", "it", "ja", "nl", "pt_BR", "zh_Hans"]
+
+
+def test_the_gallery_shows_every_kind_in_every_language(browser: TestClient) -> None:
+    """The gallery has one section per kind x language: the HTML in a frame beside the subject and text."""
     page = browser.get("/v1/previews").text
+    assert page.startswith("<!DOCTYPE html>") and "<style>" in page
     for kind in KINDS:
+        for locale in LOCALES:
+            assert f'id="{kind}-{locale}"' in page
+            assert f'src="/v1/previews/{kind}?locale={locale}"' in page
         assert f'href="/v1/previews/{kind}?locale=de"' in page
         assert f'href="/v1/previews/{kind}?locale=en&amp;part=text"' in page
+    assert 30 == page.count("<iframe")
+    assert "Arabic · العربية" in page and "Japanese · 日本語" in page
+    assert "The conversation so far (newest first)" in page, "the text part shows the sample's long thread"
+
+
+def test_the_gallery_filters_and_switches_width_and_theme(browser: TestClient) -> None:
+    """Kind and language narrow the gallery (the language negotiated); phone width and dark mode are views."""
+    page = browser.get("/v1/previews", params={"locale": "ar-EG", "width": "phone", "theme": "dark"}).text
+    assert 3 == page.count("<iframe") and 3 == page.count('width="375"')
+    assert 'src="/v1/previews/teammate_reply?locale=ar&amp;theme=dark"' in page
+    assert 'aria-current="true">ar<' in page and 'aria-current="true">phone<' in page
+    one = browser.get("/v1/previews", params={"kind": "state_changed", "locale": "ja"}).text
+    assert 1 == one.count("<iframe") and 'id="state_changed-ja"' in one
+    assert 404 == browser.get("/v1/previews", params={"kind": "newsletter"}).status_code
+
+
+def test_dark_mode_applies_the_emails_own_dark_rules(browser: TestClient) -> None:
+    """theme=dark turns the email's prefers-color-scheme: dark rules on, as a dark-mode client does."""
+    light = browser.get("/v1/previews/teammate_reply", params={"locale": "de"}).text
+    dark = browser.get("/v1/previews/teammate_reply", params={"locale": "de", "theme": "dark"}).text
+    assert "@media (prefers-color-scheme: dark)" in light and "@media all" not in light
+    assert "@media all" in dark and ".w2c-history" in dark
 
 
 def test_preview_text_part_and_unknown_kind(browser: TestClient) -> None:
