@@ -152,7 +152,11 @@ _REPLAYED = select(events.c.response, events.c.type, events.c.fingerprint).where
 
 def fingerprint(event: Any) -> str:
     """SHA-256 (hex) of an event record's content: the same event posted again has the same one."""
-    body = json.dumps(dataclasses.asdict(event), sort_keys=True, default=str, ensure_ascii=False)
+    content = dataclasses.asdict(event)
+    customer = content.get("customer")
+    if isinstance(customer, dict) and customer.get("time_zone") is None:
+        del customer["time_zone"]  # added in 0006: events without one keep the fingerprint they had before
+    body = json.dumps(content, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -227,7 +231,11 @@ def _upserts(insert_fn: Callable[[Any], Any]) -> dict[str, Any]:
     customer = insert_fn(customers)
     customer = customer.on_conflict_do_update(
         index_elements=[customers.c.external_id],
-        set_={"email": customer.excluded.email, "name": customer.excluded.name, "locale": customer.excluded.locale},
+        set_={
+            "email": customer.excluded.email, "name": customer.excluded.name, "locale": customer.excluded.locale,
+            # An event that does not know the zone keeps the one known.
+            "time_zone": func.coalesce(customer.excluded.time_zone, customers.c.time_zone),
+        },
     ).returning(customers.c.pk)
     ticket = insert_fn(tickets).on_conflict_do_nothing(index_elements=[tickets.c.external_id]).returning(tickets.c.pk)
     return {"customer": Prebuilt(customer), "ticket": Prebuilt(ticket)}
@@ -291,7 +299,7 @@ def insert_ticket_created(
         return None
     c = event.customer
     customer_pk = int(upserts["customer"].first(
-        conn, {"external_id": c.id, "email": c.email, "name": c.name, "locale": c.locale}
+        conn, {"external_id": c.id, "email": c.email, "name": c.name, "locale": c.locale, "time_zone": c.time_zone}
     )[0])
     inserted = upserts["ticket"].first(conn, {
         "external_id": event.ticket_id, "customer_pk": customer_pk, "title": event.title,

@@ -127,3 +127,29 @@ def test_no_history_when_the_cap_is_zero(database_url: str, tmp_path: Path) -> N
     assert gw.unseen.check(key)
     (text,) = texts(gw, "teammate_reply")
     assert HEADING not in text
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_times_are_in_the_customers_time_zone_when_the_help_desk_gives_it(database_url: str, tmp_path: Path) -> None:
+    """customer.time_zone on ticket.created is kept (a later event without one keeps it) and used for times."""
+    clock = Clock()
+    gw = build_gateway(settings_for(tmp_path, database_url=database_url), clock=clock, broker=StubBroker())
+    gw.jobs.send = lambda name, *args, delay_seconds=0: None  # type: ignore[method-assign]
+    for n, zone in enumerate(("Asia/Tokyo", None)):
+        customer_in: dict[str, Any] = {"id": "cust-9", "email": "kenji@example.com", "name": "Kenji", "locale": "ja"}
+        if zone:
+            customer_in["time_zone"] = zone
+        event = {"type": "ticket.created", "id": f"c-{n}", "occurred_at": T0.isoformat(), "customer": customer_in,
+                 "ticket": {"id": f"T-{n}", "title": "Help", "description": "x", "created_by": "customer"}}
+        gw.events.ticket_created(TicketCreatedIn.model_validate(event).record(), now=T0)
+    ticket = gw.tickets.get("T-1")
+    assert ticket is not None and "Asia/Tokyo" == ticket.customer.time_zone
+    reply = {"type": "ticket.reply", "id": "r-9", "occurred_at": T0.isoformat(), "ticket_id": "T-1",
+             "reply": {"id": "reply-9", "author": {"name": "Sam"}, "text": "Hello."}}
+    gw.events.ticket_reply(TicketReplyIn.model_validate(reply).record(), now=T0)
+    clock.now = T0 + timedelta(minutes=5)
+    assert gw.unseen.check(ticket.key)
+    (text,) = texts(gw, "teammate_reply")
+    assert "2026/11/26 21:00" in text, "12:00 UTC is 21:00 in Tokyo"
+    with pytest.raises(ValueError, match="unknown time zone"):
+        TicketCreatedIn.model_validate({**event, "customer": {**customer_in, "time_zone": "Mars/Olympus"}})
