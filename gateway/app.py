@@ -6,10 +6,12 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dramatiq
 
 from gateway.broker import make_broker
+from gateway.errors import ConfigError
 from gateway.jobs import (
     DELIVER_EMAILS,
     DELIVER_WEBHOOK,
@@ -25,7 +27,7 @@ from gateway.jobs import (
 from gateway.messenger.hub import Hub
 from gateway.messenger.live import ChangeSignal, LocalSignal, RedisSignal
 from gateway.messenger.store import MessengerStore
-from gateway.settings import Settings
+from gateway.settings import PREFIX, Settings
 from gateway.store import Database, TicketStore, migrate
 from gateway.store.changes import CUSTOMERS_CHANGED, publisher
 from gateway.store.kv import get_or_create
@@ -40,8 +42,9 @@ from outbound.bounces import BouncePolicy, DeliveryLoop
 from outbound.deliver import Deliverer
 from outbound.event_store import UNSEEN_CHECKS_DUE
 from outbound.events import EventApplier
+from outbound.history import HistoryLimits
 from outbound.outbox import QUEUED_EMAILS, OutboxStore
-from outbound.render import Branding, Renderer, find_templates
+from outbound.render import Branding, Renderer, available_locales, find_templates, negotiate_locale
 from outbound.send import Sender, sender_from_url
 from outbound.unseen_check import UnseenChecker, UnseenStore, as_teammate_replies
 
@@ -59,10 +62,22 @@ def _default_extractor() -> Extractor:
     return extract_reply
 
 
-def _reply_marker() -> str:
-    from inbound.extract import REPLY_ABOVE_MARKER
+def _reply_markers() -> dict[str, str]:
+    from inbound.extract import REPLY_ABOVE_MARKERS
 
-    return str(REPLY_ABOVE_MARKER)
+    return dict(REPLY_ABOVE_MARKERS)
+
+
+def _default_locale(settings: Settings, folder: Path) -> str:
+    """``GATEWAY_DEFAULT_LOCALE`` as a locale that has a catalog; a :class:`ConfigError` if none fits."""
+    available = available_locales(folder)
+    locale = negotiate_locale(settings.default_locale, available, "")
+    if not locale:
+        raise ConfigError(
+            f"{PREFIX}DEFAULT_LOCALE: no email catalog for {settings.default_locale!r};"
+            f" known: {', '.join(sorted(available))}"
+        )
+    return locale
 
 
 @dataclass
@@ -127,21 +142,24 @@ def build_gateway(
     outbox = OutboxStore(db, announce=delivery.announce)
     messenger = MessengerStore(db)
     jobs = Jobs(broker if broker is not None else make_broker(settings.redis_url))
+    templates = find_templates()
     renderer = Renderer(
-        find_templates(),
+        templates,
         branding=Branding(
             product_name=settings.product_name,
             color=settings.brand_color,
             logo_url=settings.logo_url,
             footer_address=settings.footer_address,
         ),
-        marker=_reply_marker(),
+        markers=_reply_markers(),
         messenger_url=settings.messenger_url,
+        default_locale=_default_locale(settings, templates),
     )
     sender = sender if sender is not None else sender_from_url(settings.smtp_relay_url)
+    history = HistoryLimits(max_entries=settings.history_max_entries, max_chars=settings.history_max_chars)
     events = EventApplier(
         db=db, renderer=renderer, keyring=keyring, from_address=settings.from_address,
-        unseen_delay=timedelta(seconds=settings.unseen_delay_seconds),
+        unseen_delay=timedelta(seconds=settings.unseen_delay_seconds), history=history,
     )
     deliverer = Deliverer(
         outbox=outbox, sender=sender, return_path=keyring.bounce_address_for,
@@ -149,7 +167,10 @@ def build_gateway(
     )
     unseen = UnseenChecker(
         store=UnseenStore(db),
-        draft_email=lambda ticket, rows, now: events.reply_email(ticket, as_teammate_replies(rows), now=now),
+        draft_email=lambda ticket, rows, so_far, now: events.reply_email(
+            ticket, as_teammate_replies(rows), now=now, history=so_far
+        ),
+        history=history,
         schedule=jobs.check_unseen,
         clock=clock,
         delay=timedelta(seconds=settings.unseen_delay_seconds),

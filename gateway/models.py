@@ -97,6 +97,8 @@ class Customer:
     email: str
     name: str
     locale: str = "en"
+    #: IANA time zone (``Europe/Berlin``) the customer's emails show times in; None: UTC.
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -44,9 +44,16 @@ DEFAULT_BOUNCE_SOFT_POINTS, DEFAULT_BOUNCE_HARD_POINTS = 1, 4
 DEFAULT_BOUNCE_SUPPRESS_AT = 4
 #: Days after which an address's bounce points are forgotten.
 DEFAULT_BOUNCE_FORGET_DAYS = 30
+#: The language of emails to customers whose own locale is unknown or has no catalog.
+DEFAULT_LOCALE = "en"
+#: Entries of the conversation so far shown below a reply or state-change email's news (0: none).
+DEFAULT_HISTORY_MAX_ENTRIES = 5
+#: Characters of entry text that conversation may take (the entry crossing it is cut).
+DEFAULT_HISTORY_MAX_CHARS = 2000
 #: Shortest secret accepted for signing reply tokens.
 MIN_SECRET_LENGTH = 16
 
+_LOCALE_TAG = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 _KEY_ID = re.compile(r"^\d{1,3}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
 
@@ -102,6 +109,11 @@ class Settings:
     #: Signs Messenger keys. None: one is generated and kept in the store on first start.
     messenger_secret: str | None = None
     messenger_poll_seconds: float = DEFAULT_MESSENGER_POLL_SECONDS
+    #: Emails' language when the customer's is unknown: a locale with a catalog (``de``, ``pt-BR``).
+    default_locale: str = DEFAULT_LOCALE
+    #: The conversation so far in reply and state-change emails: at most this many entries and characters.
+    history_max_entries: int = DEFAULT_HISTORY_MAX_ENTRIES
+    history_max_chars: int = DEFAULT_HISTORY_MAX_CHARS
 
 
 def parse_secret_keys(value: str) -> tuple[tuple[int, bytes], ...]:
@@ -198,6 +210,12 @@ def _seconds(value: str) -> float:
     return number
 
 
+def _locale_tag(value: str) -> str:
+    if not _LOCALE_TAG.match(value):
+        raise ValueError(f"expected a locale like en, de or pt-BR, got {value!r}")
+    return value
+
+
 def _colour(value: str) -> str:
     if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
         raise ValueError(f"expected a colour like #3b5bdb, got {value!r}")
@@ -271,5 +289,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         "helpdesk_webhook_secret": read("HELPDESK_WEBHOOK_SECRET", _secret),
         "messenger_secret": read("MESSENGER_SECRET", _secret),
         "messenger_poll_seconds": read("MESSENGER_POLL_SECONDS", _seconds),
+        "default_locale": read("DEFAULT_LOCALE", _locale_tag),
+        "history_max_entries": read("HISTORY_MAX_ENTRIES", _non_negative),
+        "history_max_chars": read("HISTORY_MAX_CHARS", _non_negative),
     }
     return _check_together(Settings(**{k: v for k, v in values.items() if v is not None}))  # type: ignore[arg-type]

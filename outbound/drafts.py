@@ -11,6 +11,7 @@ from typing import Any
 from gateway.models import TeammateReply, Ticket
 from gateway.tokens import Keyring
 from outbound.compose import Envelope, compose, make_message_id, one_line
+from outbound.history import NO_HISTORY, History, history_context
 from outbound.outbox import OutboxDraft
 from outbound.render import Renderer
 from outbound.sanitize import safe_html
@@ -25,9 +26,11 @@ def ticket_context(ticket: Ticket) -> dict[str, Any]:
     return {
         "ticket": SimpleNamespace(
             id=one_line(ticket.id), title=one_line(ticket.title), state=ticket.state.value,
-            description=ticket.description,
+            description=ticket.description, created_by=ticket.created_by,
         ),
-        "customer": SimpleNamespace(name=one_line(ticket.customer.name), email=ticket.customer.email),
+        "customer": SimpleNamespace(
+            name=one_line(ticket.customer.name), email=ticket.customer.email, time_zone=ticket.customer.time_zone,
+        ),
     }
 
 
@@ -65,11 +68,11 @@ class Drafter:
 
     def draft(
         self, ticket: Ticket, kind: str, *, now: datetime, extra: Mapping[str, Any] | None = None,
-        message_id: str | None = None,
+        message_id: str | None = None, history: History = NO_HISTORY,
     ) -> OutboxDraft:
         """The email of ``kind`` about ``ticket``, threaded under the ticket's first email (unless
-        it is that email: ``message_id`` is the ticket's root)."""
-        context = {**ticket_context(ticket), **(extra or {})}
+        it is that email: ``message_id`` is the ticket's root), with the conversation so far below."""
+        context = {**ticket_context(ticket), "history": history_context(history), **(extra or {})}
         rendered = self._renderer.render(kind, ticket.customer.locale, context)
         message_id = message_id or self.new_message_id()
         root = ticket.root_message_id if ticket.root_message_id != message_id else None
@@ -92,8 +95,12 @@ class Drafter:
             raw=compose(rendered, envelope),
         )
 
-    def reply_email(self, ticket: Ticket, replies: Sequence[TeammateReply], *, now: datetime) -> OutboxDraft:
+    def reply_email(
+        self, ticket: Ticket, replies: Sequence[TeammateReply], *, now: datetime, history: History = NO_HISTORY,
+    ) -> OutboxDraft:
         """The one ``teammate_reply`` email for ``replies`` (one or a burst), newest first."""
         if not replies:
             raise ValueError(f"no replies to email for ticket {ticket.id!r}")
-        return self.draft(ticket, "teammate_reply", now=now, extra={"replies": replies_context(replies)})
+        return self.draft(
+            ticket, "teammate_reply", now=now, extra={"replies": replies_context(replies)}, history=history,
+        )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -30,6 +30,7 @@ from gateway.store.sqlite import Prebuilt
 from gateway.store.tables import customers, entries, events, tickets
 from gateway.store.tickets import ticket_query
 from gateway.store.uow import note
+from outbound.history import HISTORY_KINDS, History, HistoryEntry, HistoryLimits, recent_history
 from outbound.outbox import OutboxDraft, insert_draft, insert_drafts
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "claim_event",
     "fingerprint",
     "insert_ticket_created",
+    "recent_entries",
     "replayed_response",
 ]
 
@@ -84,6 +86,10 @@ class EventTx:
         ).scalars()
         states = {TicketState(s) for s in seen if s in TicketState._value2member_map_}
         return TicketHistory(state=ticket.state, states_seen=frozenset(states | {ticket.state}))
+
+    def conversation(self, ticket: Ticket, limits: HistoryLimits) -> History:
+        """The ticket's conversation so far, as its next email shows it (read before that email's own entry)."""
+        return recent_entries(self.conn, ticket.key, limits=limits)
 
     def reply_seen(self, reply_id: str) -> bool:
         """Whether a teammate reply with the help desk's id ``reply_id`` is on any ticket."""
@@ -146,7 +152,11 @@ _REPLAYED = select(events.c.response, events.c.type, events.c.fingerprint).where
 
 def fingerprint(event: Any) -> str:
     """SHA-256 (hex) of an event record's content: the same event posted again has the same one."""
-    body = json.dumps(dataclasses.asdict(event), sort_keys=True, default=str, ensure_ascii=False)
+    content = dataclasses.asdict(event)
+    customer = content.get("customer")
+    if isinstance(customer, dict) and customer.get("time_zone") is None:
+        del customer["time_zone"]  # added in 0006: events without one keep the fingerprint they had before
+    body = json.dumps(content, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -221,10 +231,46 @@ def _upserts(insert_fn: Callable[[Any], Any]) -> dict[str, Any]:
     customer = insert_fn(customers)
     customer = customer.on_conflict_do_update(
         index_elements=[customers.c.external_id],
-        set_={"email": customer.excluded.email, "name": customer.excluded.name, "locale": customer.excluded.locale},
+        set_={
+            "email": customer.excluded.email, "name": customer.excluded.name, "locale": customer.excluded.locale,
+            # An event that does not know the zone keeps the one known.
+            "time_zone": func.coalesce(customer.excluded.time_zone, customers.c.time_zone),
+        },
     ).returning(customers.c.pk)
     ticket = insert_fn(tickets).on_conflict_do_nothing(index_elements=[tickets.c.external_id]).returning(tickets.c.pk)
     return {"customer": Prebuilt(customer), "ticket": Prebuilt(ticket)}
+
+
+_HISTORY_KIND_VALUES = sorted(k.value for k in HISTORY_KINDS)
+
+
+def recent_entries(
+    conn: Connection, ticket_key: int, *, limits: HistoryLimits, exclude: frozenset[int] = frozenset(),
+) -> History:
+    """The ticket's conversation so far (:func:`outbound.history.recent_history`) inside the caller's
+    transaction: its most recent customer-visible entries, newest first, without ``exclude`` (entry
+    keys the email shows as new). Counts the rest only when there are more than fit."""
+    if limits.max_entries == 0:
+        return History()
+    where = [entries.c.ticket_pk == ticket_key, entries.c.kind.in_(_HISTORY_KIND_VALUES)]
+    if exclude:
+        where.append(entries.c.pk.not_in(sorted(exclude)))
+    rows = conn.execute(
+        select(entries.c.pk, entries.c.kind, entries.c.text, entries.c.created_at, entries.c.author_name,
+               entries.c.state_to)
+        .where(*where)
+        .order_by(entries.c.pk.desc())
+        .limit(limits.max_entries)
+    ).all()
+    total = len(rows)
+    if total == limits.max_entries:
+        total = int(conn.execute(select(func.count()).select_from(entries).where(*where)).scalar_one())
+    newest_first = [
+        HistoryEntry(key=r.pk, kind=EntryKind(r.kind), text=r.text, created_at=r.created_at,
+                     author_name=r.author_name, state_to=r.state_to)
+        for r in rows
+    ]
+    return recent_history(newest_first, total=total, limits=limits)
 
 
 #: Per dialect: upsert a customer, insert a ticket unless its id is taken.
@@ -253,7 +299,7 @@ def insert_ticket_created(
         return None
     c = event.customer
     customer_pk = int(upserts["customer"].first(
-        conn, {"external_id": c.id, "email": c.email, "name": c.name, "locale": c.locale}
+        conn, {"external_id": c.id, "email": c.email, "name": c.name, "locale": c.locale, "time_zone": c.time_zone}
     )[0])
     inserted = upserts["ticket"].first(conn, {
         "external_id": event.ticket_id, "customer_pk": customer_pk, "title": event.title,

@@ -23,6 +23,7 @@ from gateway.store.db import Database
 from gateway.tokens import Keyring
 from outbound.drafts import Drafter
 from outbound.event_store import Applied, EventTx, apply_event, apply_ticket_created, fingerprint
+from outbound.history import NO_HISTORY, History, HistoryLimits
 from outbound.outbox import OutboxDraft
 from outbound.policy import AddToThread, ScheduleUnseenCheck, SendEmail, SetState, decide, labels
 from outbound.render import Renderer
@@ -43,9 +44,11 @@ class EventApplier:
         keyring: Keyring,
         from_address: str,
         unseen_delay: timedelta,
+        history: HistoryLimits = HistoryLimits(),  # noqa: B008 - frozen, shared safely
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         self._db = db
+        self._history = history
         self._drafter = Drafter(renderer=renderer, keyring=keyring, from_address=from_address, new_id=new_id)
         self._unseen_delay = unseen_delay
 
@@ -102,9 +105,17 @@ class EventApplier:
                               work=work, fingerprint=fingerprint(event))
         return _logged("ticket.state_changed", event.event_id, event.ticket_id, applied)
 
-    def reply_email(self, ticket: Ticket, replies: Sequence[TeammateReply], *, now: datetime) -> OutboxDraft:
-        """The one email for a burst of teammate ``replies`` (newest first); the unseen check stores it."""
-        return self._drafter.reply_email(ticket, replies, now=now)
+    @property
+    def history_limits(self) -> HistoryLimits:
+        """How much of the conversation so far each email shows."""
+        return self._history
+
+    def reply_email(
+        self, ticket: Ticket, replies: Sequence[TeammateReply], *, now: datetime, history: History = NO_HISTORY,
+    ) -> OutboxDraft:
+        """The one email for a burst of teammate ``replies`` (newest first) with the conversation so far
+        below them; the unseen check stores it."""
+        return self._drafter.reply_email(ticket, replies, now=now, history=history)
 
     def draft(self, ticket: Ticket, kind: str, *, now: datetime, extra: Mapping[str, Any] | None = None) -> OutboxDraft:
         """Render and compose the email of ``kind`` about ``ticket`` (not stored)."""
@@ -120,13 +131,15 @@ class EventApplier:
     ) -> None:
         """Apply ``actions`` (from the policy) to the ticket inside ``tx``."""
         new_state = next((a.state for a in actions if isinstance(a, SetState)), None)
+        emails = any(isinstance(a, SendEmail) for a in actions)
+        history = tx.conversation(ticket, self._history) if emails else NO_HISTORY  # before this event's entry
         ticket = tx.update_ticket(ticket, activity_at=event.occurred_at, state=new_state)
         for action in actions:
             if isinstance(action, AddToThread):
                 tx.add_entry(ticket.key, action.kind, created_at=event.occurred_at, **_entry_values(event, action))
             elif isinstance(action, SendEmail):
                 extra = _email_extra(event)
-                tx.add_email(self._drafter.draft(ticket, action.kind, now=now, extra=extra))
+                tx.add_email(self._drafter.draft(ticket, action.kind, now=now, extra=extra, history=history))
 
 
 def _logged(event_type: str, event_id: str, ticket_id: str, applied: Applied) -> Applied:

@@ -24,7 +24,8 @@ from gateway.store.records import ticket_from_row
 from gateway.store.tables import entries, tickets
 from gateway.store.tickets import ticket_query
 from gateway.store.uow import note
-from outbound.event_store import UNSEEN_CHECKS_DUE
+from outbound.event_store import UNSEEN_CHECKS_DUE, recent_entries
+from outbound.history import History, HistoryLimits
 from outbound.outbox import OutboxDraft, insert_drafts
 from outbound.unseen import PendingReply, UnseenDecision, decide, next_due
 
@@ -32,6 +33,8 @@ __all__ = ["CheckOutcome", "PendingRow", "UnseenChecker", "UnseenStore", "as_tea
 
 log = logging.getLogger(__name__)
 
+#: No conversation history (the default when none is configured).
+NO_LIMITS = HistoryLimits(max_entries=0, max_chars=0)
 #: Other overdue tickets one check takes along in its transaction (a backlog drains in batches).
 CHECK_BATCH = 100
 
@@ -119,14 +122,16 @@ class UnseenStore:
         now: datetime,
         batch: int,
         decide: Callable[[list[PendingRow]], UnseenDecision],
-        draft: Callable[[Ticket, list[PendingRow]], OutboxDraft],
+        draft: Callable[[Ticket, list[PendingRow], History], OutboxDraft],
+        history: HistoryLimits = NO_LIMITS,
     ) -> list[CheckOutcome]:
         """Check ``ticket_keys`` and up to ``batch`` other overdue tickets in one transaction.
 
         Each ticket is locked first (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises
         writers anyway), so a ticket is checked by one worker at a time and a ticket another
         worker holds is left to it. For each ticket: ``decide`` on its pending replies, and if
-        some are to go, claim them and store their one email (built by ``draft``, newest first).
+        some are to go, claim them and store their one email (built by ``draft``, newest first, with
+        the conversation so far read in the same transaction, without the replies it emails).
         Batching turns a backlog of due checks into a few transactions instead of one each.
         """
 
@@ -164,7 +169,8 @@ class UnseenStore:
                     chosen = set(decision.send)
                     replies = [r for r in rows if r.key in chosen]
                     replies.sort(key=lambda r: (r.sent_at, r.key), reverse=True)
-                    drafts.append(draft(held[key], replies))
+                    so_far = recent_entries(conn, key, limits=history, exclude=frozenset(chosen))
+                    drafts.append(draft(held[key], replies, so_far))
                     due = [r.due_at for r in replies if r.due_at is not None]
                     late[key] = (now - max(due)).total_seconds() if due else None
             outbox_pks = iter(insert_drafts(conn, drafts, now=now))
@@ -184,7 +190,8 @@ class UnseenStore:
         return self._db.write(work)
 
 
-DraftEmail = Callable[[Ticket, list[PendingRow], datetime], OutboxDraft]
+#: Builds a burst's email: the ticket, its replies (newest first), the conversation so far, now.
+DraftEmail = Callable[[Ticket, list[PendingRow], History, datetime], OutboxDraft]
 
 
 def as_teammate_replies(rows: list[PendingRow]) -> list[TeammateReply]:
@@ -214,8 +221,10 @@ class UnseenChecker:
         delay: timedelta,
         max_wait: timedelta,
         batch: int = CHECK_BATCH,
+        history: HistoryLimits = NO_LIMITS,
     ) -> None:
         self._store = store
+        self._history = history
         self._draft_email = draft_email
         self._schedule = schedule
         self._clock = clock
@@ -240,7 +249,8 @@ class UnseenChecker:
             now=now,
             batch=self._batch,
             decide=lambda rows: decide(_pending(rows), now=now, delay=self._delay, max_wait=self._max_wait),
-            draft=lambda ticket, rows: self._draft_email(ticket, rows, now),
+            draft=lambda ticket, rows, so_far: self._draft_email(ticket, rows, so_far, now),
+            history=self._history,
         )
         for o in outcomes:
             again = o.decision.check_again_at

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -36,6 +37,16 @@ class TicketIn(_Strict):
     created_by: Literal["teammate", "customer"]
 
 
+def _known_zone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
 class CustomerIn(_Strict):
     """The customer in a ``ticket.created`` event."""
 
@@ -43,6 +54,9 @@ class CustomerIn(_Strict):
     email: Annotated[str, Field(max_length=254), AfterValidator(normalise_address)]
     name: str = Field(default="", max_length=200)
     locale: str = Field(default="en", max_length=35, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+    time_zone: Annotated[str | None, Field(max_length=64, description="IANA zone, e.g. Europe/Berlin: times in "
+                                           "the customer's emails are shown in it (UTC when absent)"),
+                         AfterValidator(_known_zone)] = None
 
 
 class TicketCreatedIn(_Strict):
@@ -69,6 +83,7 @@ class TicketCreatedIn(_Strict):
                 email=self.customer.email,
                 name=self.customer.name,
                 locale=self.customer.locale,
+                time_zone=self.customer.time_zone,
             ),
         )
 

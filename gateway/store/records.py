@@ -37,7 +37,8 @@ def ticket_from_row(row: Any) -> Ticket:
         created_at=m["created_at"],
         last_activity_at=m["last_activity_at"],
         root_message_id=m["root_message_id"],
-        customer=Customer(id=m["customer_id"], email=m["email"], name=m["name"], locale=m["locale"]),
+        customer=Customer(id=m["customer_id"], email=m["email"], name=m["name"], locale=m["locale"],
+                          time_zone=m["time_zone"]),
     )
 
 

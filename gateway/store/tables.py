@@ -132,6 +132,8 @@ customers = Table(
     Column("email", String(320), nullable=False),
     Column("name", String(200), nullable=False),
     Column("locale", String(35), nullable=False),
+    #: IANA time zone of the customer's emails (NULL: unknown, UTC). Added in 0006.
+    Column("time_zone", String(64), nullable=True),
 )
 
 tickets = Table(

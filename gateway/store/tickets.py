@@ -23,6 +23,7 @@ def ticket_query() -> Any:
         customers.c.email,
         customers.c.name,
         customers.c.locale,
+        customers.c.time_zone,
     )
     return select(*columns).join(customers, customers.c.pk == tickets.c.customer_pk)
 

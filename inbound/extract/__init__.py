@@ -15,13 +15,14 @@ from inbound.extract.html import html_to_text, split_html
 from inbound.extract.lines import split_quoted, unquoted_text
 from inbound.extract.model import (
     REPLY_ABOVE_MARKER,
+    REPLY_ABOVE_MARKERS,
     RULE_GATEWAY_MARKER,
     RULE_NO_QUOTE,
     ExtractedReply,
 )
 from inbound.extract.signature import split_signature
 
-__all__ = ["REPLY_ABOVE_MARKER", "ExtractedReply", "extract_reply"]
+__all__ = ["REPLY_ABOVE_MARKER", "REPLY_ABOVE_MARKERS", "ExtractedReply", "extract_reply"]
 
 
 def extract_reply(text: str, html: str | None = None) -> ExtractedReply:

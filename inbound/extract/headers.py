@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from inbound.extract.model import REPLY_ABOVE_MARKERS
+
 __all__ = [
     "BLANK_CHARS",
     "FIELD_KINDS",
@@ -197,9 +199,21 @@ _FRAMED_TITLE_RE: Final = re.compile(
 )
 _DELIMITER_ROW_RE: Final = re.compile(r"[ \t]*(?:[-_=*~][ \t]?){5,}[ \t]*$")
 
+def _marker_words(marker: str) -> str:
+    """The words of a reply-above marker as a pattern: any run of spaces between them, or a line
+    break followed by a quote prefix (a client that wrapped the quoted marker)."""
+    return r"(?:[ \t]+|[ \t]*\n[> \t]*)".join(re.escape(w) for w in marker.strip("#- ").split())
+
+
+_MARKER_GAP: Final = r"[ \t]*(?:\n[> \t]*)?"
 _GATEWAY_RE: Final = re.compile(
-    r"#{1,3}-?[ \t]*Please type your reply above this line[ \t]*-?#{1,3}", re.IGNORECASE
+    r"#{1,3}-?" + _MARKER_GAP + "(?:"
+    + "|".join(_marker_words(m) for m in sorted(set(REPLY_ABOVE_MARKERS.values()), key=len, reverse=True))
+    + ")" + _MARKER_GAP + r"-?#{1,3}",
+    re.IGNORECASE,
 )
+#: How far after a "#" a marker can end (the longest marker, wrapped over a few quoted lines).
+_GATEWAY_WINDOW: Final = 2 * max(len(m) for m in REPLY_ABOVE_MARKERS.values())
 
 _ON_START_RE: Final = re.compile(r"[-–—>*\s]*(?:" + _alt(ON_WORDS) + r")\b")
 _LEAD_CHARS: Final = "-–—>* \t\u00a0"
@@ -272,17 +286,15 @@ def is_quote_line(line: str) -> bool:
 
 
 def find_gateway_marker(text: str) -> int:
-    """Offset of :data:`REPLY_ABOVE_MARKER` (quoted or not, any case) in ``text``, or -1."""
-    pos = text.find("#")
+    """Offset of any of :data:`REPLY_ABOVE_MARKERS` (quoted or not, any case, in any language) in
+    ``text``, or -1."""
+    pos = text.find("##")
     while pos != -1:
-        # Read only a window after each "#" (few in a reply): no case-insensitive scan of
+        # Try an anchored match at each "##" only (few in a reply): no case-insensitive scan of
         # the whole text.
-        window = text[pos : pos + 80]
-        if "line" in window.casefold():
-            m = _GATEWAY_RE.match(window)
-            if m is not None:
-                return pos
-        pos = text.find("#", pos + 1)
+        if _GATEWAY_RE.match(text, pos, pos + _GATEWAY_WINDOW) is not None:
+            return pos
+        pos = text.find("##", pos + 2)
     return -1
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 __all__ = [
     "REPLY_ABOVE_MARKER",
+    "REPLY_ABOVE_MARKERS",
     "RULE_BLOCKQUOTE_CITE_HTML",
     "RULE_DATE_EMAIL_HEADER",
     "RULE_FORWARDED_BY",
@@ -28,6 +31,22 @@ __all__ = [
 #: The line the outbound templates put above the quoted ticket history; everything from
 #: this line down is what we sent, so the reply is what the customer typed above it.
 REPLY_ABOVE_MARKER = "##- Please type your reply above this line -##"
+
+#: The same line in each language the emails are written in, by locale (the outbound renderer
+#: puts the customer's language's line in each email; every one of them is recognised here,
+#: whatever the language of the reply). Add a line here when a locale is added to the emails.
+REPLY_ABOVE_MARKERS: Mapping[str, str] = MappingProxyType({
+    "en": REPLY_ABOVE_MARKER,
+    "de": "##- Bitte geben Sie Ihre Antwort über dieser Zeile ein -##",
+    "fr": "##- Veuillez saisir votre réponse au-dessus de cette ligne -##",
+    "es": "##- Escriba su respuesta por encima de esta línea -##",
+    "it": "##- Scrivi la tua risposta sopra questa riga -##",
+    "nl": "##- Typ uw antwoord boven deze regel -##",
+    "pt_BR": "##- Digite sua resposta acima desta linha -##",
+    "ja": "##- この行より上に返信を入力してください -##",
+    "zh_Hans": "##- 请在此行上方输入您的回复 -##",
+    "ar": "##- يُرجى كتابة ردك فوق هذا السطر -##",
+})
 
 #: Rule names reported in :attr:`ExtractedReply.rule` (stable: logged and counted).
 RULE_GATEWAY_MARKER = "gateway_marker"

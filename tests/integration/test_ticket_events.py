@@ -207,7 +207,7 @@ def test_state_change_for_unknown_ticket_is_404(desk: Desk) -> None:
 def test_event_whose_email_cannot_be_built_is_not_half_applied(desk: Desk) -> None:
     """If the email of a state change fails to render, neither the state nor the thread changes."""
     gw = desk.gw
-    broken = BrokenRenderer(find_templates(), branding=Branding(), marker="##-", messenger_url="http://localhost/")
+    broken = BrokenRenderer(find_templates(), branding=Branding(), markers={"en": "##-"}, messenger_url="http://localhost/")
     working, gw.events = gw.events, applier_for(gw, broken)
     with TestClient(create_api(gw), headers={"Authorization": f"Bearer {API_KEY}"}) as client, \
             pytest.raises(RuntimeError, match="the template broke"):

@@ -22,7 +22,7 @@ def ticket(locale: str = "en") -> Ticket:
 
 
 def drafter() -> Drafter:
-    renderer = Renderer(find_templates(), branding=Branding(), marker="##- reply above -##", messenger_url="http://m/")
+    renderer = Renderer(find_templates(), branding=Branding(), markers={"en": "##- reply above -##"}, messenger_url="http://m/")
     keyring = Keyring(((1, b"a-secret-of-sixteen-chars"),), "reply.example.test")
     return Drafter(renderer=renderer, keyring=keyring, from_address="Support <support@example.test>")
 

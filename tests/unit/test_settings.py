@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from gateway.app import build_gateway
 from gateway.errors import ConfigError
-from gateway.settings import load_settings
+from gateway.settings import Settings, load_settings
 
 
 def test_defaults_need_no_environment() -> None:
@@ -17,6 +20,7 @@ def test_defaults_need_no_environment() -> None:
     assert ("127.0.0.1", 8025) == (settings.api_host, settings.api_port)
     assert ("127.0.0.1", 2525) == (settings.smtp_host, settings.smtp_port)
     assert 180 == settings.unseen_delay_seconds
+    assert "en" == settings.default_locale
 
 
 def test_values_are_read_from_prefixed_variables() -> None:
@@ -31,9 +35,11 @@ def test_values_are_read_from_prefixed_variables() -> None:
             "GATEWAY_API_KEYS": "key-one-0123456789abc,key-two-0123456789abc",
             "GATEWAY_UNSEEN_DELAY_SECONDS": "5",
             "GATEWAY_SMTP_HOSTNAME": "MX.Example.com",
+            "GATEWAY_DEFAULT_LOCALE": "pt-BR",
         }
     )
     assert "mx.example.com" == settings.smtp_hostname
+    assert "pt-BR" == settings.default_locale
     assert "reply.example.com" == settings.reply_domain
     assert ((2, b"new-secret-0123456789"), (1, b"old-secret-0123456789")) == settings.secret_keys
     assert ("key-one-0123456789abc", "key-two-0123456789abc") == settings.api_keys
@@ -56,6 +62,7 @@ def test_values_are_read_from_prefixed_variables() -> None:
         ("GATEWAY_UNSEEN_DELAY_SECONDS", "-1"),
         ("GATEWAY_BRAND_COLOR", "blue"),
         ("GATEWAY_SMTP_HOSTNAME", "mx example com"),
+        ("GATEWAY_DEFAULT_LOCALE", "en; rm -rf"),
     ],
 )
 def test_bad_value_names_the_variable(variable: str, value: str) -> None:
@@ -84,3 +91,11 @@ def test_console_log_lines_read_as_key_value_pairs() -> None:
         logging.getLogger().removeHandler(handler)
     (line,) = stream.getvalue().splitlines()
     assert line.endswith('info    email.sent email_id=7 reply="250 2.0.0 Ok: queued"')
+
+
+def test_a_default_locale_without_a_catalog_stops_the_gateway(tmp_path: Path) -> None:
+    """GATEWAY_DEFAULT_LOCALE must name a language the emails exist in; it is matched like a customer's."""
+    with pytest.raises(ConfigError, match=r"^GATEWAY_DEFAULT_LOCALE: no email catalog for 'sw'"):
+        build_gateway(Settings(database_url=f"sqlite:///{tmp_path / 'g.sqlite3'}", default_locale="sw"))
+    gateway = build_gateway(Settings(database_url=f"sqlite:///{tmp_path / 'g.sqlite3'}", default_locale="de-CH"))
+    assert "de" == gateway.renderer.default_locale

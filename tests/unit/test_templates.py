@@ -12,13 +12,13 @@ import pytest
 
 from gateway.models import Customer, TeammateReply
 from gateway.tokens import Keyring
-from outbound.drafts import Drafter
+from outbound.drafts import Drafter, replies_context
 from outbound.render import Branding, Renderer, find_templates
 from outbound.samples import sample_context, sample_ticket
 
 MARKER = "##- Please type your reply above this line -##"
 BRAND = Branding(product_name="Acme Help", color="#aa3300", logo_url=None, footer_address="1 Main St, Springfield")
-RENDERER = Renderer(find_templates(), branding=BRAND, marker=MARKER, messenger_url="https://acme.example/messenger")
+RENDERER = Renderer(find_templates(), branding=BRAND, markers={"en": MARKER}, messenger_url="https://acme.example/messenger")
 KINDS = sorted(RENDERER.kinds)
 LOCALES = sorted(RENDERER.locales)
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -41,9 +41,9 @@ def bodies(raw: bytes) -> tuple[str, str]:
 
 
 def test_every_kind_has_every_locale() -> None:
-    """The shipped kinds are exactly the three notifications, each in English and German."""
+    """The shipped kinds are exactly the three notifications; the locales the ten the product promises."""
     assert ["state_changed", "teammate_reply", "ticket_created"] == KINDS
-    assert ["de", "en"] == LOCALES
+    assert ["ar", "de", "en", "es", "fr", "it", "ja", "nl", "pt_BR", "zh_Hans"] == LOCALES
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -58,7 +58,9 @@ def test_template_renders_with_pill_link_marker_and_branding(kind: str, locale: 
         assert "https://acme.example/messenger" in body
         assert "1 Main St, Springfield" in body
     assert email.text.startswith(MARKER)
-    assert f'<html lang="{locale}">' in email.html
+    direction = "rtl" if locale == "ar" else "ltr"
+    assert f'<html lang="{locale.replace("_", "-")}" dir="{direction}">' in email.html
+    assert locale == email.locale
     assert "Acme Help" in email.html and "#aa3300" in email.html
     assert "prefers-color-scheme: dark" in email.html
     assert "<script" not in email.html and "@import" not in email.html and "<link" not in email.html
@@ -68,15 +70,65 @@ def test_state_label_is_localised() -> None:
     """The ticket pill names the state in the customer's language."""
     german = RENDERER.render("state_changed", "de", sample_context("state_changed", "de"))
     english = RENDERER.render("state_changed", "en", sample_context("state_changed", "en"))
+    arabic = RENDERER.render("state_changed", "ar", sample_context("state_changed", "ar"))
     assert "Gelöst" in german.html and "Resolved" not in german.html
     assert "Resolved" in english.html
+    assert "تم الحل" in arabic.html and "Resolved" not in arabic.html
 
 
-@pytest.mark.parametrize(("wanted", "language"), [("de-AT", "de"), ("de_CH", "de"), ("fr", "en"), ("", "en")])
-def test_locale_falls_back_to_its_language_then_english(wanted: str, language: str) -> None:
-    """A regional locale uses its language's templates; an unknown one gets English."""
+@pytest.mark.parametrize(
+    ("wanted", "language"),
+    [
+        ("de-AT", "de"), ("de_CH", "de"), ("fr-CA", "fr"), ("pt-BR", "pt-BR"), ("pt_BR", "pt-BR"), ("pt-PT", "pt-BR"),
+        ("zh-CN", "zh-Hans"), ("zh-Hans", "zh-Hans"), ("zh_Hans_SG", "zh-Hans"), ("zh", "zh-Hans"), ("zh-TW", "en"),
+        ("ar-EG", "ar"), ("ja-JP", "ja"), ("sw", "en"), ("", "en"), ("not a locale", "en"),
+    ],
+)
+def test_locale_negotiation(wanted: str, language: str) -> None:
+    """A regional locale gets its language; Chinese goes by script; an unknown one gets the default."""
     email = RENDERER.render("ticket_created", wanted, sample_context("ticket_created", wanted))
-    assert f'<html lang="{language}">' in email.html
+    assert f'<html lang="{language}"' in email.html
+
+
+def test_the_default_locale_is_configurable() -> None:
+    """Customers with an unknown locale get the renderer's default locale (GATEWAY_DEFAULT_LOCALE)."""
+    german = Renderer(find_templates(), branding=BRAND, markers={"en": MARKER}, messenger_url="https://m/",
+                      default_locale="de")
+    assert "de" == german.render("ticket_created", "sw", sample_context("ticket_created", "sw")).locale
+    assert "fr" == german.render("ticket_created", "fr-BE", sample_context("ticket_created", "fr")).locale
+    with pytest.raises(ValueError, match="'xx'"):
+        Renderer(find_templates(), branding=BRAND, markers={"en": MARKER}, messenger_url="https://m/",
+                 default_locale="xx")
+
+
+def test_dates_are_in_the_customers_locale_and_time_zone() -> None:
+    """Reply times are formatted by Babel in the customer's locale, in their time zone when known."""
+    def reply_text(locale: str, time_zone: str | None) -> str:
+        ticket = dataclasses.replace(sample_ticket(locale), customer=Customer(
+            id="c", email="ada@example.com", name="Ada", locale=locale, time_zone=time_zone))
+        reply = TeammateReply(id="r", author_name="Grace", text="Hi", html=None, created_at=NOW)
+        text, _ = bodies(drafter().reply_email(ticket, [reply], now=NOW).raw)
+        return text
+
+    assert "Grace schrieb am 26.11.2026, 13:00:" in reply_text("de", "Europe/Berlin")
+    assert "Grace wrote on Nov 26, 2026, 12:00" in reply_text("en", None)
+    assert "2026/11/26 21:00" in reply_text("ja", "Asia/Tokyo")
+    assert "Grace schrieb am 26.11.2026, 12:00:" in reply_text("de", "Not/AZone")
+
+
+@pytest.mark.parametrize(("count", "words"), [
+    (1, "There is 1 new reply"), (2, "There are 2 new replies"),
+])
+def test_a_burst_of_replies_reads_in_the_plural(count: int, words: str) -> None:
+    """One reply and a burst read differently (ngettext), in English and in Arabic's six forms."""
+    replies = [
+        TeammateReply(id=f"r{n}", author_name="G", text=f"t{n}", html=None, created_at=NOW) for n in range(count)
+    ]
+    assert words in RENDERER.render("teammate_reply", "en", {**sample_context("teammate_reply", "en"),
+                                                               "replies": replies_context(replies)}).text
+    arabic = {1: "يوجد رد جديد", 2: "يوجد ردّان جديدان"}[count]
+    assert arabic in RENDERER.render("teammate_reply", "ar", {**sample_context("teammate_reply", "ar"),
+                                                                "replies": replies_context(replies)}).text
 
 
 def test_a_missing_variable_is_an_error_not_an_empty_string() -> None:
