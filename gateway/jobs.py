@@ -18,7 +18,7 @@ import dramatiq
 from dramatiq.broker import MessageProxy
 
 from gateway.broker import INBOUND_QUEUE, OUTBOUND_QUEUE, UNSEEN_QUEUE
-from gateway.metrics import JOB_LATENCY
+from gateway.metrics import JOB_LATENCY, child
 
 __all__ = [
     "DELIVER_EMAILS",
@@ -115,7 +115,7 @@ class JobLatency(dramatiq.Middleware):
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         eta = message.options.get("eta")  # set on delayed messages, in milliseconds
         due = (int(eta) if eta else message.message_timestamp) / 1000
-        JOB_LATENCY.labels(message.actor_name).observe(max(0.0, time.time() - due))
+        child(JOB_LATENCY, message.actor_name).observe(max(0.0, time.time() - due))
 
 
 class Sweep:

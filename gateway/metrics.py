@@ -9,6 +9,9 @@ them up with ``sum()``.
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "UNSEEN_CHECKS",
     "UNSEEN_LATENESS",
     "WEBHOOK_ATTEMPTS",
+    "child",
     "reply_class",
 ]
 
@@ -58,6 +62,13 @@ COMMIT_SECONDS = Histogram("w2c_commit_seconds", "Time a group's transaction tak
                            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5))
 JOB_LATENCY = Histogram("w2c_job_latency_seconds", "Time from a job's due time to a worker starting it", ["actor"],
                         buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+
+
+@functools.lru_cache(maxsize=4096)
+def child(metric: Any, *values: str) -> Any:
+    """``metric.labels(*values)``, remembered: ``labels()`` takes a lock and builds its key each call
+    (about 25 µs, measured on the delivery path), the child it returns never changes."""
+    return metric.labels(*values)
 
 
 def reply_class(code: str | int | None) -> str:

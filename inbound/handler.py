@@ -15,7 +15,7 @@ from typing import Any
 
 from gateway.errors import GatewayError, MessageTooBig, ShuttingDown, StoreUnavailable, UnknownRecipient
 from gateway.logs import event
-from gateway.metrics import SMTP_ACCEPTED_BYTES, SMTP_REPLIES, reply_class
+from gateway.metrics import SMTP_ACCEPTED_BYTES, SMTP_REPLIES, child, reply_class
 from gateway.models import RawMessage
 from inbound.rejections import smtp_reply
 
@@ -80,7 +80,7 @@ class InboundHandler:
             return "451 4.3.0 Cannot check the recipient right now; please try again later"
         if refusal is not None:
             line = _reply(refusal)
-            SMTP_REPLIES.labels(reply_class(line), type(refusal).__name__).inc()
+            child(SMTP_REPLIES, reply_class(line), type(refusal).__name__).inc()
             event(log, "smtp.refused", code=line[:9], reason=type(refusal).__name__, rcpt=address,
                   peer=_peer(session))
             return line
@@ -91,18 +91,18 @@ class InboundHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw: bytes = envelope.original_content
         if len(raw) > self._max_message_bytes:
-            SMTP_REPLIES.labels("5xx", "MessageTooBig").inc()
+            child(SMTP_REPLIES, "5xx", "MessageTooBig").inc()
             event(log, "smtp.refused", code="552 5.3.4", reason="MessageTooBig", size=len(raw), peer=_peer(session))
             return self._answer(envelope, _reply(MessageTooBig(_too_big(self._max_message_bytes))))
         message = RawMessage(envelope.mail_from or "", tuple(envelope.rcpt_tos), raw)
         try:
             pk = await self._commit(message)
         except Exception as exc:  # noqa: BLE001 - whatever the store raised, the sender retries
-            SMTP_REPLIES.labels("4xx", "StoreUnavailable").inc()
+            child(SMTP_REPLIES, "4xx", "StoreUnavailable").inc()
             event(log, "smtp.refused", level=logging.WARNING, code="451 4.3.0", reason="StoreUnavailable",
                   error=f"{type(exc).__name__}: {exc}", peer=_peer(session))
             return self._answer(envelope, _reply(StoreUnavailable()))
-        SMTP_REPLIES.labels("2xx", "accepted").inc()
+        child(SMTP_REPLIES, "2xx", "accepted").inc()
         SMTP_ACCEPTED_BYTES.inc(len(raw))
         return self._answer(envelope, accepted_reply(pk))
 

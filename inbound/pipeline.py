@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from gateway.errors import AutoReply, Bounce, InboundError, MalformedMessage, NoReplyText, TokenError, Unthreaded
 from gateway.logs import event
-from gateway.metrics import EXTRACTION_RULES, INBOUND_OUTCOMES
+from gateway.metrics import EXTRACTION_RULES, INBOUND_OUTCOMES, child
 from gateway.models import InboundStatus, Ticket
 from inbound.bounce_report import read_bounce
 from inbound.classify import MessageKind, classify
@@ -172,9 +172,9 @@ class InboundPipeline:
         except Exception as exc:  # noqa: BLE001 - a crash: counted, see _crashed
             self._crashed(pk, exc)
             return None
-        INBOUND_OUTCOMES.labels(str(outcome.status), outcome.threaded_by or "none").inc()
+        child(INBOUND_OUTCOMES, str(outcome.status), outcome.threaded_by or "none").inc()
         if outcome.rule:
-            EXTRACTION_RULES.labels(outcome.rule).inc()
+            child(EXTRACTION_RULES, outcome.rule).inc()
         event(log, f"inbound.{outcome.status}", inbound_id=pk,
               message_id=trail.parsed.message_id if trail.parsed else None, ticket_key=outcome.ticket_key,
               threaded_by=outcome.threaded_by, rule=outcome.rule, detail=outcome.detail)

@@ -36,7 +36,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 
 from gateway.errors import MessageTooBig, ShuttingDown, TooManyConnections
-from gateway.metrics import SMTP_CONNECTIONS, SMTP_REPLIES
+from gateway.metrics import SMTP_CONNECTIONS, SMTP_REPLIES, child
 from inbound.rejections import smtp_reply
 
 __all__ = ["ConnectionGate", "InboundServer", "ServerLimits", "tls_context"]
@@ -79,10 +79,10 @@ class ConnectionGate:
     def admit(self, conn: _Guarded) -> str | None:
         """None if ``conn`` may be served (it is then counted), else the reply that turns it away."""
         if self.stopping:
-            SMTP_REPLIES.labels("4xx", "ShuttingDown").inc()
+            child(SMTP_REPLIES, "4xx", "ShuttingDown").inc()
             return smtp_reply(ShuttingDown())
         if len(self.open) >= self.limit:
-            SMTP_REPLIES.labels("4xx", "TooManyConnections").inc()
+            child(SMTP_REPLIES, "4xx", "TooManyConnections").inc()
             return smtp_reply(TooManyConnections())
         self.open.add(conn)
         SMTP_CONNECTIONS.inc()

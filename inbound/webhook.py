@@ -22,7 +22,7 @@ import httpx
 from sqlalchemy import Connection, insert, select, update
 
 from gateway.logs import event
-from gateway.metrics import WEBHOOK_ATTEMPTS
+from gateway.metrics import WEBHOOK_ATTEMPTS, child
 from gateway.models import WebhookStatus
 from gateway.retry import WEBHOOK_RETRIES, RetryPolicy
 from gateway.store.db import Database
@@ -251,19 +251,19 @@ class WebhookDeliverer:
         now = self._clock()
         if error is None:
             self._store.mark(pk, WebhookStatus.DELIVERED, now=now)
-            WEBHOOK_ATTEMPTS.labels("delivered").inc()
+            child(WEBHOOK_ATTEMPTS, "delivered").inc()
             event(log, "webhook.delivered", webhook_id=pk, attempts=call.attempts + 1)
             return WebhookStatus.DELIVERED
         attempts = call.attempts + 1
         if self._retries.gives_up(attempts):
             self._store.mark(pk, WebhookStatus.FAILED, now=now, error=f"gave up after {attempts} attempts: {error}")
-            WEBHOOK_ATTEMPTS.labels("failed").inc()
+            child(WEBHOOK_ATTEMPTS, "failed").inc()
             event(log, "webhook.failed", level=logging.WARNING, webhook_id=pk, attempts=attempts, error=error)
             return WebhookStatus.FAILED
         delay = self._retries.delay(attempts, jitter=self._jitter())
         self._store.mark(pk, WebhookStatus.RETRYING, now=now, next_attempt_at=now + timedelta(seconds=delay),
                          error=error)
-        WEBHOOK_ATTEMPTS.labels("retrying").inc()
+        child(WEBHOOK_ATTEMPTS, "retrying").inc()
         event(log, "webhook.retrying", webhook_id=pk, attempts=attempts, error=error, retry_in_seconds=round(delay))
         try:
             self._retry_later(pk, delay)

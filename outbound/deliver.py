@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from gateway.errors import PermanentDeliveryFailure, TemporaryDeliveryFailure
 from gateway.logs import event
-from gateway.metrics import DELIVERY_SECONDS, EMAILS, RELAY_REPLIES, reply_class
+from gateway.metrics import DELIVERY_SECONDS, EMAILS, RELAY_REPLIES, child, reply_class
 from gateway.models import OutboxStatus
 from gateway.retry import EMAIL_RETRIES, RetryPolicy
 from outbound.outbox import Claimed, OutboxStore, Outcome
@@ -103,7 +103,7 @@ class Deliverer:
         self._outbox.record(outcomes, now=self._clock())
         for o in outcomes:
             if o.attempted or o.status is OutboxStatus.SUPPRESSED:
-                EMAILS.labels(o.status.value).inc()
+                child(EMAILS, o.status.value).inc()
                 event(log, f"email.{o.status.value}", email_id=o.pk, reply=o.reply, error=o.error,
                       next_attempt_at=o.next_attempt_at.isoformat() if o.next_attempt_at else None,
                       suppressed_address=o.suppress)
@@ -137,13 +137,13 @@ class Deliverer:
             finally:
                 DELIVERY_SECONDS.observe(time.perf_counter() - started)
         except TemporaryDeliveryFailure as exc:
-            RELAY_REPLIES.labels(reply_class(str(exc)[:3]) if str(exc)[:1].isdigit() else "none").inc()
+            child(RELAY_REPLIES, reply_class(str(exc)[:3]) if str(exc)[:1].isdigit() else "none").inc()
             return self._temporary(email.pk, email.attempts + 1, str(exc))
         except PermanentDeliveryFailure as exc:
-            RELAY_REPLIES.labels("5xx").inc()
+            child(RELAY_REPLIES, "5xx").inc()
             suppress = email.to if exc.enhanced.startswith("5.1.") else None
             return Outcome(pk=email.pk, status=OutboxStatus.FAILED, attempted=True, error=str(exc), suppress=suppress)
-        RELAY_REPLIES.labels(reply_class(reply[:3]) if reply else "none").inc()
+        child(RELAY_REPLIES, reply_class(reply[:3]) if reply else "none").inc()
         return Outcome(pk=email.pk, status=OutboxStatus.SENT, attempted=True, reply=reply)
 
     def _temporary(self, pk: int, attempts: int, error: str) -> Outcome:

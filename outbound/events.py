@@ -17,7 +17,7 @@ from typing import Any
 
 from gateway.errors import DuplicateReply
 from gateway.logs import event as log_event
-from gateway.metrics import EVENTS
+from gateway.metrics import EVENTS, child
 from gateway.models import EntryKind, TeammateReply, Ticket, TicketCreated, TicketReplied, TicketStateChanged
 from gateway.store.db import Database
 from gateway.tokens import Keyring
@@ -143,7 +143,7 @@ class EventApplier:
 
 
 def _logged(event_type: str, event_id: str, ticket_id: str, applied: Applied) -> Applied:
-    EVENTS.labels(event_type, "replayed" if applied.replayed else "applied").inc()
+    child(EVENTS, event_type, "replayed" if applied.replayed else "applied").inc()
     log_event(log, "event.applied", type=event_type, event_id=event_id, ticket=ticket_id,
               actions=",".join(applied.response.get("actions", [])), emails=len(applied.outbox_pks),
               replayed=applied.replayed or None)

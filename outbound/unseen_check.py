@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, bindparam, case, func, or_, select, update
 
 from gateway.logs import event
-from gateway.metrics import UNSEEN_CHECKS, UNSEEN_LATENESS
+from gateway.metrics import UNSEEN_CHECKS, UNSEEN_LATENESS, child
 from gateway.models import EntryKind, TeammateReply, Ticket
 from gateway.store.db import Database
 from gateway.store.records import ticket_from_row
@@ -254,7 +254,7 @@ class UnseenChecker:
         )
         for o in outcomes:
             again = o.decision.check_again_at
-            UNSEEN_CHECKS.labels("emailed" if o.outbox_pk else "wait" if again else "nothing").inc()
+            child(UNSEEN_CHECKS, "emailed" if o.outbox_pk else "wait" if again else "nothing").inc()
             if o.late_by is not None:
                 UNSEEN_LATENESS.observe(o.late_by)
             event(log, "unseen.checked", ticket_key=o.ticket_key, emailed_outbox_id=o.outbox_pk,
