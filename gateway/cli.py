@@ -35,7 +35,10 @@ def _run(settings: Settings, parts: Sequence[str]) -> int:
     cleanly. A second signal during the stop ends the process at once (the signal's default action)."""
     from gateway.app import build_gateway
     from gateway.errors import CannotListen
+    from gateway.logs import configure
     from gateway.run import Parts
+
+    configure(level=settings.log_level, fmt=settings.log_format)
 
     stop = threading.Event()
 
@@ -52,6 +55,8 @@ def _run(settings: Settings, parts: Sequence[str]) -> int:
         running.start()
     except CannotListen as exc:
         raise SystemExit(f"web2chat-gateway: {exc}") from None
+    if settings.metrics_port is not None and "api" not in parts:
+        _serve_metrics(settings.metrics_host, settings.metrics_port)
     for line in running.where():
         print(line, flush=True)
     if "api" in parts and not settings.api_keys:
@@ -59,6 +64,18 @@ def _run(settings: Settings, parts: Sequence[str]) -> int:
     stop.wait()
     failed = running.stop()
     return 1 if failed else 0
+
+
+def _serve_metrics(host: str, port: int) -> None:
+    """This process's metrics on ``http://host:port/metrics`` (the smtp and worker processes; the API
+    serves its own at /metrics)."""
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        raise SystemExit(f"web2chat-gateway: GATEWAY_METRICS_PORT {port} on {host}: {exc.strerror}") from None
+    print(f"metrics http://{host}:{port}/metrics", flush=True)
 
 
 def _migrate(settings: Settings) -> int:

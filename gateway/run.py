@@ -93,7 +93,9 @@ class Parts:
             self._smtp = server
         if "api" in self.parts:
             assert self._api_socket is not None
-            config = uvicorn.Config(create_api(self.gw), log_level="warning", lifespan="off")
+            # log_config=None: uvicorn's lines (its access log included) go through the process's one
+            # handler (gateway.logs), in its format.
+            config = uvicorn.Config(create_api(self.gw), log_level=s.log_level, log_config=None, lifespan="off")
             self._api = api = uvicorn.Server(config)
             sockets = [self._api_socket]
             self._api_thread = threading.Thread(target=api.run, args=(sockets,), name="gateway-api", daemon=True)

@@ -80,6 +80,10 @@ class Settings:
     smtp_port: int = DEFAULT_SMTP_PORT
     #: The name the SMTP server gives in its greeting and EHLO answer. None: the machine's FQDN.
     smtp_hostname: str | None = None
+    log_level: str = "info"
+    log_format: str = "console"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
     unseen_delay_seconds: int = DEFAULT_UNSEEN_DELAY_SECONDS
     unseen_max_wait_seconds: int = DEFAULT_UNSEEN_MAX_WAIT_SECONDS
     bounce_soft_points: int = DEFAULT_BOUNCE_SOFT_POINTS
@@ -174,6 +178,15 @@ def _url(*schemes: str) -> Callable[[str], str]:
     return check
 
 
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value.strip().lower() not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return value.strip().lower()
+
+    return check
+
+
 def _domain(value: str) -> str:
     domain = value.strip().lower()
     if not _DOMAIN.match(domain):
@@ -264,6 +277,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         "smtp_host": read("SMTP_HOST", str),
         "smtp_port": read("SMTP_PORT", _port),
         "smtp_hostname": read("SMTP_HOSTNAME", _domain),
+        "log_level": read("LOG_LEVEL", _one_of("debug", "info", "warning", "error")),
+        "log_format": read("LOG_FORMAT", _one_of("console", "json")),
+        "metrics_host": read("METRICS_HOST", str),
+        "metrics_port": read("METRICS_PORT", _port),
         "unseen_delay_seconds": read("UNSEEN_DELAY_SECONDS", _non_negative),
         "unseen_max_wait_seconds": read("UNSEEN_MAX_WAIT_SECONDS", _non_negative),
         "bounce_soft_points": read("BOUNCE_SOFT_POINTS", _non_negative),

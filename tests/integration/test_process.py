@@ -211,3 +211,29 @@ def test_a_port_in_use_is_one_line_naming_the_setting_and_nothing_else(tmp_path:
     assert 0 != finished.returncode
     assert "" == finished.stdout
     assert [f"web2chat-gateway: {setting} {env[setting]} is in use on 127.0.0.1"] == finished.stderr.splitlines()
+
+
+def test_a_separate_smtp_process_logs_json_and_serves_its_metrics(tmp_path: Path, stopped: list[Gateway]) -> None:
+    """``smtp`` with GATEWAY_LOG_FORMAT=json and GATEWAY_METRICS_PORT: a refusal is one JSON line on its
+    output and counted on its own /metrics; it still stops with exit 0."""
+    import json
+    import urllib.request
+
+    metrics_port = free_port()
+    env = environment(tmp_path, GATEWAY_LOG_FORMAT="json", GATEWAY_METRICS_PORT=str(metrics_port))
+    running = start("smtp", env, ready="metrics http://")
+    stopped.append(running)
+    client = Client(running.smtp_port)
+    assert client.reply().startswith("220")
+    client.send("EHLO client.example.test")
+    client.send("MAIL FROM:<ada@customer.example.test>")
+    assert client.send("RCPT TO:<reply+forged@reply.example.test>").startswith("550")
+    client.send("QUIT")
+    client.close()
+    wait_for(lambda: running.printed('"event": "smtp.refused"'), what="the JSON refusal line")
+    line = json.loads(next(line for line in running.out if '"smtp.refused"' in line))
+    assert ("550 5.1.1", "UnknownRecipient") == (line["code"], line["reason"])
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=PATIENCE).read().decode()
+    assert 'w2c_smtp_replies_total{code_class="5xx",reason="UnknownRecipient"} 1.0' in text
+    running.process.send_signal(signal.SIGTERM)
+    assert 0 == running.exit_code()
