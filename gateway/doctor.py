@@ -105,12 +105,40 @@ def _secrets(s: Settings) -> Finding:
     return Finding(True, f"secrets: strong{note}")
 
 
-def _reply_domain(s: Settings) -> Finding:
+#: Seconds a DNS look-up of the reply domain's MX may take.
+DNS_TIMEOUT = 3.0
+
+
+def mx_hosts(domain: str, *, timeout: float = DNS_TIMEOUT) -> tuple[str, ...] | str:
+    """The MX hosts of ``domain`` (lowest preference first), or why they could not be looked up."""
+    import dns.exception
+    import dns.resolver
+
+    try:
+        answer = dns.resolver.resolve(domain, "MX", lifetime=timeout)
+    except dns.resolver.NXDOMAIN:
+        return f"{domain} does not exist in DNS"
+    except dns.resolver.NoAnswer:
+        return f"{domain} has no MX record"
+    except (dns.exception.DNSException, OSError) as exc:
+        return f"cannot check (DNS not reachable from here: {type(exc).__name__})"
+    records = sorted(answer, key=lambda r: r.preference)
+    return tuple(str(r.exchange).rstrip(".") for r in records)
+
+
+def _reply_domain(s: Settings, *, lookup: Callable[[str], tuple[str, ...] | str] | None = None) -> Finding:
     if s.reply_domain == PLACEHOLDER_DOMAIN:
         return Finding(False, f"reply domain: {PLACEHOLDER_DOMAIN} reaches no one: set {PREFIX}REPLY_DOMAIN to "
                               "a domain whose MX points at this gateway")
-    return Finding(True, f"reply domain: {s.reply_domain} (its MX record is not checked here: "
-                         f"dig MX {s.reply_domain} should name this gateway or the MTA in front of it)")
+    hosts = (lookup or mx_hosts)(s.reply_domain)
+    if isinstance(hosts, str):
+        if hosts.startswith("cannot check"):
+            return Finding(True, f"reply domain: {s.reply_domain}: MX {hosts}; `dig MX {s.reply_domain}` should "
+                                 "name this gateway or the MTA in front of it")
+        return Finding(False, f"reply domain: {hosts}: replies and bounces cannot reach the gateway; give "
+                              f"{s.reply_domain} an MX record naming this gateway (or the MTA in front of it)")
+    return Finding(True, f"reply domain: {s.reply_domain}: MX {', '.join(hosts)} (replies and bounces go there: "
+                         "it must be this gateway or an MTA relaying the domain to it)")
 
 
 def _webhook(s: Settings) -> Finding:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import doctor
 from gateway.cli import main
 from gateway.store import make_engine, migrate
 from tests.integration.relay import ScriptedRelay, running_relay
@@ -27,6 +28,12 @@ def good(tmp_path: Path, relay_port: int) -> dict[str, str]:
         "GATEWAY_API_KEYS": STRONG,
         "GATEWAY_MESSENGER_SECRET": STRONG,
     }
+
+
+@pytest.fixture(autouse=True)
+def reply_domain_has_mx(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No DNS in tests: the reply domain's MX look-up answers as a configured domain's would."""
+    monkeypatch.setattr(doctor, "mx_hosts", lambda domain: ("mx.acme.example.test",))
 
 
 def test_a_good_configuration_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -64,3 +71,21 @@ def test_an_unmigrated_store_says_to_migrate(tmp_path: Path, capsys: pytest.Capt
     assert problems[0].startswith("PROBLEM  store: ")
     assert "migration(s) not applied (0001, " in problems[0]
     assert problems[0].endswith("run web2chat-gateway migrate")
+
+
+@pytest.mark.parametrize(
+    ("answer", "ok", "said"),
+    [
+        (("mx1.acme.example.test", "mx2.acme.example.test"), True, "MX mx1.acme.example.test, mx2.acme.example.test"),
+        ("reply.acme.example.test has no MX record", False, "give reply.acme.example.test an MX record"),
+        ("reply.acme.example.test does not exist in DNS", False, "does not exist"),
+        ("cannot check (DNS not reachable from here: Timeout)", True, "cannot check"),
+    ],
+)
+def test_the_reply_domain_mx_is_checked_and_unreachable_dns_said_plainly(answer: object, ok: bool, said: str) -> None:
+    """MX hosts are named; a missing MX or domain is a problem; DNS out of reach is said, not failed."""
+    from gateway.settings import Settings
+
+    finding = doctor._reply_domain(Settings(reply_domain="reply.acme.example.test"), lookup=lambda d: answer)  # type: ignore[arg-type,return-value]
+    assert ok == finding.ok
+    assert said in finding.line
