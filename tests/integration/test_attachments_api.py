@@ -128,3 +128,19 @@ def test_the_webhook_carries_html_with_inline_images_and_attachment_urls(landed:
     assert ("", "", "no_quote") == (reply["signature"], reply["trimmed"], reply["rule"])
     assert [(f"{base}/0", "page.png", True), (f"{base}/1", "printer-log.pdf", False)] == [
         (a["url"], a["filename"], a["inline"]) for a in reply["attachments"]]
+
+
+def test_the_thread_lists_the_replys_attachments_with_urls_the_messenger_key_reads(landed: Landed) -> None:
+    """The customer reply's thread entry carries each attachment and its URL; other entries carry none."""
+    mine = key_for("c-" + CUSTOMER, landed.gw.messenger_secret)
+    thread = landed.client.get("/v1/tickets/T-1/thread", headers={"Authorization": f"Bearer {mine}"}).json()
+    reply, = (e for e in thread["entries"] if e["kind"] == "customer_reply")
+    base = f"/v1/inbound/{landed.inbound_id}/attachments"
+    assert [
+        {"filename": "page.png", "content_type": "image/png", "size": 70, "inline": True, "url": f"{base}/0"},
+        {"filename": "printer-log.pdf", "content_type": "application/pdf", "size": 82, "inline": False,
+         "url": f"{base}/1"},
+    ] == reply["attachments"]
+    assert all("attachments" not in e for e in thread["entries"] if e["kind"] != "customer_reply")
+    fetched = landed.client.get(reply["attachments"][0]["url"], params={"access_token": mine})
+    assert PNG == fetched.content
