@@ -21,11 +21,11 @@ from gateway.store.changes import ChangeKind, record_change
 from gateway.store.db import Database
 from gateway.store.records import inserted_pk, storable
 from gateway.store.sqlite import Prebuilt
-from gateway.store.tables import entries, inbound_messages, outbox, tickets
+from gateway.store.tables import customers, entries, inbound_messages, outbox, tickets
 from gateway.store.uow import note
 from inbound.webhook import WebhookDraft, insert_webhook
 
-__all__ = ["STORED_MAIL", "InboundStore", "ParsedFields", "StoredInbound", "insert_raw"]
+__all__ = ["STORED_MAIL", "InboundSource", "InboundStore", "ParsedFields", "StoredInbound", "insert_raw"]
 
 #: The hand-on topic of messages stored (or released) for the pipeline: their pks.
 STORED_MAIL = "stored_mail"
@@ -85,6 +85,16 @@ class StoredInbound:
     released_at: datetime | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class InboundSource:
+    """A stored message's bytes and whose ticket it landed on (for serving its attachments)."""
+
+    pk: int
+    raw: bytes
+    #: The help desk's id of the customer whose ticket the reply landed on; None unless it landed.
+    customer_id: str | None
+
+
 class InboundStore:
     """Keeps raw inbound messages durably and lands the replies they carry."""
 
@@ -129,6 +139,22 @@ class InboundStore:
             attachments=tuple(json.loads(m["attachments"] or "[]")),
             released_at=m["released_at"],
         )
+
+    def source(self, pk: int) -> InboundSource | None:
+        """Message ``pk``'s raw bytes and, if its reply landed, the customer of that ticket; or None."""
+        query = (
+            select(inbound_messages.c.raw, inbound_messages.c.status, customers.c.external_id)
+            .select_from(inbound_messages)
+            .outerjoin(tickets, tickets.c.pk == inbound_messages.c.ticket_pk)
+            .outerjoin(customers, customers.c.pk == tickets.c.customer_pk)
+            .where(inbound_messages.c.pk == pk)
+        )
+        with self._db.read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        landed = row.status == InboundStatus.LANDED.value
+        return InboundSource(pk=pk, raw=bytes(row.raw), customer_id=row.external_id if landed else None)
 
     def unprocessed(self, *, received_before: datetime, limit: int = 500) -> list[int]:
         """Messages stored before ``received_before`` but not yet processed."""

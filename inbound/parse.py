@@ -21,7 +21,7 @@ from typing import Any
 from gateway.errors import MalformedMessage
 from inbound.charsets import decode_text, fix_8bit_header
 
-__all__ = ["Attachment", "ParsedEmail", "parse_email", "parse_message_ids"]
+__all__ = ["Attachment", "AttachmentContent", "ParsedEmail", "attachment_content", "parse_email", "parse_message_ids"]
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
 
@@ -34,6 +34,16 @@ class Attachment:
     content_type: str
     size: int
     inline: bool
+    #: The part's ``Content-ID`` without its angle brackets (what ``cid:`` URLs name), or None.
+    content_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AttachmentContent:
+    """One attachment's metadata and its decoded bytes (:func:`attachment_content`)."""
+
+    attachment: Attachment
+    data: bytes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,15 +177,34 @@ def parse_email(raw: bytes) -> ParsedEmail:
         raise MalformedMessage(f"cannot parse message: {type(exc).__name__}: {exc}") from None
 
 
-def _parse(raw: bytes) -> ParsedEmail:
+def attachment_content(raw: bytes, n: int) -> AttachmentContent | None:
+    """Attachment ``n`` (0-based, in :attr:`ParsedEmail.attachments` order) of ``raw`` with its
+    decoded bytes, or None when there is no such attachment; :class:`MalformedMessage` when
+    ``raw`` cannot be parsed. Parses the message once and decodes only that part."""
+    if n < 0:
+        return None
+    try:
+        parts = _bodies(_message(raw))[3]
+    except MalformedMessage:
+        raise
+    except Exception as exc:  # noqa: BLE001 - flanker raises anything on bad MIME
+        raise MalformedMessage(f"cannot parse message: {type(exc).__name__}: {exc}") from None
+    if n >= len(parts):
+        return None
+    data = _raw_body(parts[n])
+    return AttachmentContent(_attachment(parts[n], data), data)
+
+
+def _message(raw: bytes) -> Any:
     if not raw.strip():
         raise MalformedMessage("empty message")
-    message = _mime.from_string(raw.decode("latin-1"))
-    headers = tuple((str(k).lower(), fix_8bit_header(str(v))) for k, v in message.headers.iteritems())
-    if not any(k in ("from", "subject", "message-id", "to", "content-type") for k, _ in headers):
-        raise MalformedMessage("no email headers found (From, To, Subject, Message-ID, Content-Type)")
+    return _mime.from_string(raw.decode("latin-1"))
+
+
+def _bodies(message: Any) -> tuple[str | None, str | None, str | None, list[Any]]:
+    """The first text and HTML bodies, the delivery status, and the attachment parts in order."""
     text = html = delivery_status = None
-    attachments: list[Attachment] = []
+    parts: list[Any] = []
     for part in message.walk(with_self=True, skip_enclosed=True):
         ctype = part.content_type
         if ctype.is_multipart() or ctype.is_message_container():
@@ -191,12 +220,37 @@ def _parse(raw: bytes) -> ParsedEmail:
             if ctype.value == "text/html" and html is None:
                 html = _text(part)
                 continue
-        attachments.append(Attachment(
-            filename=part.detected_file_name or None,
-            content_type=ctype.value,
-            size=len(_raw_body(part)),
-            inline=disposition == "inline" or (disposition != "attachment" and bool(part.headers.get("Content-ID"))),
-        ))
+        parts.append(part)
+    return text, html, delivery_status, parts
+
+
+def _attachment(part: Any, data: bytes | None = None) -> Attachment:
+    disposition = (part.content_disposition[0] or "").lower()
+    content_id = _part_header(part, "Content-ID").strip().strip("<>").strip() or None
+    return Attachment(
+        filename=part.detected_file_name or None,
+        content_type=part.content_type.value,
+        size=len(_raw_body(part) if data is None else data),
+        inline=disposition == "inline" or (disposition != "attachment" and content_id is not None),
+        content_id=content_id,
+    )
+
+
+def _part_header(part: Any, name: str) -> str:
+    try:
+        value = part.headers.get(name)
+    except Exception:  # noqa: BLE001 - an undecodable header reads as absent
+        return ""
+    return str(value) if value is not None else ""
+
+
+def _parse(raw: bytes) -> ParsedEmail:
+    message = _message(raw)
+    headers = tuple((str(k).lower(), fix_8bit_header(str(v))) for k, v in message.headers.iteritems())
+    if not any(k in ("from", "subject", "message-id", "to", "content-type") for k, _ in headers):
+        raise MalformedMessage("no email headers found (From, To, Subject, Message-ID, Content-Type)")
+    text, html, delivery_status, parts = _bodies(message)
+    attachments = [_attachment(part) for part in parts]
     senders = _addresses(message, "From")
     to_addrs = tuple(a for name in ("To", "Cc") for _, a in _addresses(message, name))
     raw_id = _header(message, "Message-ID").strip()

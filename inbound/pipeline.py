@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -20,19 +20,30 @@ from gateway.errors import AutoReply, Bounce, InboundError, MalformedMessage, No
 from gateway.logs import event
 from gateway.metrics import EXTRACTION_RULES, INBOUND_OUTCOMES, child
 from gateway.models import InboundStatus, Ticket
+from inbound.attachments import attachment_path
 from inbound.bounce_report import read_bounce
 from inbound.classify import MessageKind, classify
 from inbound.inbox import InboundStore, ParsedFields, StoredInbound
-from inbound.parse import ParsedEmail, parse_email
+from inbound.parse import Attachment, ParsedEmail, parse_email
 from inbound.recipients import RecipientCheck
 from inbound.rejections import stored_status
+from inbound.reply_html import reply_html
 from inbound.thread import ThreadMatch, choose_thread
 from inbound.verify import check_sender
 from inbound.webhook import WebhookDraft
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Extracted", "InboundPipeline", "Outcome", "dedup_key", "preview", "webhook_payload"]
+__all__ = [
+    "WEBHOOK_PAYLOAD_VERSION",
+    "Extracted",
+    "InboundPipeline",
+    "Outcome",
+    "attachments_out",
+    "dedup_key",
+    "preview",
+    "webhook_payload",
+]
 
 
 #: Times processing a message may crash before it ends ``failed`` (each sweep retries it once).
@@ -105,21 +116,40 @@ def parsed_fields(parsed: ParsedEmail) -> ParsedFields:
     )
 
 
-def webhook_payload(stored: StoredInbound, parsed: ParsedEmail, ticket: Ticket, text: str, signal: str) -> str:
-    """The JSON body announcing a landed reply to the help desk."""
+#: The version of the ``ticket.customer_reply`` payload (docs/operations.md describes each).
+WEBHOOK_PAYLOAD_VERSION = 2
+
+
+def attachments_out(inbound_id: int, attachments: Sequence[Attachment]) -> list[dict[str, object]]:
+    """The attachments as the webhook lists them: metadata and the URL to fetch each (relative to the API)."""
+    return [{**a.__dict__, "url": attachment_path(inbound_id, n)} for n, a in enumerate(attachments)]
+
+
+def webhook_payload(
+    stored: StoredInbound, parsed: ParsedEmail, ticket: Ticket, extracted: Extracted, signal: str
+) -> str:
+    """The JSON body announcing a landed reply to the help desk (version :data:`WEBHOOK_PAYLOAD_VERSION`)."""
+    text = extracted.text.strip()
+    html = reply_html(html=parsed.html, text=text, rule=extracted.rule, inbound_id=stored.pk,
+                      attachments=parsed.attachments)
     return json.dumps({
         "type": "ticket.customer_reply",
+        "version": WEBHOOK_PAYLOAD_VERSION,
         "ticket": {"id": ticket.id},
         "customer": {"id": ticket.customer.id, "email": ticket.customer.email},
         "reply": {
             "text": text,
+            "html": html,
+            "signature": extracted.signature.strip("\n"),
+            "trimmed": extracted.quoted,
+            "rule": extracted.rule,
             "from": parsed.from_addr,
             "subject": parsed.subject,
             "message_id": parsed.message_id,
             "received_at": stored.received_at.isoformat(),
             "threaded_by": signal,
             "inbound_id": stored.pk,
-            "attachments": [dict(a.__dict__) for a in parsed.attachments],
+            "attachments": attachments_out(stored.pk, parsed.attachments),
         },
     }, ensure_ascii=False, sort_keys=True)
 
@@ -227,7 +257,7 @@ class InboundPipeline:
             raise NoReplyText("no reply text found once quoted history and signature are removed")
         webhook = None
         if self._webhook_url:
-            payload = webhook_payload(stored, parsed, ticket, text, match.signal.value)
+            payload = webhook_payload(stored, parsed, ticket, extracted, match.signal.value)
             webhook = WebhookDraft(self._webhook_url, payload)
         entry_pk = self._inbound.land_customer_reply(
             stored.pk, ticket_key=ticket.key, text=text, dedup_key=dedup_key(parsed, stored.raw),

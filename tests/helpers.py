@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import Message
+from email.mime.application import MIMEApplication
+from email.mime.image import MIMEImage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
@@ -46,6 +48,7 @@ __all__ = [
     "drain",
     "first_id",
     "gmail_reply",
+    "gmail_reply_with_attachments",
     "one_draft",
     "open_ticket",
     "parse",
@@ -148,6 +151,48 @@ def open_ticket(gw: Gateway, ticket_id: str = "T-1", email: str = CUSTOMER) -> T
     ticket = gw.tickets.get(ticket_id)
     assert ticket is not None
     return ticket
+
+
+def gmail_reply_with_attachments(
+    original: Message, *, sender: str, text: str, signature: str, image: bytes, pdf: bytes
+) -> bytes:
+    """A Gmail HTML reply with a signature, an inline screenshot (``cid:``) and a PDF attachment,
+    laid out as Gmail sends one: mixed(related(alternative(text, html), image), pdf)."""
+    quoted_text = original.get_payload()[0].get_payload(decode=True).decode("utf-8")
+    quote = "\n".join("> " + line if line else ">" for line in quoted_text.splitlines())
+    date, who = original["Date"], original["From"]
+    sig_lines = signature.splitlines()
+    plain = (f"{text}\n[image: screenshot.png]\n\n-- \n" + "\n".join(sig_lines)
+             + f"\n\nOn {date}, {who} wrote:\n\n{quote}\n")
+    html = (
+        f'<div dir="ltr"><div>{text}</div><div><img src="cid:ii_m3x1shot" alt="screenshot.png" width="544"'
+        f' height="306"><br></div><br clear="all"><div><br></div><span class="gmail_signature_prefix">-- </span><br>'
+        f'<div dir="ltr" class="gmail_signature" data-smartmail="gmail_signature">{"<br>".join(sig_lines)}</div></div>'
+        f'<br><div class="gmail_quote gmail_quote_container"><div dir="ltr" class="gmail_attr">On {date}, {who} wrote:'
+        f'<br></div><blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex">{quoted_text}</blockquote></div>'
+    )
+    alternative = MIMEMultipart("alternative")
+    alternative.attach(MIMEText(plain, "plain", "utf-8"))
+    alternative.attach(MIMEText(html, "html", "utf-8"))
+    related = MIMEMultipart("related")
+    related.attach(alternative)
+    screenshot = MIMEImage(image, "png", name="screenshot.png")
+    screenshot.add_header("Content-Disposition", "inline", filename="screenshot.png")
+    screenshot.add_header("Content-ID", "<ii_m3x1shot>")
+    screenshot.add_header("X-Attachment-Id", "ii_m3x1shot")
+    related.attach(screenshot)
+    reply = MIMEMultipart("mixed")
+    reply.attach(related)
+    document = MIMEApplication(pdf, "pdf", name="printer-log.pdf")
+    document.add_header("Content-Disposition", "attachment", filename="printer-log.pdf")
+    reply.attach(document)
+    reply["From"] = sender
+    reply["To"] = original["Reply-To"]
+    reply["Subject"] = "Re: " + str(original["Subject"])
+    reply["Message-ID"] = make_msgid(domain="mail.gmail.example")
+    reply["In-Reply-To"] = original["Message-ID"]
+    reply["References"] = original["Message-ID"]
+    return reply.as_bytes(policy=compat32.clone(linesep="\r\n"))
 
 
 @dataclass

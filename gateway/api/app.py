@@ -6,7 +6,7 @@ from fastapi import Depends, FastAPI
 
 import gateway
 from gateway import demo
-from gateway.api import events, health, inbound, messenger, ops, previews, stream, suppressions, webhooks
+from gateway.api import attachments, events, health, inbound, messenger, ops, previews, stream, suppressions, webhooks
 from gateway.api.access import require_key, require_principal
 from gateway.api.docs import install_docs
 from gateway.api.errors import ErrorOut, install_error_handlers
@@ -40,6 +40,7 @@ def create_api(gw: Gateway) -> FastAPI:
         messenger_url=gw.settings.messenger_url, principal=principal,
     ))
     app.include_router(stream.router_for(hub=gw.hub, principal=principal))
+    app.include_router(attachments.router_for(inbound=gw.inbound, principal=principal))
     app.include_router(demo.router())
     checks: dict[str, health.Check] = {"store": health.store_answers(gw.db)}
     if gw.settings.redis_url:

@@ -61,9 +61,43 @@
     if (entry.kind === "ticket_created") li.textContent = "Ticket created" + (entry.text ? ": " + entry.text : "");
     else if (entry.kind === "state_changed") li.textContent = "Ticket " + label(entry.state.to) + (entry.text ? ": " + entry.text : "");
     else li.textContent = entry.text;
+    if (entry.attachments && entry.attachments.length) li.append(attachmentsNode(entry.attachments));
     const meta = [entry.author ? entry.author.name : null, entry.channel === "email" ? "by email" : null, when(entry.created_at)];
     li.append(el("span", "meta", meta.filter(Boolean).join(" · ")));
     return li;
+  }
+
+  // Attachment bytes are fetched with the key in the header (not in a URL) and shown from a blob:
+  // inline images as images, everything else as a download link.
+  async function blobUrl(path) {
+    const response = await fetch(path, { headers: { Authorization: "Bearer " + state.token } });
+    if (!response.ok) throw new Error(path + ": " + response.status);
+    return URL.createObjectURL(await response.blob());
+  }
+
+  function attachmentsNode(attachments) {
+    const box = el("div", "attachments");
+    for (const a of attachments) {
+      const name = a.filename || "attachment";
+      if (a.inline && a.content_type.startsWith("image/")) {
+        const img = el("img", "inline-image");
+        img.alt = name;
+        blobUrl(a.url).then((url) => { img.src = url; }, () => { img.replaceWith(el("span", "missing", name)); });
+        box.append(img);
+      } else {
+        const link = el("a", "attachment", name + " (" + Math.max(1, Math.round(a.size / 1024)) + " KB)");
+        link.href = "#";
+        link.addEventListener("click", async (event) => {
+          event.preventDefault();
+          const save = el("a");
+          save.href = await blobUrl(a.url);
+          save.download = name;
+          save.click();
+        });
+        box.append(link);
+      }
+    }
+    return box;
   }
 
   function addEntries(entries, atTop) {

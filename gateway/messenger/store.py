@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,12 +11,21 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, func, or_, select, update
 
 from gateway.errors import UnknownEntry
-from gateway.messenger.view import NOTIFYING_KINDS, Pill, ThreadEntry, ThreadPage, TicketSummary, parse_entry_id
+from gateway.messenger.view import (
+    NOTIFYING_KINDS,
+    EntryAttachment,
+    Pill,
+    ThreadEntry,
+    ThreadPage,
+    TicketSummary,
+    parse_entry_id,
+)
 from gateway.messenger.view import preview as make_preview
 from gateway.models import EntryKind
 from gateway.store.changes import Change, ChangeKind, ChangeLog, record_change
 from gateway.store.db import Database
-from gateway.store.tables import customers, entries, tickets
+from gateway.store.tables import customers, entries, inbound_messages, tickets
+from inbound.attachments import attachment_path
 
 __all__ = ["ChangeView", "MessengerStore"]
 
@@ -37,11 +47,31 @@ def _pill(m: Any) -> Pill:
     return Pill(key=m["pk"], id=m["external_id"], title=m["title"], state=m["state"], customer_id=m["customer_id"])
 
 
+#: Entries with the attachment metadata of the email they came from (kept on the raw message's row).
+_ENTRIES = (
+    select(entries, inbound_messages.c.attachments.label("inbound_attachments"))
+    .select_from(entries)
+    .outerjoin(inbound_messages, inbound_messages.c.pk == entries.c.inbound_pk)
+)
+
+
+def _attachments(inbound_pk: int | None, stored: str | None) -> tuple[EntryAttachment, ...]:
+    """The entry's attachments with their URLs, from the metadata stored when the reply landed."""
+    if inbound_pk is None or not stored:
+        return ()
+    return tuple(
+        EntryAttachment(filename=a.get("filename"), content_type=str(a.get("content_type", "")),
+                        size=int(a.get("size", 0)), inline=bool(a.get("inline")), url=attachment_path(inbound_pk, n))
+        for n, a in enumerate(json.loads(stored))
+    )
+
+
 def _entry(m: Any) -> ThreadEntry:
     return ThreadEntry(
         key=m["pk"], kind=EntryKind(m["kind"]), text=m["text"], created_at=m["created_at"],
         author_name=m["author_name"], channel=m["channel"], reply_id=m["external_id"],
         state_from=m["state_from"], state_to=m["state_to"], seen_at=m["seen_at"],
+        attachments=_attachments(m["inbound_pk"], m["inbound_attachments"]),
     )
 
 
@@ -123,7 +153,7 @@ class MessengerStore:
 
     def thread_page(self, pill: Pill, *, limit: int, before: int | None = None, after: int | None = None) -> ThreadPage:
         """Up to ``limit`` entries, oldest first: the newest ones, or those before/after a cursor."""
-        query = select(entries).where(entries.c.ticket_pk == pill.key)
+        query = _ENTRIES.where(entries.c.ticket_pk == pill.key)
         if after is not None:
             query = query.where(entries.c.pk > after).order_by(entries.c.pk)
         else:
@@ -155,7 +185,7 @@ class MessengerStore:
         summaries = self.summaries(c.ticket_key for c in found)
         added = {c.entry_key for c in found if c.entry_key is not None}
         with self._db.read() as conn:
-            rows = conn.execute(select(entries).where(entries.c.pk.in_(sorted(added)))).all() if added else []
+            rows = conn.execute(_ENTRIES.where(entries.c.pk.in_(sorted(added)))).all() if added else []
         by_key = {r.pk: _entry(r._mapping) for r in rows}
         return [
             ChangeView(c, summaries[c.ticket_key], by_key.get(c.entry_key) if c.entry_key else None) for c in found

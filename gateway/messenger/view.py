@@ -10,6 +10,7 @@ from gateway.models import EntryKind
 
 __all__ = [
     "PREVIEW_CHARS",
+    "EntryAttachment",
     "Pill",
     "ThreadEntry",
     "ThreadPage",
@@ -50,6 +51,17 @@ class TicketSummary:
 
 
 @dataclass(frozen=True, kw_only=True)
+class EntryAttachment:
+    """An attachment (or inline image) of a customer's email reply, and where to fetch it."""
+
+    filename: str | None
+    content_type: str
+    size: int
+    inline: bool
+    url: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ThreadEntry:
     """One entry of a thread as the Messenger shows it; ``key`` orders entries (and pages)."""
 
@@ -63,6 +75,7 @@ class ThreadEntry:
     state_from: str | None = None
     state_to: str | None = None
     seen_at: datetime | None = None
+    attachments: tuple[EntryAttachment, ...] = ()
 
     @property
     def id(self) -> str:

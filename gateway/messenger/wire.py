@@ -16,13 +16,14 @@ from pydantic import AliasChoices, Field
 
 from gateway.messenger.hub import Frame
 from gateway.messenger.store import ChangeView
-from gateway.messenger.view import Pill, ThreadEntry, ThreadPage, TicketSummary
+from gateway.messenger.view import EntryAttachment, Pill, ThreadEntry, ThreadPage, TicketSummary
 from gateway.models import EntryKind
 from gateway.store.changes import ChangeKind
 from gateway.wire_types import Absent, Instant, OutModel
 
 __all__ = [
     "AuthorOut",
+    "EntryAttachmentOut",
     "EntryEventOut",
     "MessengerTokenOut",
     "PageCursorsOut",
@@ -88,6 +89,23 @@ class StateChangeOut(OutModel):
     state_to: str = Field(serialization_alias="to", validation_alias=AliasChoices("to", "state_to"))
 
 
+class EntryAttachmentOut(OutModel):
+    """An attachment (or inline image) of a customer's email reply."""
+
+    filename: str | None
+    content_type: str = Field(description="as the sender declared it; the download is typed by its bytes")
+    size: int = Field(description="bytes")
+    inline: bool = Field(description="an image shown in the body of an HTML reply")
+    url: str = Field(description="relative to the API; the customer's Messenger key reads it (also as "
+                     "`?access_token=`, for `<img>`)")
+
+    @classmethod
+    def of(cls, attachment: EntryAttachment) -> EntryAttachmentOut:
+        """The attachment as the Messenger shows it."""
+        return cls(filename=attachment.filename, content_type=attachment.content_type, size=attachment.size,
+                   inline=attachment.inline, url=attachment.url)
+
+
 class ThreadEntryOut(OutModel):
     """A thread entry; the keys after ``created_at`` are present only when they apply."""
 
@@ -100,6 +118,9 @@ class ThreadEntryOut(OutModel):
     channel: str | Absent = Field(default=None, description='customer replies by email: "email"')
     state: StateChangeOut | Absent = Field(default=None, description="state changes")
     seen_at: Instant | Absent = Field(default=None, description="once the customer has seen it")
+    attachments: list[EntryAttachmentOut] | Absent = Field(
+        default=None, description="customer replies by email with attachments or inline images"
+    )
 
     @classmethod
     def of(cls, entry: ThreadEntry) -> ThreadEntryOut:
@@ -115,6 +136,8 @@ class ThreadEntryOut(OutModel):
             optional["state"] = StateChangeOut(state_from=entry.state_from, state_to=entry.state_to)
         if entry.seen_at:
             optional["seen_at"] = entry.seen_at.isoformat()
+        if entry.attachments:
+            optional["attachments"] = [EntryAttachmentOut.of(a) for a in entry.attachments]
         return cls(id=entry.id, kind=entry.kind, text=entry.text, created_at=entry.created_at.isoformat(), **optional)
 
 

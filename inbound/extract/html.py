@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from html import escape
 from typing import Final
 
 import lxml.etree
@@ -26,7 +27,7 @@ from inbound.extract.model import (
     RULE_YAHOO_QUOTED_HTML,
 )
 
-__all__ = ["HtmlSplit", "html_to_text", "split_html"]
+__all__ = ["HtmlSplit", "html_to_text", "reply_part_html", "split_html"]
 
 
 def _has_class(name: str) -> str:
@@ -72,6 +73,28 @@ def split_html(html: str) -> HtmlSplit | None:
     root = _parse(html)
     if root is None:
         return None
+    removed, rule = _cut(root)
+    if not rule:
+        return None
+    return HtmlSplit(html_to_text(root), "\n".join(r for r in removed if r.strip()), rule)
+
+
+def reply_part_html(html: str) -> str | None:
+    """The HTML of ``html``'s body once the history is cut by structure (the markup of the new
+    part, unsanitised); None when no marker is present (or it is not HTML)."""
+    root = _parse(html)
+    if root is None:
+        return None
+    if not _cut(root)[1]:
+        return None
+    body = root.find("body")
+    top = body if body is not None else root
+    inner = [escape(top.text or "")] + [lxml.html.tostring(child, encoding="unicode") for child in top]
+    return "".join(inner)
+
+
+def _cut(root: lxml.html.HtmlElement) -> tuple[list[str], str]:
+    """Remove the history from ``root`` in place: the text of what went, and the rule ("" for none)."""
     removed: list[str] = []
     rule = ""
     for node in _elements(_OUTLOOK_XPATH, root):
@@ -91,9 +114,7 @@ def split_html(html: str) -> HtmlSplit | None:
                     removed.append(_drop(nxt))
             removed.append(_drop(node))
             rule = rule or name
-    if not rule:
-        return None
-    return HtmlSplit(html_to_text(root), "\n".join(r for r in removed if r.strip()), rule)
+    return removed, rule
 
 
 def html_to_text(source: str | lxml.html.HtmlElement) -> str:

@@ -187,8 +187,9 @@ def test_attachments_are_kept_with_names_types_and_sizes(desk: Desk) -> None:
     assert stored is not None
     assert raw == stored.raw
     assert [
-        {"filename": "page.png", "content_type": "image/png", "size": 70, "inline": True},
-        {"filename": "printer-log.pdf", "content_type": "application/pdf", "size": 82, "inline": False},
+        {"filename": "page.png", "content_type": "image/png", "size": 70, "inline": True, "content_id": "page@photo"},
+        {"filename": "printer-log.pdf", "content_type": "application/pdf", "size": 82, "inline": False,
+         "content_id": None},
     ] == list(stored.attachments)
     assert ["Here is a photo of the page and the printer log."] == desk.replies()
 
