@@ -32,7 +32,7 @@ def test_words_the_rules_would_cut_whole_land_with_the_fallback_rule(tmp_path: P
         with Parts(gw, parts=("smtp", "worker"), sweep_interval=0.5) as parts:
             with smtplib.SMTP("127.0.0.1", parts.smtp_port) as smtp:
                 smtp.sendmail(CUSTOMER, [reply_to], raw)
-            (headers, body) = wait_for(lambda: helpdesk.received and helpdesk.received[0], what="the webhook")
+            (_, body) = wait_for(lambda: helpdesk.received and helpdesk.received[0], what="the webhook")
         payload = json.loads(body)
         assert "unquoted_fallback" == payload["reply"]["rule"]
         assert payload["reply"]["text"].startswith("På måndag tar jag med skrivaren till er")
