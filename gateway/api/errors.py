@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.api.openapi import schema_ref
+from gateway.api.schemas import EVENT_TYPES
 from gateway.errors import (
     DuplicateReply,
     EventError,
@@ -127,7 +128,8 @@ def install_event_errors(app: FastAPI) -> None:
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
-    parts = [str(p) for p in loc if p != "body"]
+    # "body" and the event type a discriminated union puts in the location are not fields.
+    parts = [str(p) for p in loc if p != "body" and p not in EVENT_TYPES]
     return ".".join(parts) or "body"
 
 
