@@ -5,6 +5,8 @@ store queries.
 
 Signature: ``X-Web2Chat-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`` with
 ``X-Web2Chat-Timestamp: <unix seconds>``; the receiver recomputes it and rejects old timestamps.
+Idempotency: ``X-Web2Chat-Delivery: <webhook call id>`` is the same on every attempt and replay of
+one call, so a receiver that got a call whose answer was lost can recognise it when it comes again.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from gateway.store.tables import webhook_deliveries
 from gateway.store.uow import note
 
 __all__ = [
+    "DELIVERY_HEADER",
     "WEBHOOKS_QUEUED",
     "HttpPoster",
     "MemoryPoster",
@@ -52,6 +55,8 @@ WEBHOOKS_QUEUED = "webhooks_queued"
 SIGNATURE_HEADER = "X-Web2Chat-Signature"
 #: Header carrying the signed timestamp.
 TIMESTAMP_HEADER = "X-Web2Chat-Timestamp"
+#: Header carrying the call's id, the same on every attempt of it: the receiver's idempotency key.
+DELIVERY_HEADER = "X-Web2Chat-Delivery"
 #: How long a worker holds a call it is making before another may take it over.
 POST_LEASE = timedelta(minutes=2)
 #: Seconds one POST may take.
@@ -240,6 +245,7 @@ class WebhookDeliverer:
         timestamp = int(now.timestamp())
         headers = {
             "Content-Type": "application/json",
+            DELIVERY_HEADER: str(call.pk),
             TIMESTAMP_HEADER: str(timestamp),
             SIGNATURE_HEADER: sign(self._secret, timestamp, body),
         }

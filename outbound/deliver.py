@@ -22,8 +22,11 @@ __all__ = ["BATCH_LIMIT", "FINISHED_MEMORY", "SEND_LEASE", "Deliverer"]
 
 log = logging.getLogger(__name__)
 
-#: How long a worker holds an email it is sending before another may take it over.
-SEND_LEASE = timedelta(minutes=5)
+#: How long a worker holds an email it is sending before another may take it over: a worker killed
+#: while sending has its batch sent again (same Message-IDs) this long after its last renewal.
+#: Renewed for the whole batch once half of it has passed (one UPDATE), so a slow batch (25
+#: emails, each up to the relay's timeout) keeps its hold until its outcomes are recorded.
+SEND_LEASE = timedelta(seconds=60)
 #: Most emails one job claims at once (others queued and due ride along on its connection).
 BATCH_LIMIT = 25
 #: Emails finished in another email's batch that a deliverer remembers, so that their own jobs
@@ -75,19 +78,25 @@ class Deliverer:
                 return None
             if pk in self._in_flight:  # in a batch another thread of this deliverer is sending
                 return None
-        claimed = self._outbox.claim_batch(pk, now=self._clock(), lease=SEND_LEASE, limit=self._batch_limit)
+        claimed_at = self._clock()
+        claimed = self._outbox.claim_batch(pk, now=claimed_at, lease=SEND_LEASE, limit=self._batch_limit)
         with self._finished_lock:
             self._in_flight.update(c.email.pk for c in claimed)
         try:
-            return self._send_batch(pk, claimed)
+            return self._send_batch(pk, claimed, renew_at=claimed_at + SEND_LEASE / 2)
         finally:
             with self._finished_lock:
                 self._in_flight.difference_update(c.email.pk for c in claimed)
 
-    def _send_batch(self, pk: int, claimed: list[Claimed]) -> OutboxStatus | None:
+    def _send_batch(self, pk: int, claimed: list[Claimed], *, renew_at: datetime) -> OutboxStatus | None:
         outcomes: list[Outcome] = []
         suppressed: set[str] = set()  # 5.1.x answers within this batch
         for c in claimed:
+            if (now := self._clock()) >= renew_at:
+                # Half the lease has passed: hold the whole batch again, the emails already sent
+                # too (they are recorded with the rest at the end; until then they are 'sending').
+                self._outbox.renew([r.email.pk for r in claimed], now=now, lease=SEND_LEASE)
+                renew_at = now + SEND_LEASE / 2
             if c.email.to.strip().lower() in suppressed:
                 c = Claimed(c.email, suppressed=True)
             if outcomes and outcomes[-1].status == OutboxStatus.RETRYING:

@@ -258,6 +258,18 @@ class OutboxStore:
         claimed.sort(key=lambda m: (m["pk"] != pk, m["pk"]))
         return [Claimed(outbox_from_mapping(m), bool(m["suppressed"])) for m in claimed]
 
+    def renew(self, pks: Sequence[int], *, now: datetime, lease: timedelta) -> int:
+        """Hold the claimed emails ``pks`` (still ``sending``) for ``lease`` from ``now``, in one
+        ``UPDATE``; how many were still held. Not durable: a lost renewal only shortens the hold."""
+        if not pks:
+            return 0
+        query = (
+            update(outbox)
+            .where(outbox.c.pk.in_(list(pks)), outbox.c.status == OutboxStatus.SENDING.value)
+            .values(next_attempt_at=now + lease, updated_at=now)
+        )
+        return self._db.write(lambda conn: int(conn.execute(query).rowcount), durable=False)
+
     def record(self, outcomes: Sequence[Outcome], *, now: datetime) -> None:
         """Record what became of claimed emails (and new suppressions), in one transaction.
 

@@ -6,6 +6,7 @@ Event errors add ``"code": <class name>`` and map to HTTP answers in one table
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,10 +14,11 @@ from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import Field
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.api.openapi import schema_ref
+from gateway.api.schemas import EVENT_TYPES
 from gateway.errors import (
     DuplicateReply,
     EventError,
@@ -36,8 +38,11 @@ __all__ = [
     "error_responses",
     "install_error_handlers",
     "install_event_errors",
+    "is_lost_store",
     "status_for",
 ]
+
+log = logging.getLogger(__name__)
 
 #: HTTP status per event error; the most specific class listed wins (409 for anything unlisted).
 EVENT_ERRORS: dict[type[EventError], int] = {
@@ -110,6 +115,11 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def is_lost_store(error: DBAPIError) -> bool:
+    """Whether ``error`` says the store (or the connection to it) is gone, not that a statement was wrong."""
+    return bool(error.connection_invalidated) or isinstance(error, OperationalError | InterfaceError)
+
+
 def status_for(error: EventError) -> int:
     """The HTTP status for ``error``: its nearest class in :data:`EVENT_ERRORS`."""
     for cls in type(error).__mro__:
@@ -127,7 +137,8 @@ def install_event_errors(app: FastAPI) -> None:
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
-    parts = [str(p) for p in loc if p != "body"]
+    # "body" and the event type a discriminated union puts in the location are not fields.
+    parts = [str(p) for p in loc if p != "body" and p not in EVENT_TYPES]
     return ".".join(parts) or "body"
 
 
@@ -148,7 +159,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     install_event_errors(app)
 
-    @app.exception_handler(OperationalError)
     @app.exception_handler(StoreUnavailable)
+    @app.exception_handler(PendingRollbackError)  # a connection that died inside its transaction
+    @app.exception_handler(DBAPIError)
     async def store_down(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, DBAPIError) and not is_lost_store(exc):
+            raise exc  # a bug, not an outage: the server error, with its traceback
+        log.warning("store unavailable: %s %s answered 503: %s", request.method, request.url.path,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         return error_response(503, "the store is unavailable; try again")

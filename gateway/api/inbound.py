@@ -6,8 +6,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
+from pydantic import AfterValidator, Field
 
 from gateway.api.errors import error_responses
 from gateway.api.responses import (
@@ -17,12 +18,16 @@ from gateway.api.responses import (
     QuarantineOut,
     ReleasedOut,
 )
+from gateway.api.schemas import MAX_ADDRESS_LENGTH, MAX_ROW_ID, identifier
 from gateway.errors import MessageTooBig
 from inbound.inbox import InboundStore
 from inbound.recipients import RecipientCheck
 from inbound.rejections import http_status
 
 __all__ = ["router_for"]
+
+#: An envelope address as ``inbound_messages.mail_from`` holds it: at most 320 characters, no control characters.
+Address = Annotated[str, Field(max_length=MAX_ADDRESS_LENGTH), AfterValidator(identifier)]
 
 #: The only body type ``POST /v1/inbound`` takes.
 RFC822 = "message/rfc822"
@@ -45,8 +50,8 @@ def router_for(
     )
     async def post_inbound(
         request: Request,
-        recipient: Annotated[list[str] | None, Query(description="Envelope recipients: reply addresses")] = None,
-        mail_from: Annotated[str, Query(description="Envelope sender, '<>' for a bounce; empty if unknown")] = "",
+        recipient: Annotated[list[Address] | None, Query(description="Envelope recipients: reply addresses")] = None,
+        mail_from: Annotated[Address, Query(description="Envelope sender, '<>' for a bounce; empty if unknown")] = "",
     ) -> InboundReceivedOut:
         """Store a raw message (``Content-Type: message/rfc822``) and run it through the inbound pipeline.
 
@@ -81,7 +86,7 @@ def router_for(
         return QuarantineOut(messages=[InboundMessageOut.of(m) for m in inbound.quarantined(limit=limit)])
 
     @router.get("/v1/quarantine/{pk}", responses=error_responses(401, 404, 422, 503))
-    def show_quarantined(pk: int) -> QuarantinedMessageOut:
+    def show_quarantined(pk: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]) -> QuarantinedMessageOut:
         """One quarantined message, with its original source."""
         message = inbound.get(pk)
         if message is None or message.status != "quarantined":
@@ -89,7 +94,7 @@ def router_for(
         return QuarantinedMessageOut.of(message)
 
     @router.post("/v1/quarantine/{pk}/release", responses=error_responses(401, 404, 422, 503))
-    def release(pk: int) -> ReleasedOut:
+    def release(pk: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]) -> ReleasedOut:
         """Release a quarantined message: it goes through the pipeline again, without the sender check."""
         if not inbound.release(pk, now=clock()):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no quarantined message {pk}")

@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.api.access import Principal
 from gateway.api.errors import InvalidFields, error_responses
+from gateway.api.schemas import Identifier, InstantIn, well_formed
 from gateway.errors import UnknownEntry
 from gateway.messenger import tokens
 from gateway.messenger.store import MessengerStore
@@ -36,9 +37,9 @@ class _Strict(BaseModel):
 class SeenIn(_Strict):
     """A seen receipt: up to a reply (``up_to``) or everything sent before an instant (``at``)."""
 
-    customer_id: str = Field(min_length=1, max_length=200)
-    up_to: str | None = Field(default=None, min_length=1, max_length=200)
-    at: AwareDatetime | None = None
+    customer_id: Identifier
+    up_to: Identifier | None = None
+    at: InstantIn | None = None
 
     @model_validator(mode="after")
     def _says_what(self) -> SeenIn:
@@ -50,7 +51,7 @@ class SeenIn(_Strict):
 class TokenIn(_Strict):
     """A request for a Messenger key acting for ``customer_id``."""
 
-    customer_id: str = Field(min_length=1, max_length=200)
+    customer_id: Identifier
     ttl_seconds: int = Field(default=DEFAULT_TOKEN_TTL_SECONDS, ge=60, le=MAX_TOKEN_TTL_SECONDS)
 
 
@@ -72,7 +73,7 @@ def router_for(
     who_asks = Depends(principal)
 
     def visible_ticket(ticket_id: str, who: Principal) -> Pill:
-        pill = messenger.pill(ticket_id)
+        pill = messenger.pill(ticket_id) if well_formed(ticket_id) else None
         if pill is None or not who.may_read(pill.customer_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket {ticket_id!r}")
         return pill
@@ -82,7 +83,7 @@ def router_for(
         customer_id: str, who: Principal = who_asks, limit: int = Query(DEFAULT_RECENT_LIMIT, ge=1, le=100)
     ) -> RecentTicketsOut:
         """The customer's tickets, most recent activity first; stream from ``last_event_id`` to stay current."""
-        if not who.may_read(customer_id):
+        if not who.may_read(customer_id) or not well_formed(customer_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {customer_id!r}")
         cursor = messenger.changes.latest(customer_id)  # read first: later changes reach the stream
         found = messenger.recent_tickets(customer_id, limit=limit)
@@ -91,7 +92,7 @@ def router_for(
         )
 
     @router.get(
-        "/v1/tickets/{ticket_id}/thread",
+        "/v1/tickets/{ticket_id:path}/thread",
         response_model_exclude_unset=True,  # an entry leaves out the keys that do not apply to it
         responses=error_responses(401, 404, 422, 503),
     )
@@ -111,7 +112,7 @@ def router_for(
         )
         return ThreadPageOut.of(page)
 
-    @router.post("/v1/tickets/{ticket_id}/seen", responses=error_responses(401, 403, 404, 422, 503))
+    @router.post("/v1/tickets/{ticket_id:path}/seen", responses=error_responses(401, 403, 404, 422, 503))
     def seen(ticket_id: str, receipt: SeenIn, who: Principal = who_asks) -> SeenOut:
         """Record that the customer saw the thread up to a reply, or up to an instant (idempotent)."""
         pill = visible_ticket(ticket_id, who)

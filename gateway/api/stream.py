@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from gateway.api.access import Principal
 from gateway.api.errors import error_responses
 from gateway.api.openapi import schema_ref
+from gateway.api.schemas import MAX_ROW_ID, well_formed
 from gateway.messenger.hub import Hub
 from gateway.messenger.wire import EntryEventOut, TicketEventOut
 
@@ -43,7 +44,7 @@ def _resume_from(header: str | None, query: int | None) -> int | None:
         value = int(header.strip())
     except ValueError:
         value = -1
-    if value < 0:
+    if not 0 <= value <= MAX_ROW_ID:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Last-Event-ID: not an event id: {header!r}")
     return value
 
@@ -69,7 +70,9 @@ def router_for(*, hub: Hub, principal: Any) -> APIRouter:
         customer_id: str,
         request: Request,
         who: Principal = who_asks,
-        last_event_id: int | None = Query(None, ge=0, description="resume after this event (as Last-Event-ID)"),
+        last_event_id: int | None = Query(
+            None, ge=0, le=MAX_ROW_ID, description="resume after this event (as Last-Event-ID)"
+        ),
     ) -> StreamingResponse:
         """Every change to the customer's Recent tickets and threads, as it happens.
 
@@ -77,7 +80,7 @@ def router_for(*, hub: Hub, principal: Any) -> APIRouter:
         ``ticket`` (``{"ticket": ..., "change": "state" | "seen"}``). Each has an id; reconnect
         with ``Last-Event-ID`` (browsers do) or ``?last_event_id=`` to miss nothing.
         """
-        if not who.may_read(customer_id):
+        if not who.may_read(customer_id) or not well_formed(customer_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {customer_id!r}")
         after = _resume_from(request.headers.get("last-event-id"), last_event_id)
 

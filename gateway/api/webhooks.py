@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from gateway.api.errors import error_responses
+from gateway.api.schemas import MAX_ROW_ID
 from gateway.models import WebhookStatus
 from gateway.wire_types import Instant, OutModel
 from inbound.webhook import WebhookCall, WebhookStore
@@ -69,7 +71,7 @@ def router_for(*, webhooks: WebhookStore, clock: Callable[[], datetime]) -> APIR
         return WebhookList(webhooks=[webhook_out(c) for c in webhooks.recent(status=status_, limit=limit)])
 
     @router.post("/v1/webhooks/{pk}/replay", responses=error_responses(401, 404, 422, 503))
-    def replay(pk: int) -> Replayed:
+    def replay(pk: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]) -> Replayed:
         """Queue a ``failed`` call again with a fresh set of attempts; it is sent at once."""
         if not webhooks.replay(pk, now=clock()):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no failed webhook call {pk}")

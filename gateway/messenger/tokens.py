@@ -63,7 +63,7 @@ def issue(customer_id: str, *, expires_at: datetime, secret: bytes) -> str:
 
 def verify(token: str, *, secrets: Sequence[bytes], now: datetime) -> Grant:
     """The grant ``token`` carries; raise :class:`BadMessengerToken` if malformed, forged or expired."""
-    if len(token) > MAX_TOKEN_LENGTH or not looks_like_token(token):
+    if len(token) > MAX_TOKEN_LENGTH or not token.isascii() or not looks_like_token(token):
         raise BadMessengerToken("not a Messenger key")
     body, _, signature = token.rpartition(".")
     if not any([hmac.compare_digest(signature, _sign(secret, body)) for secret in secrets]):

@@ -140,8 +140,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 dbapi_connection.begin_immediate()
 
         return engine
-    # No pre-ping: it costs a round trip per checkout. A connection dropped by a database
-    # restart fails one operation (the job is retried, the API answers 503) and is replaced.
+    # Pre-ping: a pooled connection that died with a database restart (or was terminated) is
+    # replaced at checkout, before anything ran on it, so the request using it succeeds. It costs
+    # one round trip per checkout: within the noise of a loopback timeit (checkout + SELECT 1,
+    # best of 5 x 2000: 175-182 us with, 176-197 us without; at most ~50 us on a busy machine).
+    # A connection that dies mid-transaction still fails that one operation (503, job retried).
+    kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, pool_recycle=POOL_RECYCLE_SECONDS, **kwargs)
 
 

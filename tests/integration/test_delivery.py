@@ -328,3 +328,27 @@ def test_email_held_by_a_dead_worker_is_sent_after_its_lease(database_url: str, 
     assert [pk] == h.outbox.due(before=h.clock())
     assert OutboxStatus.SENT == h.deliverer.deliver(pk)
     assert 1 == len(scripted.received)
+
+
+def test_a_slow_batch_renews_the_lease_of_the_emails_it_has_not_sent(database_url: str) -> None:
+    """A batch whose sends outlast its lease holds all its emails again (one UPDATE at half the lease):
+    none is due for another worker while the batch is still being sent and recorded."""
+    holder: list[Harness] = []
+    due_while_sending: list[list[int]] = []
+
+    class SlowSender(MemorySender):
+        def send(self, *, mail_from: str, to: Sequence[str], raw: bytes) -> str | None:
+            h = holder[0]
+            h.clock.advance(SEND_LEASE.total_seconds() * 0.4)  # each send takes 40% of the lease
+            due_while_sending.append(h.outbox.due(before=h.clock()))
+            return super().send(mail_from=mail_from, to=to, raw=raw)
+
+    sender = SlowSender()
+    h = Harness(database_url, sender, batch_limit=5)
+    holder.append(h)
+    pks = [h.queue(n) for n in range(1, 6)]
+    assert OutboxStatus.SENT == h.deliverer.deliver(pks[0])
+    assert 5 == len(sender.sent), "each email sent once"
+    # Without renewal the whole batch would be due again from the 3rd send on (1.2 leases after the claim).
+    assert [[]] * 5 == due_while_sending
+    assert [(OutboxStatus.SENT, 1)] * 5 == [h.status(pk) for pk in pks]

@@ -16,7 +16,7 @@ from gateway.app import build_gateway
 from gateway.cli import main
 from gateway.models import WebhookStatus
 from gateway.retry import RetryPolicy
-from inbound.webhook import MemoryPoster, WebhookDeliverer
+from inbound.webhook import DELIVERY_HEADER, MemoryPoster, WebhookDeliverer
 from tests.helpers import API_KEY, CUSTOMER, NOW, open_ticket, settings_for
 
 SECRET = "webhook-secret-0123456789"
@@ -25,7 +25,8 @@ SECRET = "webhook-secret-0123456789"
 def test_a_webhook_that_keeps_failing_ends_failed_and_is_delivered_once_replayed(
     tmp_path: Path, stub_broker: dramatiq.Broker
 ) -> None:
-    """Three 500s with a policy of three attempts: failed, listed, replayed (API), then delivered once."""
+    """Three 500s with a policy of three attempts: failed, listed, replayed (API), then delivered once;
+    every attempt carries the same ``X-Web2Chat-Delivery`` key."""
     now = [NOW]
     poster = MemoryPoster(answers=[500, 500, 500])
     settings = settings_for(tmp_path, helpdesk_webhook_url="http://127.0.0.1:9/hook", helpdesk_webhook_secret=SECRET)
@@ -56,6 +57,7 @@ def test_a_webhook_that_keeps_failing_ends_failed_and_is_delivered_once_replayed
 
     assert WebhookStatus.DELIVERED == deliverer.deliver(call.pk)
     assert 4 == len(poster.calls)
+    assert [str(call.pk)] * 4 == [headers[DELIVERY_HEADER] for _, _, headers in poster.calls], "one key per call"
     stored = gw.webhooks.get(call.pk)
     assert stored is not None and (WebhookStatus.DELIVERED, 1) == (stored.status, stored.attempts)
 
