@@ -35,8 +35,10 @@ def _run(settings: Settings, parts: Sequence[str]) -> int:
     cleanly. A second signal during the stop ends the process at once (the signal's default action)."""
     from gateway.app import build_gateway
     from gateway.errors import CannotListen
+    from gateway.malloc import fix_mmap_threshold
     from gateway.run import Parts
 
+    fix_mmap_threshold()  # large messages' buffers go back to the system once freed
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

@@ -310,19 +310,23 @@ class _Guarded(SMTP):
             await self.push("501 5.5.4 Syntax: DATA")
             return
         gate = self._gate
-        if gate.spent():
+        # A declared SIZE= is reserved whole before 354, so the budget goes to whole messages rather than to
+        # many halves (senders without SIZE= reserve as their message arrives).
+        declared = _declared_size(envelope.mail_options)
+        if gate.spent() or not gate.reserve(declared):
             await self.push(_reply(InsufficientStorage()))
             return
-        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        held = declared
         reader: asyncio.StreamReader = self._reader
         size_limit = self.data_size_limit or 0
         line_limit = self.line_length_limit
         lines: list[bytes] = []
-        buffered = size = held = 0
+        buffered = size = 0
         spool: tempfile.SpooledTemporaryFile[bytes] | None = None
         refusal: GatewayError | None = None
         in_long_line = False
         try:
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
             while True:
                 try:
                     line = await reader.readuntil(b"\r\n")
@@ -351,19 +355,19 @@ class _Guarded(SMTP):
                     buffered += len(line)
                     if buffered < DATA_CHUNK:
                         continue
-                    if not gate.reserve(buffered):
+                    if size > held and not gate.reserve(size - held):
                         refusal = InsufficientStorage()
                     else:
-                        held += buffered
+                        held = max(held, size)
                         if spool is None:
                             spool = tempfile.SpooledTemporaryFile(max_size=self._limits.spool_threshold)
                         spool.write(b"".join(lines))
                 if refusal is not None or buffered >= DATA_CHUNK:
                     lines.clear()
                     buffered = 0
-            if refusal is None and buffered:
-                if gate.reserve(buffered):
-                    held += buffered
+            if refusal is None and size > held:
+                if gate.reserve(size - held):
+                    held = size
                 else:
                     refusal = InsufficientStorage()
             if refusal is not None:
@@ -479,6 +483,14 @@ class _Guarded(SMTP):
         if limit and len(addr.rpartition("@")[0]) > limit:
             return None, None
         return addr, rest
+
+
+def _declared_size(mail_options: list[str]) -> int:
+    """The ``SIZE=`` the sender declared at MAIL (aiosmtpd checked it is digits), or 0."""
+    for option in mail_options:
+        if option.startswith("SIZE="):
+            return int(option[5:])
+    return 0
 
 
 def _reply(error: GatewayError) -> str:

@@ -5,12 +5,29 @@ from __future__ import annotations
 import re
 import smtplib
 import socket
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import dramatiq
 import pytest
 
-from tests.helpers import CUSTOMER, Listening, reply_to, stored_id, wait_for
+from gateway.app import build_gateway
+from inbound.extract import extract_reply
+from inbound.pipeline import LARGE_MESSAGE_BYTES
+from tests.helpers import (
+    CUSTOMER,
+    DEADLINE,
+    NOW,
+    Listening,
+    open_ticket,
+    reply_to,
+    settings_for,
+    stored_id,
+    wait_for,
+)
 
 MakeListening = Callable[..., Listening]
 
@@ -229,6 +246,24 @@ def test_the_bytes_budget_is_shared_by_all_sessions(make_listening: MakeListenin
     assert 0 == gate.bytes_in_flight
 
 
+def test_a_declared_size_is_reserved_whole_before_354(make_listening: MakeListening) -> None:
+    """A sender declaring SIZE=150000 with 100 kB budget gets 452 4.3.1 at DATA, before sending its message;
+    with SIZE=5000 it gets 354 and its 250."""
+    listening = make_listening(smtp_max_bytes_in_flight=100_000)
+    with smtplib.SMTP("127.0.0.1", listening.port, timeout=10) as smtp:
+        smtp.ehlo()
+        assert 250 == smtp.mail(CUSTOMER, options=["SIZE=150000"])[0]
+        smtp.rcpt(listening.reply_to)
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            smtp.data(reply_to(listening))
+        assert (452, True) == (refused.value.smtp_code, refused.value.smtp_error.startswith(b"4.3.1"))
+        smtp.rset()
+        assert 250 == smtp.mail(CUSTOMER, options=["SIZE=5000"])[0]
+        smtp.rcpt(listening.reply_to)
+        assert 250 == smtp.data(reply_to(listening))[0]
+    assert 0 == listening.server.gate.bytes_in_flight
+
+
 # -- answers: enhanced codes, nothing raw quoted back, overlong addresses --------------------------
 
 
@@ -285,3 +320,53 @@ def test_overlong_sender_is_refused_at_mail_and_overlong_recipient_at_rcpt(make_
         assert (501, b"5.1.3 Recipient address too long: at most 320 characters") == (code, text)
         assert 250 == smtp.rcpt(listening.reply_to)[0]
         assert 250 == smtp.data(reply_to(listening))[0]
+
+
+def test_large_messages_are_parsed_one_at_a_time_small_ones_are_not_held(
+    tmp_path: Path, stub_broker: dramatiq.Broker
+) -> None:
+    """Two messages over LARGE_MESSAGE_BYTES processed from two threads never reach the extractor together;
+    a small one is extracted while a large one is."""
+    inside: list[str] = []
+    overlaps: list[tuple[str, ...]] = []
+    release = threading.Event()
+
+    def extractor(text: str, html: str | None) -> Any:
+        name = text.split()[0]
+        inside.append(name)
+        overlaps.append(tuple(inside))
+        if name == "large-1":
+            release.wait(DEADLINE)  # held until the small one got through
+            # ... and then long enough for the second large one to be parsed and reach here, were it let through
+            deadline = time.monotonic() + 3
+            while "large-2" not in inside and time.monotonic() < deadline:
+                time.sleep(0.01)
+        inside.remove(name)
+        return extract_reply(text, html)
+
+    gw = build_gateway(settings_for(tmp_path), broker=stub_broker, extractor=extractor)
+    ticket = open_ticket(gw)
+    to = gw.keyring.address_for(ticket.key, ticket.customer.email)
+    padding = b"x" * 76 + b"\r\n"
+
+    def stored(name: str, size: int) -> int:
+        raw = (f"From: Ada <{CUSTOMER}>\r\nTo: {to}\r\nSubject: Re: Printer\r\nMessage-ID: <{name}@example.test>\r\n"
+               f"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n"
+               f"Content-Type: text/plain\r\n\r\n{name} says hello\r\n--b\r\nContent-Type: application/octet-stream\r\n"
+               f"Content-Disposition: attachment; filename=\"pad.txt\"\r\n\r\n").encode()
+        raw += padding * (size // len(padding)) + b"--b--\r\n"
+        return gw.inbound.save_raw(mail_from=CUSTOMER, rcpt_to=(to,), raw=raw, now=NOW)
+
+    large = [stored(f"large-{n}", LARGE_MESSAGE_BYTES + 1000) for n in (1, 2)]
+    small = stored("small", 1000)
+    threads = [threading.Thread(target=gw.pipeline.process, args=(pk,)) for pk in large]
+    threads[0].start()
+    wait_for(lambda: "large-1" in inside, what="the first large message to be extracted")
+    threads[1].start()
+    gw.pipeline.process(small)  # not held back by the large lane
+    release.set()
+    for thread in threads:
+        thread.join(DEADLINE)
+    assert ("large-1", "small") in overlaps
+    assert not any("large-1" in seen and "large-2" in seen for seen in overlaps)
+    assert ["landed"] * 3 == [str(gw.inbound.get(pk).status.value) for pk in [*large, small]]  # type: ignore[union-attr]
