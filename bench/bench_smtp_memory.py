@@ -190,6 +190,8 @@ def main() -> None:
         "GATEWAY_API_KEYS": "bench-api-key-0123456789", "GATEWAY_SECRET_KEYS": SECRET,
         "GATEWAY_REPLY_DOMAIN": DOMAIN, "TMPDIR": str(folder),
     }
+    if "PYTHONPATH" in os.environ:  # e.g. an older checkout's code, to measure before and after
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     if args.mmap_threshold is not None:
         env["MALLOC_MMAP_THRESHOLD_"] = str(args.mmap_threshold)
     log = (folder / "serve.log").open("w")
