@@ -223,7 +223,9 @@ def build_smtp_server(gw: Gateway, *, port: int | None = None) -> InboundServer:
     """The inbound SMTP (or LMTP) server from the settings, storing through the inbox's unit of work
     (its committer thread must run: ``gw.db.mail.start()``)."""
     s = gw.settings
-    gate = ConnectionGate(s.max_connections)
+    gate = ConnectionGate(
+        s.max_connections, per_peer=s.smtp_max_connections_per_peer, bytes_budget=s.smtp_max_bytes_in_flight
+    )
     handler = InboundHandler(
         refusal=gw.recipients.refusal,
         commit=lambda message: gw.inbound.store_async(message, now=gw.clock()),
@@ -231,12 +233,17 @@ def build_smtp_server(gw: Gateway, *, port: int | None = None) -> InboundServer:
         lmtp=s.smtp_lmtp,
         stopping=lambda: gate.stopping,
         cheap_refusal=gw.recipients.is_cached,
+        max_recipients=s.smtp_max_recipients,
     )
     limits = ServerLimits(
         max_message_bytes=s.max_message_bytes,
         max_connections=s.max_connections,
         idle_timeout=s.smtp_idle_timeout_seconds,
         data_timeout=s.smtp_data_timeout_seconds,
+        max_session_seconds=s.smtp_max_session_seconds,
+        max_commands_per_message=s.smtp_max_commands_per_message,
+        max_failures=s.smtp_max_failures,
+        failure_delay=s.smtp_failure_delay_seconds,
     )
     tls = tls_context(s.smtp_tls_cert, s.smtp_tls_key) if s.smtp_tls_cert and s.smtp_tls_key else None
     return InboundServer(

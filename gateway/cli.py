@@ -36,9 +36,11 @@ def _run(settings: Settings, parts: Sequence[str]) -> int:
     from gateway.app import build_gateway
     from gateway.errors import CannotListen
     from gateway.logs import configure
+    from gateway.malloc import fix_mmap_threshold
     from gateway.run import Parts
 
     configure(level=settings.log_level, fmt=settings.log_format)
+    fix_mmap_threshold()  # large messages' buffers go back to the system once freed
 
     stop = threading.Event()
 

@@ -20,6 +20,17 @@
     │   ├── UnknownRecipient     (RCPT: not a valid reply address)
     │   ├── MessageTooBig
     │   ├── TooManyConnections
+    │   │   └── TooManyPeerConnections   (one peer address holds its share)
+    │   ├── SessionLimit         (a session used up its time, commands or refusals: 421, closed)
+    │   │   ├── SessionTooLong
+    │   │   ├── TooManyCommands
+    │   │   └── TooManyFailures
+    │   ├── TooManyRecipients
+    │   ├── InsufficientStorage  (the bytes-in-flight budget is spent)
+    │   ├── AddressTooLong
+    │   │   ├── SenderTooLong
+    │   │   └── RecipientTooLong
+    │   ├── LineTooLong
     │   ├── ShuttingDown
     │   ├── MalformedMessage
     │   ├── Unthreaded
@@ -40,6 +51,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "AddressTooLong",
     "AutoReply",
     "BadMessengerToken",
     "Bounce",
@@ -53,7 +65,9 @@ __all__ = [
     "ForgedToken",
     "GatewayError",
     "InboundError",
+    "InsufficientStorage",
     "InvalidTransition",
+    "LineTooLong",
     "MalformedMessage",
     "MalformedToken",
     "MessageTooBig",
@@ -61,7 +75,11 @@ __all__ = [
     "NoReplyText",
     "NotYourTicket",
     "PermanentDeliveryFailure",
+    "RecipientTooLong",
     "SenderNotCustomer",
+    "SenderTooLong",
+    "SessionLimit",
+    "SessionTooLong",
     "ShuttingDown",
     "StateMismatch",
     "StoreError",
@@ -69,7 +87,11 @@ __all__ = [
     "TemporaryDeliveryFailure",
     "TicketConflict",
     "TokenError",
+    "TooManyCommands",
     "TooManyConnections",
+    "TooManyFailures",
+    "TooManyPeerConnections",
+    "TooManyRecipients",
     "UnknownEntry",
     "UnknownRecipient",
     "UnknownState",
@@ -156,6 +178,50 @@ class MessageTooBig(InboundError):
 
 class TooManyConnections(InboundError):
     """Raised when a new SMTP connection would exceed ``GATEWAY_MAX_CONNECTIONS``."""
+
+
+class TooManyPeerConnections(TooManyConnections):
+    """Raised when a new SMTP connection would exceed ``GATEWAY_SMTP_MAX_CONNECTIONS_PER_PEER`` for its address."""
+
+
+class SessionLimit(InboundError):
+    """Raised when an SMTP session used up what one session may take; it is answered 421 and closed."""
+
+
+class SessionTooLong(SessionLimit):
+    """Raised when an SMTP session outlives ``GATEWAY_SMTP_MAX_SESSION_SECONDS``."""
+
+
+class TooManyCommands(SessionLimit):
+    """Raised when a session sends more than ``GATEWAY_SMTP_MAX_COMMANDS_PER_MESSAGE`` commands without a message."""
+
+
+class TooManyFailures(SessionLimit):
+    """Raised when a session keeps failing: twice ``GATEWAY_SMTP_MAX_FAILURES`` refused commands."""
+
+
+class TooManyRecipients(InboundError):
+    """Raised when a message would get more than ``GATEWAY_SMTP_MAX_RECIPIENTS`` recipients."""
+
+
+class InsufficientStorage(InboundError):
+    """Raised when a message would take the bytes in flight over ``GATEWAY_SMTP_MAX_BYTES_IN_FLIGHT``."""
+
+
+class AddressTooLong(InboundError):
+    """Raised when an envelope address is longer than the store keeps (320 characters)."""
+
+
+class SenderTooLong(AddressTooLong):
+    """Raised when the ``MAIL FROM`` address is too long."""
+
+
+class RecipientTooLong(AddressTooLong):
+    """Raised when a ``RCPT TO`` address is too long."""
+
+
+class LineTooLong(InboundError):
+    """Raised when a line of a message is longer than RFC 5321 allows (1000 octets with CRLF)."""
 
 
 class ShuttingDown(InboundError):

@@ -36,6 +36,20 @@ DEFAULT_MAX_CONNECTIONS = 500
 DEFAULT_SMTP_IDLE_TIMEOUT_SECONDS = 300
 #: Seconds an inbound SMTP client has to send a whole message after DATA.
 DEFAULT_SMTP_DATA_TIMEOUT_SECONDS = 600
+#: Inbound SMTP connections one peer address may hold at once (a tenth of the slots); 0: no per-peer cap.
+DEFAULT_SMTP_MAX_CONNECTIONS_PER_PEER = 50
+#: Seconds an inbound SMTP session may last, however busy; then 421 4.7.0 and closed (after a DATA in progress).
+DEFAULT_SMTP_MAX_SESSION_SECONDS = 3600
+#: Commands a session may send per message it delivers (the count restarts at each DATA answer).
+DEFAULT_SMTP_MAX_COMMANDS_PER_MESSAGE = 200
+#: Recipients of one message (RFC 5321 4.5.3.1.8: at least 100); more get 452 4.5.3.
+DEFAULT_SMTP_MAX_RECIPIENTS = 100
+#: Refused commands (5xx) a session may have before each further refusal is delayed; twice as many: 421, closed.
+DEFAULT_SMTP_MAX_FAILURES = 10
+#: Seconds each refusal beyond ``DEFAULT_SMTP_MAX_FAILURES`` is delayed.
+DEFAULT_SMTP_FAILURE_DELAY_SECONDS = 1.0
+#: Bytes of inbound messages being received or stored at once, all sessions together; beyond: 452 4.3.1.
+DEFAULT_SMTP_MAX_BYTES_IN_FLIGHT = 200 * 1024 * 1024
 #: Seconds between each API process's fallback polls of the Messenger changes log.
 DEFAULT_MESSENGER_POLL_SECONDS = 1.0
 #: Points a soft bounce adds to its address's score, and a hard bounce.
@@ -102,6 +116,14 @@ class Settings:
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     smtp_idle_timeout_seconds: int = DEFAULT_SMTP_IDLE_TIMEOUT_SECONDS
     smtp_data_timeout_seconds: int = DEFAULT_SMTP_DATA_TIMEOUT_SECONDS
+    #: Inbound SMTP: per-client limits and the memory budget (see docs/operations.md).
+    smtp_max_connections_per_peer: int = DEFAULT_SMTP_MAX_CONNECTIONS_PER_PEER
+    smtp_max_session_seconds: int = DEFAULT_SMTP_MAX_SESSION_SECONDS
+    smtp_max_commands_per_message: int = DEFAULT_SMTP_MAX_COMMANDS_PER_MESSAGE
+    smtp_max_recipients: int = DEFAULT_SMTP_MAX_RECIPIENTS
+    smtp_max_failures: int = DEFAULT_SMTP_MAX_FAILURES
+    smtp_failure_delay_seconds: float = DEFAULT_SMTP_FAILURE_DELAY_SECONDS
+    smtp_max_bytes_in_flight: int = DEFAULT_SMTP_MAX_BYTES_IN_FLIGHT
     smtp_tls_cert: str | None = None
     smtp_tls_key: str | None = None
     smtp_lmtp: bool = False
@@ -298,6 +320,13 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         "max_connections": read("MAX_CONNECTIONS", _positive),
         "smtp_idle_timeout_seconds": read("SMTP_IDLE_TIMEOUT_SECONDS", _positive),
         "smtp_data_timeout_seconds": read("SMTP_DATA_TIMEOUT_SECONDS", _positive),
+        "smtp_max_connections_per_peer": read("SMTP_MAX_CONNECTIONS_PER_PEER", _non_negative),
+        "smtp_max_session_seconds": read("SMTP_MAX_SESSION_SECONDS", _positive),
+        "smtp_max_commands_per_message": read("SMTP_MAX_COMMANDS_PER_MESSAGE", _positive),
+        "smtp_max_recipients": read("SMTP_MAX_RECIPIENTS", _positive),
+        "smtp_max_failures": read("SMTP_MAX_FAILURES", _positive),
+        "smtp_failure_delay_seconds": read("SMTP_FAILURE_DELAY_SECONDS", _seconds),
+        "smtp_max_bytes_in_flight": read("SMTP_MAX_BYTES_IN_FLIGHT", _positive),
         "smtp_tls_cert": read("SMTP_TLS_CERT", str),
         "smtp_tls_key": read("SMTP_TLS_KEY", str),
         "smtp_lmtp": read("SMTP_LMTP", _bool),

@@ -13,15 +13,29 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gateway.errors import GatewayError, MessageTooBig, ShuttingDown, StoreUnavailable, UnknownRecipient
+from gateway.errors import (
+    GatewayError,
+    MessageTooBig,
+    RecipientTooLong,
+    SenderTooLong,
+    ShuttingDown,
+    StoreUnavailable,
+    TooManyRecipients,
+    UnknownRecipient,
+)
 from gateway.logs import event
 from gateway.metrics import SMTP_ACCEPTED_BYTES, SMTP_REPLIES, child, reply_class
 from gateway.models import RawMessage
 from inbound.rejections import smtp_reply
 
-__all__ = ["InboundHandler", "accepted_reply"]
+__all__ = ["MAX_ADDRESS_CHARS", "InboundHandler", "accepted_reply"]
 
 log = logging.getLogger(__name__)
+
+#: Longest envelope address accepted (the store's address columns hold 320 characters: RFC 3696's 64 + 1 + 255).
+MAX_ADDRESS_CHARS = 320
+#: Recipients of one message, unless the server is told otherwise (RFC 5321 4.5.3.1.8: at least 100).
+DEFAULT_MAX_RECIPIENTS = 100
 
 
 def accepted_reply(pk: int) -> str:
@@ -47,6 +61,7 @@ class InboundHandler:
         lmtp: bool = False,
         stopping: Callable[[], bool] = lambda: False,
         cheap_refusal: Callable[[str], bool] = lambda address: False,
+        max_recipients: int = DEFAULT_MAX_RECIPIENTS,
     ) -> None:
         self._refusal = refusal
         self._commit = commit
@@ -54,6 +69,10 @@ class InboundHandler:
         self._lmtp = lmtp
         self._stopping = stopping
         self._cheap = cheap_refusal
+        self._max_recipients = max_recipients
+        self._sender_too_long = _reply(SenderTooLong(_too_long("Sender")))
+        self._recipient_too_long = _reply(RecipientTooLong(_too_long("Recipient")))
+        self._too_many_recipients = _reply(TooManyRecipients())
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
@@ -62,6 +81,8 @@ class InboundHandler:
             # Close once the 421 below is written: no new transaction starts while stopping.
             asyncio.get_running_loop().call_soon(server.transport.close)
             return _reply(ShuttingDown())
+        if len(address) > MAX_ADDRESS_CHARS:  # refused here, not by the store's column later (and its commit group)
+            return self._sender_too_long
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 OK"
@@ -69,6 +90,11 @@ class InboundHandler:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
+        if len(envelope.rcpt_tos) >= self._max_recipients:
+            child(SMTP_REPLIES, "4xx", "TooManyRecipients").inc()
+            return self._too_many_recipients
+        if len(address) > MAX_ADDRESS_CHARS:
+            return self._recipient_too_long
         loop = asyncio.get_running_loop()
         try:
             if self._cheap(address):  # no store read needed: answer on the loop, no thread hop
@@ -116,6 +142,10 @@ class InboundHandler:
 def _peer(session: Any) -> str | None:
     peer = getattr(session, "peer", None)
     return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else None
+
+
+def _too_long(which: str) -> str:
+    return f"{which} address too long: at most {MAX_ADDRESS_CHARS} characters"
 
 
 def _too_big(limit: int) -> str:

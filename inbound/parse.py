@@ -101,6 +101,24 @@ _END_OF_HEADERS = re.compile(r"\r?\n\r?\n")
 _BASE64_BLANKS = re.compile(rb"[ \t\r\n]+")
 
 
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+#: Every byte that is not base64's alphabet (deleted before counting what a base64 body decodes to).
+_NOT_BASE64 = bytes(sorted(set(range(256)) - set(_ALPHABET)))
+#: Every byte that is neither base64's alphabet nor its padding (deleted before decoding, one copy, no list).
+_NOT_BASE64_OR_PAD = bytes(sorted(set(range(256)) - set(_ALPHABET + b"=")))
+
+
+def _body_bytes(part: Any) -> bytes:
+    """The part's body as it is written (transfer encoding not undone), from its own source."""
+    source: str = part.to_string()
+    if source[:1] in ("\r", "\n"):  # no header lines at all: the body starts after the empty line
+        start = 2 if source.startswith("\r\n") else 1
+    else:
+        end = _END_OF_HEADERS.search(source)
+        start = end.end() if end else len(source)
+    return source[start:].encode("latin-1", "replace")
+
+
 def _raw_body(part: Any, *, strict: bool = False) -> bytes:
     """The part's body bytes with the transfer encoding undone (``strict``: broken base64 raises
     :class:`MalformedMessage` instead of being decoded as well as it goes).
@@ -108,13 +126,7 @@ def _raw_body(part: Any, *, strict: bool = False) -> bytes:
     Read from the part's own source (flanker's public ``to_string()``: for a part nobody changed,
     its original text), not through ``part.body``, which decodes with flanker's charset guess.
     """
-    source: str = part.to_string()
-    if source[:1] in ("\r", "\n"):  # no header lines at all: the body starts after the empty line
-        body = source[2:] if source.startswith("\r\n") else source[1:]
-    else:
-        end = _END_OF_HEADERS.search(source)
-        body = source[end.end():] if end else ""
-    data: bytes = body.encode("latin-1", "replace")
+    data = _body_bytes(part)
     encoding = (part.content_encoding.value or "").lower()
     if encoding == "base64":
         if strict:
@@ -126,11 +138,27 @@ def _raw_body(part: Any, *, strict: bool = False) -> bytes:
                     f"the {part.content_type.value} part is not valid base64; it cannot be read as text"
                 ) from None
         with contextlib.suppress(binascii.Error, ValueError):
-            return binascii.a2b_base64(re.sub(rb"[^A-Za-z0-9+/=]", b"", data) + b"==")
+            return binascii.a2b_base64(data.translate(None, _NOT_BASE64_OR_PAD) + b"==")
         return data
     if encoding == "quoted-printable":
         return quopri.decodestring(data)
     return data
+
+
+
+
+def _body_size(part: Any) -> int:
+    """How many bytes the part's body decodes to, as ``len(_raw_body(part))``, but for base64 counted from the
+    alphabet characters instead of decoded: an attachment of 15 MB is not decoded (and copied four times) only
+    to be measured."""
+    if (part.content_encoding.value or "").lower() != "base64":
+        return len(_raw_body(part))
+    data = _body_bytes(part)
+    alphabet = len(data.translate(None, _NOT_BASE64))
+    padding = data.find(b"=")
+    if alphabet % 4 == 1 or (padding != -1 and data[padding:].strip(b"= \t\r\n")):  # unusual: decode it
+        return len(_raw_body(part))
+    return alphabet * 3 // 4
 
 
 def _text(part: Any) -> str:
@@ -230,7 +258,7 @@ def _attachment(part: Any, data: bytes | None = None) -> Attachment:
     return Attachment(
         filename=part.detected_file_name or None,
         content_type=part.content_type.value,
-        size=len(_raw_body(part) if data is None else data),
+        size=_body_size(part) if data is None else len(data),
         inline=disposition == "inline" or (disposition != "attachment" and content_id is not None),
         content_id=content_id,
     )

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,7 @@ from inbound.webhook import WebhookDraft
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "LARGE_MESSAGE_BYTES",
     "WEBHOOK_PAYLOAD_VERSION",
     "Extracted",
     "InboundPipeline",
@@ -48,6 +50,10 @@ __all__ = [
 
 #: Times processing a message may crash before it ends ``failed`` (each sweep retries it once).
 PROCESS_ATTEMPTS = 5
+#: Messages larger than this are processed one at a time per process: parsing takes several times a
+#: message's size in memory (about 8x for a 20 MB one, most of it in flanker), so the worker threads
+#: of one process must not parse several large ones at once. Smaller messages are not held back.
+LARGE_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
 class Extracted(Protocol):
@@ -184,12 +190,29 @@ class InboundPipeline:
         self._trusted = trusted_authserv_id
         self._webhook_url = webhook_url
         self._bounce_received = bounce_received
+        self._large_lane = threading.Lock()
 
     def process(self, pk: int) -> Outcome | None:
-        """Process message ``pk`` once; None if it is unknown or was processed before."""
+        """Process message ``pk`` once; None if it is unknown or was processed before. Messages larger than
+        :data:`LARGE_MESSAGE_BYTES` take turns (one at a time in this process)."""
         stored = self._inbound.get(pk)
         if stored is None or stored.status != InboundStatus.RECEIVED:
             return None
+        if len(stored.raw) <= LARGE_MESSAGE_BYTES:
+            return self._process(stored)
+        if not self._large_lane.acquire(blocking=False):
+            del stored  # not held while waiting its turn: read again once it comes
+            self._large_lane.acquire()
+            stored = self._inbound.get(pk)
+        try:
+            if stored is None or stored.status != InboundStatus.RECEIVED:
+                return None
+            return self._process(stored)
+        finally:
+            self._large_lane.release()
+
+    def _process(self, stored: StoredInbound) -> Outcome | None:
+        pk = stored.pk
         trail = _Trail()
         try:
             outcome = self._land(stored, trail)

@@ -7,26 +7,38 @@ the sender is told nothing: answering them would create mail loops and backscatt
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.errors import (
+    AddressTooLong,
     AutoReply,
     Bounce,
     DmarcFailed,
     GatewayError,
+    InsufficientStorage,
+    LineTooLong,
     MalformedMessage,
     MessageTooBig,
     NoReplyText,
+    RecipientTooLong,
     SenderNotCustomer,
+    SenderTooLong,
+    SessionLimit,
+    SessionTooLong,
     ShuttingDown,
     StoreUnavailable,
+    TooManyCommands,
     TooManyConnections,
+    TooManyFailures,
+    TooManyPeerConnections,
+    TooManyRecipients,
     UnknownRecipient,
     Unthreaded,
 )
 
-__all__ = ["REJECTIONS", "Rejection", "http_status", "smtp_reply", "stored_status"]
+__all__ = ["REJECTIONS", "Rejection", "http_status", "printable", "smtp_reply", "stored_status"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,17 @@ REJECTIONS: Mapping[type[GatewayError], Rejection] = {
     MessageTooBig: Rejection("552 5.3.4 {reason}", 413),
     StoreUnavailable: Rejection("451 4.3.0 Cannot store the message right now; please try again later", 503),
     TooManyConnections: Rejection("421 4.7.0 Too many connections; please try again later", None),
+    TooManyPeerConnections: Rejection("421 4.7.0 Too many connections from your address; please try again later", None),
+    SessionLimit: Rejection("421 4.7.0 Session limit reached; please reconnect", None),
+    SessionTooLong: Rejection("421 4.7.0 Session too long; please reconnect", None),
+    TooManyCommands: Rejection("421 4.7.0 Too many commands without a message; please reconnect", None),
+    TooManyFailures: Rejection("421 4.7.0 Too many errors; please try again later", None),
+    TooManyRecipients: Rejection("452 4.5.3 Too many recipients; send the others in another transaction", None),
+    InsufficientStorage: Rejection("452 4.3.1 Insufficient system storage; please try again later", 503),
+    SenderTooLong: Rejection("501 5.1.7 {reason}", 422),
+    RecipientTooLong: Rejection("501 5.1.3 {reason}", 422),
+    AddressTooLong: Rejection("501 5.1.3 {reason}", 422),
+    LineTooLong: Rejection("500 5.5.2 Line too long (see RFC 5321 4.5.3.1.6)", None),
     ShuttingDown: Rejection("421 4.3.2 Service shutting down; please try again later", 503),
     # After 250: recorded on the stored message, never answered.
     MalformedMessage: Rejection(None, None, "failed"),
@@ -64,10 +87,20 @@ def _rejection(error: GatewayError) -> Rejection:
     raise KeyError(f"no rejection for {type(error).__name__}")
 
 
+# What may not be quoted back in a reply line: C0 controls (NUL, a bare CR or LF would end or split the line), DEL,
+# and lone surrogates (undecodable bytes of an SMTPUTF8 argument, which cannot be encoded to be sent).
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to quote in a reply line: each control character or lone surrogate as ``\\xNN``/``\\uNNNN``."""
+    return _UNSAFE.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
 def smtp_reply(error: GatewayError) -> str | None:
-    """The SMTP reply line for ``error``, or None for silence."""
+    """The SMTP reply line for ``error``, or None for silence; what the error quotes is made :func:`printable`."""
     template = _rejection(error).smtp
-    return None if template is None else template.format(reason=str(error) or type(error).__name__)
+    return None if template is None else template.format(reason=printable(str(error) or type(error).__name__))
 
 
 def http_status(error: GatewayError) -> int | None:

@@ -6,14 +6,17 @@ and listens with ``loop.create_server(factory)``, the programmatic use aiosmtpd 
 ``Controller`` is not used because it cannot bind with ``SO_REUSEPORT`` and its start-up probe may
 reach a sibling process sharing the port.
 
-The protocol subclass drives aiosmtpd through its public surface only: constructor arguments
+The protocol subclass drives aiosmtpd through its public surface where it can: constructor arguments
 (``timeout``, ``data_size_limit``, ``hostname``, ``tls_context``, ``loop``...), the asyncio callbacks
 ``connection_made``/``connection_lost``/``data_received``, the ``smtp_DATA`` command method and
-``push``. One private method stays overridden, ``_getaddr`` (see its docstring): it is a third of the
-event loop's time per message, and a test checks it answers exactly as the installed aiosmtpd's.
+``push``. Two private names are used on purpose: ``_getaddr`` is overridden (see its docstring: a third
+of the event loop's time per message, and a test checks it answers exactly as the installed aiosmtpd's),
+and the replaced ``smtp_DATA`` reads ``self._reader`` to stream the body to a spool file (aiosmtpd 1.4
+has no streaming API).
 
-:class:`ConnectionGate` counts the connections (no locking needed: one loop), refuses beyond the cap
-with ``421`` and, while stopping, refuses new connections and new transactions, waits for the
+:class:`ConnectionGate` counts the connections, overall and per peer address, and the message bytes in
+flight (no locking needed: one loop), refuses beyond the caps with ``421`` and beyond the bytes budget
+with ``452 4.3.1``; while stopping, it refuses new connections and new transactions, waits for the
 transactions in flight, then closes what is left with ``421``.
 """
 
@@ -25,6 +28,7 @@ import logging
 import re
 import socket
 import ssl
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -33,11 +37,22 @@ from email.errors import HeaderParseError
 from typing import Any, AnyStr, cast
 
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, Envelope, syntax
 
-from gateway.errors import MessageTooBig, ShuttingDown, TooManyConnections
+from gateway.errors import (
+    GatewayError,
+    InsufficientStorage,
+    LineTooLong,
+    MessageTooBig,
+    SessionTooLong,
+    ShuttingDown,
+    TooManyCommands,
+    TooManyConnections,
+    TooManyFailures,
+    TooManyPeerConnections,
+)
 from gateway.metrics import SMTP_CONNECTIONS, SMTP_REPLIES, child
-from inbound.rejections import smtp_reply
+from inbound.rejections import printable, smtp_reply
 
 __all__ = ["ConnectionGate", "InboundServer", "ServerLimits", "tls_context"]
 
@@ -49,6 +64,22 @@ DEFAULT_IDLE_TIMEOUT = 300.0
 DEFAULT_DATA_TIMEOUT = 600.0
 #: Connections served at once; more get 421.
 DEFAULT_MAX_CONNECTIONS = 500
+#: Connections one peer address may hold at once (0: no per-peer cap).
+DEFAULT_MAX_CONNECTIONS_PER_PEER = 50
+#: Seconds a session may last, however busy it is (421 and closed; a DATA in progress is answered first).
+DEFAULT_MAX_SESSION_SECONDS = 3600.0
+#: Commands a session may send per message it delivers: the count restarts at each accepted message.
+DEFAULT_MAX_COMMANDS_PER_MESSAGE = 200
+#: Refused commands (5xx) before each further refusal is delayed; twice as many end the session with 421.
+DEFAULT_MAX_FAILURES = 10
+#: Seconds each refusal past ``DEFAULT_MAX_FAILURES`` is delayed.
+DEFAULT_FAILURE_DELAY = 1.0
+#: Bytes of messages being received or stored at once, all sessions together; beyond: 452 4.3.1.
+DEFAULT_MAX_BYTES_IN_FLIGHT = 200 * 1024 * 1024
+#: A message body is kept in memory up to this size, on disk (a temporary file) past it.
+DEFAULT_SPOOL_THRESHOLD = 1024 * 1024
+#: DATA lines are gathered into pieces of about this size before they are counted and spooled.
+DATA_CHUNK = 64 * 1024
 #: Seconds a stop waits for transactions in flight before closing them.
 DEFAULT_STOP_GRACE = 30.0
 #: Seconds ``start()`` waits for the event loop thread to run.
@@ -66,38 +97,85 @@ class ServerLimits:
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     data_timeout: float = DEFAULT_DATA_TIMEOUT
     stop_grace: float = DEFAULT_STOP_GRACE
+    max_session_seconds: float = DEFAULT_MAX_SESSION_SECONDS
+    max_commands_per_message: int = DEFAULT_MAX_COMMANDS_PER_MESSAGE
+    max_failures: int = DEFAULT_MAX_FAILURES
+    failure_delay: float = DEFAULT_FAILURE_DELAY
+    spool_threshold: int = DEFAULT_SPOOL_THRESHOLD
 
 
 class ConnectionGate:
-    """The open connections of one server; admits up to ``limit`` of them, none while stopping."""
+    """The open connections of one server and the message bytes they hold.
 
-    def __init__(self, limit: int) -> None:
+    Admits up to ``limit`` connections, at most ``per_peer`` of them from one address (0: no such cap), none
+    while stopping; lets the sessions hold up to ``bytes_budget`` bytes of messages at once (0: no budget)."""
+
+    def __init__(self, limit: int, *, per_peer: int = 0, bytes_budget: int = 0) -> None:
         self.limit = limit
+        self.per_peer = per_peer
+        self.bytes_budget = bytes_budget
+        self.bytes_in_flight = 0
         self.stopping = False
-        self.open: set[_Guarded] = set()
+        #: Each open connection and its peer's address.
+        self.open: dict[_Guarded, str | None] = {}
+        self._peers: dict[str | None, int] = {}
 
-    def admit(self, conn: _Guarded) -> str | None:
-        """None if ``conn`` may be served (it is then counted), else the reply that turns it away."""
+    def admit(self, conn: _Guarded, peer: str | None = None) -> str | None:
+        """None if ``conn`` (from address ``peer``) may be served (it is then counted), else the reply that turns
+        it away."""
+        refusal: GatewayError | None = None
         if self.stopping:
-            child(SMTP_REPLIES, "4xx", "ShuttingDown").inc()
-            return smtp_reply(ShuttingDown())
-        if len(self.open) >= self.limit:
-            child(SMTP_REPLIES, "4xx", "TooManyConnections").inc()
-            return smtp_reply(TooManyConnections())
-        self.open.add(conn)
+            refusal = ShuttingDown()
+        elif len(self.open) >= self.limit:
+            refusal = TooManyConnections()
+        elif self.per_peer and self._peers.get(peer, 0) >= self.per_peer:
+            refusal = TooManyPeerConnections()
+        if refusal is not None:
+            child(SMTP_REPLIES, "4xx", type(refusal).__name__).inc()
+            return smtp_reply(refusal)
+        self.open[conn] = peer
+        self._peers[peer] = self._peers.get(peer, 0) + 1
         SMTP_CONNECTIONS.inc()
         return None
 
     def release(self, conn: _Guarded) -> None:
         """Forget ``conn`` (idempotent)."""
         if conn in self.open:
-            self.open.discard(conn)
+            peer = self.open.pop(conn)
+            left = self._peers[peer] - 1
+            if left:
+                self._peers[peer] = left
+            else:
+                del self._peers[peer]
             SMTP_CONNECTIONS.dec()
+
+    def connections_from(self, peer: str | None) -> int:
+        """How many open connections come from ``peer``."""
+        return self._peers.get(peer, 0)
+
+    def spent(self) -> bool:
+        """True when the bytes budget is used up (a new DATA is refused with 452 4.3.1)."""
+        return bool(self.bytes_budget) and self.bytes_in_flight >= self.bytes_budget
+
+    def reserve(self, size: int) -> bool:
+        """Count ``size`` more bytes in flight, if the budget has room for them."""
+        if self.bytes_budget and self.bytes_in_flight + size > self.bytes_budget:
+            return False
+        self.bytes_in_flight += size
+        return True
+
+    def free(self, size: int) -> None:
+        """Give back ``size`` bytes :meth:`reserve` counted."""
+        self.bytes_in_flight -= size
 
     def in_flight(self) -> int:
         """Connections in the middle of a transaction (MAIL accepted, DATA not yet answered)."""
         return sum(1 for conn in self.open if conn.envelope is not None and conn.envelope.mail_from)
 
+
+# A reply line may not carry control characters (a bare CR or LF would split it) or lone surrogates (aiosmtpd
+# decodes arguments with surrogateescape); CRLF only separates the lines of a multi-line reply.
+_UNSAFE_REPLY = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]|\r(?!\n)|(?<!\r)\n")
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 # ``<dot-atom@dot-atom>``, then the end or blanks before a parameter: what get_angle_addr reads to the same
@@ -106,13 +184,19 @@ _PLAIN_ANGLE_ADDR = re.compile(rf"[ \t]*<({_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_AT
 
 
 class _Guarded(SMTP):
-    """aiosmtpd's SMTP with the gate, the idle and DATA timeouts and enhanced status codes on its size refusals.
+    """aiosmtpd's SMTP with the gate, the per-session limits, the idle and DATA timeouts, a streaming DATA and
+    enhanced status codes on its size refusals.
 
     Timeouts: a client silent for ``idle_timeout`` outside DATA is disconnected, and one that has not
     finished DATA (message and answer) ``data_timeout`` after saying DATA is cut off. aiosmtpd has one
     public timeout (``timeout``: seconds between valid commands, which would also cut DATA short when
     ``data_timeout`` is the longer), so it gets the longer of the two, as a backstop, and the two
     deadlines are kept here from ``data_received`` and around ``smtp_DATA``.
+
+    Per-session limits (each ends the session with ``421 4.7.0`` and closes it): ``max_session_seconds`` (a
+    DATA in progress is answered first), ``max_commands_per_message`` commands without an accepted message,
+    and twice ``max_failures`` refused commands (each refusal past ``max_failures`` is delayed by
+    ``failure_delay`` first). Commands are counted by their replies, in :meth:`push`: each command gets one.
     """
 
     def __init__(self, handler: Any, *, gate: ConnectionGate, limits: ServerLimits, **kwargs: Any) -> None:
@@ -127,10 +211,16 @@ class _Guarded(SMTP):
         self._in_data = False
         self._heard = 0.0
         self._idle: asyncio.TimerHandle | None = None
+        self._session_end: asyncio.TimerHandle | None = None
+        self._expired = False
+        self._commands = 0
+        self._failures = 0
+        self._last = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self.transport is None:  # a new connection (after STARTTLS aiosmtpd is called again with the TLS transport)
-            refusal = self._gate.admit(self)
+            peer = transport.get_extra_info("peername")
+            refusal = self._gate.admit(self, peer[0] if isinstance(peer, tuple) and peer else None)
             if refusal is not None:
                 # aiosmtpd never sees this connection: no session, no greeting, just the refusal.
                 self._refused = True
@@ -138,13 +228,15 @@ class _Guarded(SMTP):
                 transport.close()
                 return
             self._idle = self.loop.call_later(self._limits.idle_timeout, self._check_idle)
+            self._session_end = self.loop.call_later(self._limits.max_session_seconds, self._session_over)
         self._heard = self.loop.time()
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
         self._gate.release(self)
-        if self._idle is not None:
-            self._idle.cancel()
+        for timer in (self._idle, self._session_end):
+            if timer is not None:
+                timer.cancel()
         if self._refused:
             return  # aiosmtpd's connection_lost expects the session its connection_made would have opened
         super().connection_lost(error)
@@ -166,25 +258,189 @@ class _Guarded(SMTP):
             log.info("%r %s: closing the connection", self.session.peer if self.session else None, what)
             transport.close()
 
+    def _session_over(self) -> None:
+        if self._in_data:
+            self._expired = True  # answered first, then ended (see smtp_DATA)
+        else:
+            self._end(SessionTooLong())
+
+    def _end(self, error: GatewayError) -> None:
+        """End the session for ``error`` (a session limit): its 421, then close."""
+        line = smtp_reply(error)
+        assert line is not None
+        child(SMTP_REPLIES, "4xx", type(error).__name__).inc()
+        log.info("%r %s: closing the connection", self.session.peer if self.session else None, type(error).__name__)
+        self.hang_up(line.encode() + b"\r\n")
+
+    @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         self._in_data = True
+        self._last = ""
         cutoff = self.loop.call_later(self._limits.data_timeout, self._time_out, "DATA timeout")
         try:
-            await super().smtp_DATA(arg)
+            await self._data(arg)
         finally:
             cutoff.cancel()
             self._in_data = False
             self._heard = self.loop.time()  # silence counts from the DATA answer
+        if self._last[:1] == "2":
+            self._commands = 0  # a message delivered: a new budget of commands
+        else:
+            self._count(self._last)
+        if self._expired:
+            self._end(SessionTooLong())
+
+    async def _data(self, arg: str) -> None:
+        """aiosmtpd 1.4's ``smtp_DATA``, the same answers, but the body goes to a spool file instead of a list of
+        one bytearray per line (several times the message's size in memory), the bytes held count against the
+        gate's budget, and the refusals carry enhanced status codes.
+
+        aiosmtpd has no streaming API, so this replaces its ``smtp_DATA`` and reads the connection's
+        ``StreamReader``, ``self._reader`` (set by asyncio's ``StreamReaderProtocol``, which aiosmtpd's SMTP
+        is): the second private name used here, beside ``_getaddr``. ``tests/integration/test_smtp_answers.py``
+        and ``test_smtp_limits.py`` pin its answers (dot-stuffing, lines too long, size, budget)."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        envelope = self.envelope
+        assert envelope is not None
+        if not envelope.rcpt_tos:
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 5.5.4 Syntax: DATA")
+            return
+        gate = self._gate
+        # A declared SIZE= is reserved whole before 354, so the budget goes to whole messages rather than to
+        # many halves (senders without SIZE= reserve as their message arrives).
+        declared = _declared_size(envelope.mail_options)
+        if gate.spent() or not gate.reserve(declared):
+            await self.push(_reply(InsufficientStorage()))
+            return
+        held = declared
+        reader: asyncio.StreamReader = self._reader
+        size_limit = self.data_size_limit or 0
+        line_limit = self.line_length_limit
+        lines: list[bytes] = []
+        buffered = size = 0
+        spool: tempfile.SpooledTemporaryFile[bytes] | None = None
+        refusal: GatewayError | None = None
+        in_long_line = False
+        try:
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            while True:
+                try:
+                    line = await reader.readuntil(b"\r\n")
+                except asyncio.LimitOverrunError as error:
+                    # Longer than the reader's limit (line_length_limit): read on, answer once DATA is over.
+                    await reader.read(error.consumed)
+                    in_long_line = True
+                    refusal = refusal or LineTooLong()
+                    continue
+                if in_long_line:  # the end of a line too long
+                    in_long_line = False
+                    continue
+                if line == b".\r\n":
+                    break
+                if refusal is not None:
+                    continue  # read on without keeping anything
+                if line[:1] == b".":  # RFC 5321 4.5.2: transparency
+                    line = line[1:]
+                size += len(line)
+                if size_limit and size > size_limit:
+                    refusal = MessageTooBig()
+                elif len(line) > line_limit:
+                    refusal = LineTooLong()
+                else:
+                    lines.append(line)
+                    buffered += len(line)
+                    if buffered < DATA_CHUNK:
+                        continue
+                    if size > held and not gate.reserve(size - held):
+                        refusal = InsufficientStorage()
+                    else:
+                        held = max(held, size)
+                        if spool is None:
+                            spool = tempfile.SpooledTemporaryFile(max_size=self._limits.spool_threshold)
+                        spool.write(b"".join(lines))
+                if refusal is not None or buffered >= DATA_CHUNK:
+                    lines.clear()
+                    buffered = 0
+            if refusal is None and size > held:
+                if gate.reserve(size - held):
+                    held = size
+                else:
+                    refusal = InsufficientStorage()
+            if refusal is not None:
+                lines.clear()
+                self.envelope = Envelope()
+                gate.free(held)
+                held = 0
+                await self.push(self._too_big if isinstance(refusal, MessageTooBig) else _reply(refusal))
+                return
+            if spool is None:
+                raw = b"".join(lines)
+            else:
+                spool.write(b"".join(lines))
+                spool.seek(0)
+                raw = spool.read()
+                spool.close()
+                spool = None
+            lines.clear()
+            # One bytes object, no copy: aiosmtpd gives the handler both (content is decoded only with decode_data).
+            envelope.original_content = envelope.content = raw
+            del raw
+            status = await self.event_handler.handle_DATA(self, self.session, envelope)
+            self.envelope = Envelope()  # the message is let go before its answer: the bytes are not held any more
+            gate.free(held)
+            held = 0
+            await self.push(status)
+        finally:
+            if spool is not None:
+                spool.close()
+            gate.free(held)
 
     async def push(self, status: AnyStr) -> None:
-        # aiosmtpd refuses over-size mail itself, before any handler hook: "552 Error: ..." at MAIL when SIZE=
-        # is over data_size_limit, and at the end of DATA when the message ran over it. It has no public way to
-        # word those replies, so a 552 without an enhanced status code (RFC 3463) is sent as ours: 5.3.4 and
-        # the limit. Every 552 is a size refusal (RFC 5321: storage allocation exceeded); the handler's carry 5.3.4.
-        if isinstance(status, str) and status.startswith("552 ") and not status.startswith("552 5."):
-            await super().push(self._too_big)
-        else:
+        if not isinstance(status, str):
             await super().push(status)
+            return
+        # aiosmtpd refuses over-size mail itself, before any handler hook: "552 Error: ..." at MAIL when SIZE=
+        # is over data_size_limit. It has no public way to word those replies, so a 552 without an enhanced
+        # status code (RFC 3463) is sent as ours: 5.3.4 and the limit. Every 552 is a size refusal (RFC 5321:
+        # storage allocation exceeded); the handler's carry 5.3.4.
+        if status[:4] == "552 " and status[4:6] != "5.":
+            status = self._too_big
+        elif status == "500 Command line too long":
+            status = "500 5.5.2 Command line too long"
+        elif _UNSAFE_REPLY.search(status):  # aiosmtpd quotes some arguments back ('command "X" not recognized')
+            status = "\r\n".join(printable(part) for part in status.split("\r\n"))
+        self._last = status
+        # 354 and the DATA answer are counted once DATA is over (smtp_DATA); the lines before the last of a
+        # multi-line reply (EHLO's) are not replies of their own.
+        if self._in_data or status[3:4] == "-":
+            await super().push(status)
+            return
+        if status[:1] == "5":
+            self._failures += 1
+            if self._failures > self._limits.max_failures:
+                if self._failures > 2 * self._limits.max_failures:
+                    await super().push(status)
+                    self._end(TooManyFailures())
+                    return
+                await asyncio.sleep(self._limits.failure_delay)
+        await super().push(status)
+        self._commands += 1
+        if self._commands > self._limits.max_commands_per_message:
+            self._end(TooManyCommands())
+
+    def _count(self, status: str) -> None:
+        """Count a command answered inside DATA (the DATA command itself, refused)."""
+        self._commands += 1
+        if status[:1] == "5":
+            self._failures += 1
+        if self._failures > 2 * self._limits.max_failures:
+            self._end(TooManyFailures())
+        elif self._commands > self._limits.max_commands_per_message:
+            self._end(TooManyCommands())
 
     def hang_up(self, line: bytes) -> None:
         """Send ``line`` and close, unless the connection is already closing. A closing transport may not take
@@ -227,6 +483,20 @@ class _Guarded(SMTP):
         if limit and len(addr.rpartition("@")[0]) > limit:
             return None, None
         return addr, rest
+
+
+def _declared_size(mail_options: list[str]) -> int:
+    """The ``SIZE=`` the sender declared at MAIL (aiosmtpd checked it is digits), or 0."""
+    for option in mail_options:
+        if option.startswith("SIZE="):
+            return int(option[5:])
+    return 0
+
+
+def _reply(error: GatewayError) -> str:
+    line = smtp_reply(error)
+    assert line is not None, f"{type(error).__name__} has no SMTP reply"
+    return line
 
 
 class _GuardedLMTP(_Guarded, LMTP):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 import gateway.errors as errors
@@ -123,3 +125,20 @@ def test_broken_base64_in_a_text_part_is_undecodable_not_garbage() -> None:
     assert "Hello world" == parse_email((head + "SGVsbG8gd29y\r\nbGQ\r\n").encode()).text
     with pytest.raises(errors.MalformedMessage, match="not valid base64"):
         parse_email((head + "this is not base64 at all, sorry\r\n").encode())
+
+
+@pytest.mark.parametrize(("body", "size"), [
+    (base64.encodebytes(bytes(range(256)) * 40).replace(b"\n", b"\r\n"), 10240),
+    (b"QUJD\r\nREVG\r\nRw", 7),  # no padding
+    (b"QUJDREVGRw==\r\n", 7),
+    (b"QUJD!REVG Rw==\r\n", 7),  # a stray character is skipped
+    (b"QUJD\r\n=\r\nREVG\r\n", 6),  # padding in the middle: decoded, the way a2b_base64 reads it
+    (b"QUJDR\r\n", 7),  # not base64 (one character too many): the bytes as they are
+])
+def test_an_attachment_is_measured_as_its_decoded_size(body: bytes, size: int) -> None:
+    """An attachment's size is what its base64 decodes to (counted, not decoded, for a large one)."""
+    raw = (b"From: a@b.c\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+           b"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/octet-stream\r\n"
+           b"Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"x.bin\"\r\n\r\n"
+           + body + b"\r\n--b--\r\n")
+    assert [size] == [a.size for a in parse_email(raw).attachments]

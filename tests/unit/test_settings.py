@@ -99,3 +99,27 @@ def test_a_default_locale_without_a_catalog_stops_the_gateway(tmp_path: Path) ->
         build_gateway(Settings(database_url=f"sqlite:///{tmp_path / 'g.sqlite3'}", default_locale="sw"))
     gateway = build_gateway(Settings(database_url=f"sqlite:///{tmp_path / 'g.sqlite3'}", default_locale="de-CH"))
     assert "de" == gateway.renderer.default_locale
+
+
+def test_smtp_limits_have_defaults_and_are_read_from_variables() -> None:
+    """The per-client limits and the memory budget default to values that keep one client from starving the rest,
+    and each is a GATEWAY_SMTP_* variable."""
+    defaults = load_settings({})
+    assert (50, 3600, 200, 100, 10, 1.0, 200 * 1024 * 1024) == (
+        defaults.smtp_max_connections_per_peer, defaults.smtp_max_session_seconds,
+        defaults.smtp_max_commands_per_message, defaults.smtp_max_recipients, defaults.smtp_max_failures,
+        defaults.smtp_failure_delay_seconds, defaults.smtp_max_bytes_in_flight,
+    )
+    settings = load_settings({
+        "GATEWAY_SMTP_MAX_CONNECTIONS_PER_PEER": "0", "GATEWAY_SMTP_MAX_SESSION_SECONDS": "600",
+        "GATEWAY_SMTP_MAX_COMMANDS_PER_MESSAGE": "50", "GATEWAY_SMTP_MAX_RECIPIENTS": "250",
+        "GATEWAY_SMTP_MAX_FAILURES": "3", "GATEWAY_SMTP_FAILURE_DELAY_SECONDS": "0.5",
+        "GATEWAY_SMTP_MAX_BYTES_IN_FLIGHT": "1000000",
+    })
+    assert (0, 600, 50, 250, 3, 0.5, 1_000_000) == (
+        settings.smtp_max_connections_per_peer, settings.smtp_max_session_seconds,
+        settings.smtp_max_commands_per_message, settings.smtp_max_recipients, settings.smtp_max_failures,
+        settings.smtp_failure_delay_seconds, settings.smtp_max_bytes_in_flight,
+    )
+    with pytest.raises(ConfigError, match="GATEWAY_SMTP_MAX_RECIPIENTS"):
+        load_settings({"GATEWAY_SMTP_MAX_RECIPIENTS": "0"})
