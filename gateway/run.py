@@ -175,8 +175,12 @@ class Parts:
 
 
 def _listen(host: str, port: int, *, setting: str) -> socket.socket:
-    """A TCP socket bound to ``host``:``port`` (listening starts when the server takes it)."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    """A TCP socket bound to ``host``:``port`` (listening starts when the server takes it).
+
+    Made with ``IPPROTO_TCP`` spelled out: asyncio turns Nagle's algorithm off only on sockets whose
+    protocol says TCP, and with it on every keep-alive response waited ~40 ms for a delayed ACK."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

@@ -237,3 +237,15 @@ def test_a_separate_smtp_process_logs_json_and_serves_its_metrics(tmp_path: Path
     assert 'w2c_smtp_replies_total{code_class="5xx",reason="UnknownRecipient"} 1.0' in text
     running.process.send_signal(signal.SIGTERM)
     assert 0 == running.exit_code()
+
+
+def test_the_api_socket_says_tcp_so_asyncio_turns_nagle_off() -> None:
+    """The pre-bound API socket carries IPPROTO_TCP: asyncio sets TCP_NODELAY only on such sockets, and
+    without it each keep-alive answer waited for the client's delayed ACK (about 40 ms)."""
+    from gateway.run import _listen
+
+    sock = _listen("127.0.0.1", 0, setting="API_PORT")
+    try:
+        assert socket.IPPROTO_TCP == sock.proto
+    finally:
+        sock.close()
