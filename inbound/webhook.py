@@ -195,7 +195,7 @@ class WebhookStore:
             .where(webhook_deliveries.c.pk == pk)
             .values(status=status.value, updated_at=now, next_attempt_at=next_attempt_at, last_error=error,
                     attempts=webhook_deliveries.c.attempts + 1)
-        ))
+        ), durable=False)  # lost, the call is made again after its lease (at least once)
 
     def replay(self, pk: int, *, now: datetime) -> bool:
         """Queue a ``failed`` call again, with a fresh set of attempts; False if it is not failed."""
