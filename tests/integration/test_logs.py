@@ -80,3 +80,32 @@ def test_each_outcome_is_one_json_line_with_its_ids(lines: io.StringIO, tmp_path
     assert "SenderNotCustomer" in quarantined[0]["detail"]
     assert {"webhook_id", "attempts"} <= set(delivered[0])
     assert "Secret words" not in json.dumps(events(lines)), "no customer message body at info level"
+
+
+def test_unseen_decisions_bounces_and_suppressions_are_logged(lines: io.StringIO, tmp_path: Path,
+                                                              stub_broker: dramatiq.Broker) -> None:
+    """The unseen check logs its decision per ticket; a bounce its decision; a suppression its address and why."""
+    from datetime import timedelta
+
+    from gateway.models import TeammateReply, TicketReplied
+    from inbound.bounce_report import BounceKind, BounceReport, FailedRecipient
+    from tests.helpers import NOW, open_ticket
+
+    now = [NOW]
+    gw = build_gateway(settings_for(tmp_path), broker=stub_broker, clock=lambda: now[0])
+    ticket = open_ticket(gw)
+    reply = TeammateReply(id="r-1", author_name="Grace", text="Try a new cartridge.", html=None, created_at=NOW)
+    gw.events.ticket_reply(TicketReplied(event_id="evt-r", occurred_at=NOW, ticket_id="T-1", reply=reply), now=NOW)
+    now[0] = NOW + timedelta(seconds=181)
+    gw.unseen.check(ticket.key)
+    (checked,) = named(lines, "unseen.checked")
+    assert (ticket.key, 1) == (checked["ticket_key"], checked["replies_emailed"])
+    email = gw.outbox.recent(ticket_key=ticket.key)[0]
+    report = BounceReport(BounceKind.HARD, (FailedRecipient(CUSTOMER, BounceKind.HARD, "5.1.1", "User unknown"),), "dsn")
+    bounce_pk = gw.inbound.save_raw(mail_from="<>", rcpt_to=[gw.keyring.bounce_address_for(email.pk)],
+                                    raw=b"Subject: Undelivered\r\n\r\nUser unknown\r\n", now=now[0])
+    gw.delivery.received(bounce_pk, email.pk, report)
+    (bounce,) = named(lines, "bounce.received")
+    assert (email.pk, "hard") == (bounce["email_id"], bounce["kind"])
+    (suppressed,) = named(lines, "address.suppressed")
+    assert (CUSTOMER, "hard bounce", "warning") == (suppressed["address"], suppressed["reason"], suppressed["level"])
