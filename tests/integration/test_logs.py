@@ -101,7 +101,8 @@ def test_unseen_decisions_bounces_and_suppressions_are_logged(lines: io.StringIO
     (checked,) = named(lines, "unseen.checked")
     assert (ticket.key, 1) == (checked["ticket_key"], checked["replies_emailed"])
     email = gw.outbox.recent(ticket_key=ticket.key)[0]
-    report = BounceReport(BounceKind.HARD, (FailedRecipient(CUSTOMER, BounceKind.HARD, "5.1.1", "User unknown"),), "dsn")
+    failed = FailedRecipient(CUSTOMER, BounceKind.HARD, "5.1.1", "User unknown")
+    report = BounceReport(BounceKind.HARD, (failed,), "dsn")
     bounce_pk = gw.inbound.save_raw(mail_from="<>", rcpt_to=[gw.keyring.bounce_address_for(email.pk)],
                                     raw=b"Subject: Undelivered\r\n\r\nUser unknown\r\n", now=now[0])
     gw.delivery.received(bounce_pk, email.pk, report)
