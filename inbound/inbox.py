@@ -66,6 +66,16 @@ class ParsedFields:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReplyParts:
+    """What a landed reply keeps beside its text: its sanitised HTML, signature, trimmed history, rule."""
+
+    html: str | None = None
+    signature: str = ""
+    trimmed: str = ""
+    rule: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class StoredInbound:
     """A raw inbound message as stored."""
 
@@ -286,16 +296,21 @@ class InboundStore:
 
     def land_customer_reply(
         self, pk: int, *, ticket_key: int, text: str, dedup_key: str, threaded_by: str, now: datetime,
-        parsed: ParsedFields | None = None, webhook: WebhookDraft | None = None,
+        parsed: ParsedFields | None = None, webhook: WebhookDraft | None = None, parts: ReplyParts | None = None,
     ) -> int | None:
-        """Append the reply to the thread once, with its webhook call; the new entry's pk, or None
-        (and the message marked duplicate) if it landed before."""
+        """Append the reply to the thread once (with the ``parts`` the extractor split off, for "show
+        trimmed"), with its webhook call; the new entry's pk, or None (and the message marked
+        duplicate) if it landed before."""
+        kept = parts or ReplyParts()
 
         def work(conn: Connection) -> int:
             entry_pk = inserted_pk(conn.execute(
                 insert(entries).values(
                     ticket_pk=ticket_key, kind=EntryKind.CUSTOMER_REPLY.value, text=storable(text), channel="email",
                     dedup_key=storable(dedup_key), inbound_pk=pk, created_at=now,
+                    html=storable(kept.html) if kept.html else None,
+                    signature=storable(kept.signature) if kept.signature else None,
+                    trimmed=storable(kept.trimmed) if kept.trimmed else None, rule=kept.rule,
                 )
             ))
             record_change(conn, ticket_key=ticket_key, kind=ChangeKind.ENTRY, entry_key=entry_pk, now=now)

@@ -24,7 +24,7 @@ from gateway.models import InboundStatus, Ticket
 from inbound.attachments import attachment_path
 from inbound.bounce_report import read_bounce
 from inbound.classify import MessageKind, classify
-from inbound.inbox import InboundStore, ParsedFields, StoredInbound
+from inbound.inbox import InboundStore, ParsedFields, ReplyParts, StoredInbound
 from inbound.parse import Attachment, ParsedEmail, parse_email
 from inbound.recipients import RecipientCheck
 from inbound.rejections import stored_status
@@ -132,12 +132,15 @@ def attachments_out(inbound_id: int, attachments: Sequence[Attachment]) -> list[
 
 
 def webhook_payload(
-    stored: StoredInbound, parsed: ParsedEmail, ticket: Ticket, extracted: Extracted, signal: str
+    stored: StoredInbound, parsed: ParsedEmail, ticket: Ticket, extracted: Extracted, signal: str,
+    html: str | None = None,
 ) -> str:
-    """The JSON body announcing a landed reply to the help desk (version :data:`WEBHOOK_PAYLOAD_VERSION`)."""
+    """The JSON body announcing a landed reply to the help desk (version :data:`WEBHOOK_PAYLOAD_VERSION`);
+    ``html`` is the reply's sanitised HTML when the caller made it already."""
     text = extracted.text.strip()
-    html = reply_html(html=parsed.html, text=text, rule=extracted.rule, inbound_id=stored.pk,
-                      attachments=parsed.attachments)
+    if html is None:
+        html = reply_html(html=parsed.html, text=text, rule=extracted.rule, inbound_id=stored.pk,
+                          attachments=parsed.attachments)
     return json.dumps({
         "type": "ticket.customer_reply",
         "version": WEBHOOK_PAYLOAD_VERSION,
@@ -278,13 +281,17 @@ class InboundPipeline:
         text = extracted.text.strip()
         if not text and not parsed.attachments:
             raise NoReplyText("no reply text found once quoted history and signature are removed")
+        html = reply_html(html=parsed.html, text=text, rule=extracted.rule, inbound_id=stored.pk,
+                          attachments=parsed.attachments)
         webhook = None
         if self._webhook_url:
-            payload = webhook_payload(stored, parsed, ticket, extracted, match.signal.value)
+            payload = webhook_payload(stored, parsed, ticket, extracted, match.signal.value, html)
             webhook = WebhookDraft(self._webhook_url, payload)
+        parts = ReplyParts(html=html, signature=extracted.signature.strip("\n"), trimmed=extracted.quoted,
+                           rule=extracted.rule)
         entry_pk = self._inbound.land_customer_reply(
             stored.pk, ticket_key=ticket.key, text=text, dedup_key=dedup_key(parsed, stored.raw),
-            threaded_by=match.signal.value, now=self._clock(), parsed=trail.parsed, webhook=webhook,
+            threaded_by=match.signal.value, now=self._clock(), parsed=trail.parsed, webhook=webhook, parts=parts,
         )
         status = InboundStatus.LANDED if entry_pk is not None else InboundStatus.DUPLICATE
         return Outcome(status, None, ticket.key, match.signal.value, entry_pk, extracted.rule)

@@ -62,6 +62,7 @@
     else if (entry.kind === "state_changed") li.textContent = "Ticket " + label(entry.state.to) + (entry.text ? ": " + entry.text : "");
     else li.textContent = entry.text;
     if (entry.attachments && entry.attachments.length) li.append(attachmentsNode(entry.attachments));
+    if (entry.trimmed) li.append(trimmedNode(entry.trimmed));
     const meta = [entry.author ? entry.author.name : null, entry.channel === "email" ? "by email" : null, when(entry.created_at)];
     li.append(el("span", "meta", meta.filter(Boolean).join(" · ")));
     return li;
@@ -73,6 +74,14 @@
     const response = await fetch(path, { headers: { Authorization: "Bearer " + state.token } });
     if (!response.ok) throw new Error(path + ": " + response.status);
     return URL.createObjectURL(await response.blob());
+  }
+
+  // "Show trimmed": the quoted history the gateway cut from an email reply, as text, folded away.
+  function trimmedNode(trimmed) {
+    const box = el("details", "trimmed");
+    box.append(el("summary", null, "Show trimmed content"));
+    box.append(el("pre", null, trimmed));
+    return box;
   }
 
   function attachmentsNode(attachments) {

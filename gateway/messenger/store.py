@@ -72,6 +72,8 @@ def _entry(m: Any) -> ThreadEntry:
         author_name=m["author_name"], channel=m["channel"], reply_id=m["external_id"],
         state_from=m["state_from"], state_to=m["state_to"], seen_at=m["seen_at"],
         attachments=_attachments(m["inbound_pk"], m["inbound_attachments"]),
+        **({"html": m["html"], "signature": m["signature"], "trimmed": m["trimmed"]}
+           if m["kind"] == EntryKind.CUSTOMER_REPLY.value else {}),
     )
 
 

@@ -76,6 +76,10 @@ class ThreadEntry:
     state_to: str | None = None
     seen_at: datetime | None = None
     attachments: tuple[EntryAttachment, ...] = ()
+    #: Customer email replies: the sanitised HTML of the new part, the signature and the trimmed history.
+    html: str | None = None
+    signature: str | None = None
+    trimmed: str | None = None
 
     @property
     def id(self) -> str:

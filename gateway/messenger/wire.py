@@ -121,6 +121,11 @@ class ThreadEntryOut(OutModel):
     attachments: list[EntryAttachmentOut] | Absent = Field(
         default=None, description="customer replies by email with attachments or inline images"
     )
+    html: str | Absent = Field(default=None, description="customer replies by email: sanitised HTML of the new part")
+    signature: str | Absent = Field(default=None, description="customer replies by email: the signature split off")
+    trimmed: str | Absent = Field(
+        default=None, description='customer replies by email: the quoted history cut ("show trimmed")'
+    )
 
     @classmethod
     def of(cls, entry: ThreadEntry) -> ThreadEntryOut:
@@ -138,6 +143,9 @@ class ThreadEntryOut(OutModel):
             optional["seen_at"] = entry.seen_at.isoformat()
         if entry.attachments:
             optional["attachments"] = [EntryAttachmentOut.of(a) for a in entry.attachments]
+        for part in ("html", "signature", "trimmed"):
+            if getattr(entry, part):
+                optional[part] = getattr(entry, part)
         return cls(id=entry.id, kind=entry.kind, text=entry.text, created_at=entry.created_at.isoformat(), **optional)
 
 

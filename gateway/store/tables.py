@@ -161,6 +161,10 @@ entries = Table(
     Column("kind", String(32), nullable=False),
     Column("text", Text, nullable=False),
     Column("html", Text, nullable=True),
+    #: Customer email replies: what the extractor split off, and the rule that cut it (since 0008).
+    Column("signature", Text, nullable=True),
+    Column("trimmed", Text, nullable=True),
+    Column("rule", String(40), nullable=True),
     Column("author_name", String(200), nullable=True),
     Column("channel", String(16), nullable=True),
     #: The help desk's id for a teammate reply.

@@ -300,3 +300,23 @@ def test_a_message_whose_processing_keeps_crashing_ends_failed(
     assert (InboundStatus.FAILED, f"gave up after {PROCESS_ATTEMPTS} attempts: RuntimeError: a parser bug") == (
         stored.status, stored.detail)
     assert desk.raw("gmail.eml") == stored.raw
+
+
+def test_the_thread_shows_what_was_trimmed_from_a_reply(desk: Desk) -> None:
+    """A landed reply's thread entry carries its sanitised HTML and the history the extractor cut
+    ("show trimmed"), so an agent or the customer can see it when the trim was wrong."""
+    from fastapi.testclient import TestClient
+
+    from gateway.api import create_api
+    from tests.helpers import API_KEY
+
+    assert InboundStatus.LANDED == desk.process("gmail.eml").status
+    with TestClient(create_api(desk.gw), headers={"Authorization": f"Bearer {API_KEY}"}) as client:
+        entries = client.get("/v1/tickets/T-1/thread").json()["entries"]
+    reply = entries[-1]
+    assert "customer_reply" == reply["kind"]
+    assert "I replaced the toner and it still prints blank pages." == reply["text"]
+    assert reply["trimmed"].strip(), "the quoted history is kept beside the text"
+    assert reply["text"] not in reply["trimmed"]
+    assert "<" in reply["html"] and "toner" in reply["html"]
+    assert all("trimmed" not in e for e in entries[:-1]), "only email replies carry it"
