@@ -40,9 +40,18 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench_reply_path import (  # noqa: E402
-    DOMAIN, KEY, ROOT, SECRET_KEYS, START_TIMEOUT, WEBHOOK_SECRET, Ticket, _die_with_parent, free_ports,
-    gmail_reply, seed,
+from bench_reply_path import (
+    DOMAIN,
+    KEY,
+    ROOT,
+    SECRET_KEYS,
+    START_TIMEOUT,
+    WEBHOOK_SECRET,
+    Ticket,
+    _die_with_parent,
+    free_ports,
+    gmail_reply,
+    seed,
 )
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
