@@ -169,8 +169,13 @@ def _ledger_events(o: Outcome, now: datetime) -> list[DeliveryEvent]:
         events.append(DeliveryEvent(LedgerKind.SUPPRESSED, now, status.group(0) if status else None,
                                     f"{o.suppress} suppressed: the relay refused it for good"))
     return events
-_RECORD = update(outbox).where(outbox.c.pk == bindparam("b_pk"))
-_RECORDS = {False: Prebuilt(_RECORD), True: Prebuilt(_RECORD.values(attempts=outbox.c.attempts + 1))}
+#: One statement for every outcome (``b_tried`` 1 counts an attempt), so a batch's rows are updated in
+#: one pass in key order: two workers' transactions then take row locks in the same order
+#: (PostgreSQL reported a deadlock when outcomes were written attempted-first).
+_RECORD = Prebuilt(
+    update(outbox).where(outbox.c.pk == bindparam("b_pk"))
+    .values(attempts=outbox.c.attempts + bindparam("b_tried", type_=Integer))
+)
 
 
 @dataclass(frozen=True)
@@ -276,12 +281,11 @@ class OutboxStore:
         Not durable (see :class:`~gateway.store.uow.UnitOfWork`): if the machine goes down before the
         record reaches the disk, the claim's lease runs out and the email is sent again, same Message-ID.
         """
-        rows: dict[bool, list[dict[str, object]]] = {True: [], False: []}  # by whether it was attempted
-        for o in outcomes:
-            rows[o.attempted].append({
-                "b_pk": o.pk, "status": o.status.value, "updated_at": now, "next_attempt_at": o.next_attempt_at,
-                "last_error": o.error,
-            })
+        rows = [
+            {"b_pk": o.pk, "b_tried": int(o.attempted), "status": o.status.value, "updated_at": now,
+             "next_attempt_at": o.next_attempt_at, "last_error": o.error}
+            for o in sorted(outcomes, key=lambda o: o.pk)
+        ]
 
         ledger = [row for o in outcomes for row in ledger_rows(o.pk, _ledger_events(o, now))]
 
@@ -289,8 +293,7 @@ class OutboxStore:
             for o in outcomes:
                 if o.suppress:
                     self._suppress(conn, o.suppress, reason=o.error or "", now=now, evidence=o.pk)
-            for attempted, values in rows.items():
-                _RECORDS[attempted].run_many(conn, values)
+            _RECORD.run_many(conn, rows)
             _ADD_LEDGER.run_many(conn, ledger)
             if self._announce is not None:
                 self._announce(conn, outcomes, now)
