@@ -104,10 +104,6 @@ class Jobs:
         """Run the unseen check of ``ticket_key`` after ``delay_seconds``."""
         self.send(UNSEEN_CHECK, ticket_key, delay_seconds=delay_seconds)
 
-    def declared(self, name: str) -> bool:
-        """Whether actor ``name`` is declared."""
-        return name in self._actors
-
 
 class JobLatency(dramatiq.Middleware):
     """Observes, for each job a worker starts, how long after its due time it started."""

@@ -247,18 +247,22 @@ class InboundPipeline:
             log.warning("could not record the failed attempt on inbound message %s", pk, exc_info=True)
 
     def _land(self, stored: StoredInbound, trail: _Trail) -> Outcome:
-        email_key = self._bounce_target(stored)
+        # Parsed once here; a bounce may be malformed MIME and is still read (by the bounce reader).
+        parsed_or_none: ParsedEmail | None = None
+        with contextlib.suppress(MalformedMessage):
+            parsed_or_none = parse_email(stored.raw)
+        email_key = self._bounce_target(stored, parsed_or_none)
         if email_key is not None:
             # At an email's own envelope sender: a bounce or complaint about that email (or anything
             # else sent there): never a reply. The delivery loop decides whether it is believed.
-            with contextlib.suppress(MalformedMessage):
-                trail.parsed = parsed_fields(parse_email(stored.raw))
+            if parsed_or_none is not None:
+                trail.parsed = parsed_fields(parsed_or_none)
             report = read_bounce(stored.raw)
             message_id = trail.parsed.message_id if trail.parsed else None
             decided = (self._bounce_received(stored.pk, email_key, report, message_id) if self._bounce_received
                        else "ignored")
             raise Bounce(f"{report.kind.value} at the bounce address of email {email_key}: {decided}")
-        parsed = parse_email(stored.raw)
+        parsed = parsed_or_none if parsed_or_none is not None else parse_email(stored.raw)  # raises the reason
         trail.parsed = parsed_fields(parsed)
         # SMTP always has an envelope sender ("<>" when null); "" means unknown (HTTP inbound without one).
         kind = classify(parsed, mail_from=stored.mail_from or None)
@@ -296,13 +300,10 @@ class InboundPipeline:
         status = InboundStatus.LANDED if entry_pk is not None else InboundStatus.DUPLICATE
         return Outcome(status, None, ticket.key, match.signal.value, entry_pk, extracted.rule)
 
-    def _bounce_target(self, stored: StoredInbound) -> int | None:
+    def _bounce_target(self, stored: StoredInbound, parsed: ParsedEmail | None) -> int | None:
         """The outbox email whose verified bounce address the message was sent to (envelope first;
         over HTTP without one, To and Cc), or None."""
-        addresses = stored.rcpt_to
-        if not addresses:
-            with contextlib.suppress(MalformedMessage):
-                addresses = parse_email(stored.raw).to_addrs
+        addresses = stored.rcpt_to or (parsed.to_addrs if parsed is not None else ())
         for address in addresses:
             email_key = self._recipients.email_for_bounce(address)
             if email_key is not None:

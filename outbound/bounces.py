@@ -31,7 +31,7 @@ from gateway.logs import event
 from gateway.models import EntryKind, OutboxStatus
 from gateway.store.changes import ChangeKind, record_change
 from gateway.store.db import Database
-from gateway.store.records import inserted_pk, storable
+from gateway.store.records import inserted_pk
 from gateway.store.tables import (
     bounce_scores,
     delivery_events,
@@ -43,7 +43,7 @@ from gateway.store.tables import (
 )
 from inbound.bounce_report import BounceKind, BounceReport, FailedRecipient
 from inbound.webhook import WebhookDraft, insert_webhook
-from outbound.outbox import DeliveryEvent, LedgerKind, Outcome, ledger_rows
+from outbound.outbox import DeliveryEvent, LedgerKind, Outcome, ledger_rows, suppress_address
 
 __all__ = [
     "BouncePolicy",
@@ -193,11 +193,8 @@ class DeliveryLoop:
             reason = f"{failed.kind.value} bounce" + (f"s (score {score})" if failed.kind is BounceKind.SOFT else "")
         event(log, "address.suppressed", level=logging.WARNING, address=key, reason=reason, email_id=email.pk,
               inbound_id=inbound_pk, status=failed.status or None)
-        conn.execute(insert(suppressions).values(
-            address=key, reason=reason, created_at=now, kind=failed.kind.value, outbox_pk=email.pk,
-            inbound_pk=inbound_pk, status_code=failed.status or None,
-            diagnostic=storable(failed.diagnostic)[:2000] or None,
-        ))
+        suppress_address(conn, key, reason=reason, now=now, kind=failed.kind.value, outbox_pk=email.pk,
+                         inbound_pk=inbound_pk, status_code=failed.status or None, diagnostic=failed.diagnostic)
         return reason
 
     def _payload(self, conn: Connection, email: Any, failed: FailedRecipient, report: BounceReport, *,

@@ -29,6 +29,7 @@ __all__ = [
     "insert_draft",
     "insert_drafts",
     "ledger_rows",
+    "suppress_address",
 ]
 
 #: The hand-on topic of the emails a transaction stored (their pks): the composition root
@@ -154,6 +155,22 @@ _LEDGER_OF = {
     OutboxStatus.FAILED: LedgerKind.FAILED,
     OutboxStatus.SUPPRESSED: LedgerKind.SUPPRESSED,
 }
+
+
+def suppress_address(
+    conn: Connection, address: str, *, reason: str, now: datetime, kind: str, outbox_pk: int | None,
+    inbound_pk: int | None = None, status_code: str | None = None, diagnostic: str | None = None,
+) -> bool:
+    """Put ``address`` on the suppression list with its evidence, inside the caller's transaction;
+    False (changing nothing) when it is there already. The one place suppressions are written."""
+    key = address.strip().lower()
+    if conn.execute(select(suppressions.c.address).where(suppressions.c.address == key)).first():
+        return False
+    conn.execute(insert(suppressions).values(
+        address=key, reason=reason, created_at=now, kind=kind, outbox_pk=outbox_pk, inbound_pk=inbound_pk,
+        status_code=status_code, diagnostic=storable(diagnostic)[:2000] if diagnostic else None,
+    ))
+    return True
 
 
 def _ledger_events(o: Outcome, now: datetime) -> list[DeliveryEvent]:
@@ -292,7 +309,9 @@ class OutboxStore:
         def work(conn: Connection) -> None:
             for o in outcomes:
                 if o.suppress:
-                    self._suppress(conn, o.suppress, reason=o.error or "", now=now, evidence=o.pk)
+                    status = _ENHANCED.search(o.error or "")
+                    suppress_address(conn, o.suppress, reason=o.error or "", now=now, kind="relay", outbox_pk=o.pk,
+                                     status_code=status.group(0) if status else None, diagnostic=o.error)
             _RECORD.run_many(conn, rows)
             _ADD_LEDGER.run_many(conn, ledger)
             if self._announce is not None:
@@ -300,16 +319,6 @@ class OutboxStore:
 
         self._db.write(work, durable=False)
 
-    @staticmethod
-    def _suppress(conn: Connection, address: str, *, reason: str, now: datetime, evidence: int | None = None) -> None:
-        key = address.strip().lower()
-        if not conn.execute(select(suppressions.c.address).where(suppressions.c.address == key)).first():
-            status = _ENHANCED.search(reason)
-            conn.execute(insert(suppressions).values(
-                address=key, reason=reason, created_at=now, kind="relay" if evidence is not None else None,
-                outbox_pk=evidence, status_code=status.group(0) if status else None,
-                diagnostic=storable(reason)[:2000] or None,
-            ))
 
     def ledgers(self, pks: Sequence[int]) -> dict[int, list[DeliveryEvent]]:
         """What happened to each email of ``pks`` after it was queued, oldest first (one query)."""
@@ -332,6 +341,3 @@ class OutboxStore:
                 select(suppressions.c.address).where(suppressions.c.address == address.strip().lower())
             ).first() is not None
 
-    def suppress(self, address: str, *, reason: str, now: datetime) -> None:
-        """Put ``address`` on the suppression list (idempotent)."""
-        self._db.write(lambda conn: self._suppress(conn, address, reason=reason, now=now))

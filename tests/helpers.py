@@ -5,6 +5,7 @@ way to make concurrent writes commit as one group."""
 from __future__ import annotations
 
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +45,7 @@ __all__ = [
     "HelpDesk",
     "Listening",
     "as_one_group",
+    "closed_within",
     "created",
     "drain",
     "first_id",
@@ -55,6 +57,7 @@ __all__ = [
     "put",
     "reply_to",
     "settings_for",
+    "smtp_reply_of",
     "start_listener",
     "stored_id",
     "until",
@@ -352,3 +355,31 @@ class HelpDesk:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+# -- raw SMTP sockets ----------------------------------------------------------------------------
+
+
+def smtp_reply_of(sock: socket.socket) -> bytes:
+    """One whole SMTP reply read from ``sock`` (every line of a multi-line one)."""
+    data = b""
+    while not re.search(rb"(^|\r\n)\d{3} [^\r\n]*\r\n$", data):
+        chunk = sock.recv(4096)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+def closed_within(sock: socket.socket, seconds: float = 5.0) -> bool:
+    """Read until the server closes ``sock``; False if it is still open after ``seconds``."""
+    sock.settimeout(0.05)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if sock.recv(4096) == b"":
+                return True
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            return True
+    return False

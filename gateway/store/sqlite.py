@@ -24,7 +24,7 @@ from sqlalchemy.sql.expression import Executable
 
 from gateway.store.records import inserted_pk
 
-__all__ = ["Prebuilt", "fast_paths", "use_fast_paths"]
+__all__ = ["Prebuilt", "use_fast_paths"]
 
 _enabled = [True]
 
@@ -32,11 +32,6 @@ _enabled = [True]
 def use_fast_paths(enabled: bool) -> None:
     """Turn the driver path on or off for the whole process (benchmarks measure it this way)."""
     _enabled[0] = enabled
-
-
-def fast_paths() -> bool:
-    """Whether :class:`Prebuilt` statements go through the sqlite3 driver on SQLite."""
-    return _enabled[0]
 
 
 def _fast(conn: Connection) -> bool:

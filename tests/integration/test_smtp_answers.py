@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import smtplib
 import socket
 import threading
@@ -15,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from gateway.models import InboundStatus
 from inbound import inbox
-from tests.helpers import CUSTOMER, Listening, reply_to, stored_id, wait_for
+from tests.helpers import CUSTOMER, Listening, closed_within, reply_to, smtp_reply_of, stored_id, wait_for
 
 MakeListening = Callable[..., Listening]
 
@@ -151,27 +150,12 @@ def _connect(port: int) -> smtplib.SMTP | None:
         return None
 
 
-def _closed_within(sock: socket.socket, seconds: float) -> bool:
-    """Read until the server closes ``sock``; False if it is still open after ``seconds``."""
-    sock.settimeout(0.05)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if sock.recv(4096) == b"":
-                return True
-        except TimeoutError:
-            continue
-        except ConnectionResetError:
-            return True
-    return False
-
-
 def test_idle_client_is_disconnected(make_listening: MakeListening) -> None:
     """A client silent for longer than the idle timeout is disconnected."""
     listening = make_listening(limits={"idle_timeout": 0.3})
     with socket.create_connection(("127.0.0.1", listening.port)) as sock:
         assert sock.recv(1024).startswith(b"220")
-        assert _closed_within(sock, 5)
+        assert closed_within(sock, 5)
 
 
 def test_slow_client_is_cut_off_during_data_and_nothing_is_stored(make_listening: MakeListening) -> None:
@@ -190,19 +174,9 @@ def test_slow_client_is_cut_off_during_data_and_nothing_is_stored(make_listening
                 sock.sendall(b"a slow line\r\n")
             except (BrokenPipeError, ConnectionResetError):
                 break
-            closed = _closed_within(sock, 0.1)
+            closed = closed_within(sock, 0.1)
         assert closed or time.monotonic() < deadline
     assert listening.gw.inbound.get(1) is None
-
-
-def _reply(sock: socket.socket) -> bytes:
-    """One whole reply (every line of a multi-line one)."""
-    data = b""
-    while not re.search(rb"(^|\r\n)\d{3} [^\r\n]*\r\n$", data):
-        chunk = sock.recv(4096)
-        assert chunk, data
-        data += chunk
-    return data
 
 
 def test_data_has_its_own_deadline_longer_than_the_idle_timeout(make_listening: MakeListening) -> None:
@@ -213,17 +187,17 @@ def test_data_has_its_own_deadline_longer_than_the_idle_timeout(make_listening: 
     head, tail = raw[: len(raw) // 2], raw[len(raw) // 2:]
     with socket.create_connection(("127.0.0.1", listening.port)) as sock:
         sock.settimeout(10)
-        assert _reply(sock).startswith(b"220")
+        assert smtp_reply_of(sock).startswith(b"220")
         for line in (b"EHLO slow.example.test", f"MAIL FROM:<{CUSTOMER}>".encode(),
                      f"RCPT TO:<{listening.reply_to}>".encode(), b"DATA"):
             sock.sendall(line + b"\r\n")
-            assert _reply(sock)[:1] in (b"2", b"3")
+            assert smtp_reply_of(sock)[:1] in (b"2", b"3")
         sock.sendall(head)
         time.sleep(1.0)  # 2.5 idle timeouts
         sock.sendall(tail + b".\r\n")
-        answer = _reply(sock)
+        answer = smtp_reply_of(sock)
         assert answer.startswith(b"250 2.0.0"), answer
-        assert _closed_within(sock, 5)
+        assert closed_within(sock, 5)
     assert listening.gw.inbound.get(stored_id(answer)) is not None
 
 

@@ -22,9 +22,11 @@ from tests.helpers import (
     DEADLINE,
     NOW,
     Listening,
+    closed_within,
     open_ticket,
     reply_to,
     settings_for,
+    smtp_reply_of,
     stored_id,
     wait_for,
 )
@@ -32,42 +34,17 @@ from tests.helpers import (
 MakeListening = Callable[..., Listening]
 
 
-def _reply(sock: socket.socket) -> bytes:
-    """One whole reply (every line of a multi-line one)."""
-    data = b""
-    while not re.search(rb"(^|\r\n)\d{3} [^\r\n]*\r\n$", data):
-        chunk = sock.recv(4096)
-        assert chunk, data
-        data += chunk
-    return data
-
-
-def _closed(sock: socket.socket, seconds: float = 5.0) -> bool:
-    """Read until the server closes ``sock``; False if it is still open after ``seconds``."""
-    sock.settimeout(0.05)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if sock.recv(4096) == b"":
-                return True
-        except TimeoutError:
-            continue
-        except ConnectionResetError:
-            return True
-    return False
-
-
 def _session(listening: Listening, source: str = "127.0.0.1") -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", listening.port), timeout=10, source_address=(source, 0))
-    assert _reply(sock).startswith(b"220")
+    assert smtp_reply_of(sock).startswith(b"220")
     sock.sendall(b"EHLO client.example.test\r\n")
-    assert _reply(sock).startswith(b"250")
+    assert smtp_reply_of(sock).startswith(b"250")
     return sock
 
 
 def _say(sock: socket.socket, line: bytes) -> bytes:
     sock.sendall(line + b"\r\n")
-    return _reply(sock)
+    return smtp_reply_of(sock)
 
 
 # -- connections per peer ------------------------------------------------------------------------
@@ -108,7 +85,7 @@ def test_a_session_that_keeps_sending_noop_ends_at_its_maximum_length(make_liste
             if b"421" in answer:
                 break
         assert b"421 4.7.0 Session too long" in answer, answer
-        assert _closed(sock)
+        assert closed_within(sock)
     assert 0 == listening.server.gate.connections_from("127.0.0.1")
 
 
@@ -126,7 +103,7 @@ def test_a_session_sending_commands_without_a_message_is_ended(make_listening: M
             data += chunk
         assert data.startswith(b"250"), data
         assert b"421 4.7.0 Too many commands" in data
-        assert _closed(sock)
+        assert closed_within(sock)
 
 
 def test_an_mta_pipelining_200_messages_on_one_connection_is_not_cut(make_listening: MakeListening) -> None:
@@ -184,7 +161,7 @@ def test_a_peer_that_keeps_failing_is_slowed_down_then_dropped(make_listening: M
             assert chunk, data
             data += chunk
         assert b"421 4.7.0 Too many errors" in data
-        assert _closed(sock)
+        assert closed_within(sock)
 
 
 # -- memory: spooled DATA and the bytes in flight -------------------------------------------------
@@ -242,7 +219,7 @@ def test_the_bytes_budget_is_shared_by_all_sessions(make_listening: MakeListenin
             code, text = second.data(reply_to(listening) + (b"b" * 78 + b"\r\n") * 750)
             assert (452, True) == (code, text.startswith(b"4.3.1"))
         first.sendall(b".\r\n")
-        assert _reply(first).startswith(b"250 2.0.0")
+        assert smtp_reply_of(first).startswith(b"250 2.0.0")
     assert 0 == gate.bytes_in_flight
 
 
