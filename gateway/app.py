@@ -188,12 +188,13 @@ def build_gateway(
     if settings.helpdesk_webhook_url and settings.helpdesk_webhook_secret:
         webhook_deliverer = WebhookDeliverer(
             store=webhooks, poster=webhook_poster or HttpPoster(), secret=settings.helpdesk_webhook_secret,
-            clock=clock, retry_later=lambda pk, delay: jobs.send(DELIVER_WEBHOOK, pk, delay_seconds=delay),
+            clock=clock, retry_later=lambda pk, delay: jobs.send(DELIVER_WEBHOOK, [pk], delay_seconds=delay),
+            concurrency=settings.webhook_concurrency,
         )
-        jobs.declare(DELIVER_WEBHOOK, webhook_deliverer.deliver, queue=QUEUES[DELIVER_WEBHOOK])
+        jobs.declare(DELIVER_WEBHOOK, webhook_deliverer.deliver_job, queue=QUEUES[DELIVER_WEBHOOK])
         db.after_commit(WEBHOOKS_QUEUED, jobs.deliver_webhooks)
     jobs.declare(DELIVER_EMAILS, deliverer.deliver_many, queue=QUEUES[DELIVER_EMAILS])
-    jobs.declare(PROCESS_INBOUND, pipeline.process, queue=QUEUES[PROCESS_INBOUND])
+    jobs.declare(PROCESS_INBOUND, pipeline.process_job, queue=QUEUES[PROCESS_INBOUND])
     jobs.declare(FAN_OUT_INBOUND, jobs.fan_out_inbound, queue=QUEUES[FAN_OUT_INBOUND])
     jobs.declare(UNSEEN_CHECK, unseen.check, queue=QUEUES[UNSEEN_CHECK])
     db.after_commit(QUEUED_EMAILS, jobs.deliver_emails)

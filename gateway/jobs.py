@@ -38,16 +38,20 @@ log = logging.getLogger(__name__)
 
 #: Actor: send stored emails (a list of outbox pks).
 DELIVER_EMAILS = "deliver_emails"
-#: Actor: process one stored inbound message.
+#: Actor: process stored inbound messages (a list of their pks, landed together).
 PROCESS_INBOUND = "process_inbound"
-#: Actor: one ``process_inbound`` per message of a group commit.
+#: Actor: a group commit's messages in ``process_inbound`` jobs of up to ``INBOUND_BATCH``.
 FAN_OUT_INBOUND = "fan_out_inbound"
 #: Actor: R2's unseen check of one ticket.
 UNSEEN_CHECK = "unseen_check"
-#: Actor: make one stored help-desk webhook call.
+#: Actor: make stored help-desk webhook calls (a list of their pks).
 DELIVER_WEBHOOK = "deliver_webhook"
 #: Most emails one delivery job names (the deliverer claims others due along with them).
 EMAIL_BATCH = 25
+#: Most inbound messages one pipeline job processes (their endings share one transaction).
+INBOUND_BATCH = 16
+#: Most webhook calls one delivery job names.
+WEBHOOK_BATCH = 32
 #: Work younger than this is left to its own broker message; the sweeper takes older work.
 SWEEP_GRACE = timedelta(seconds=10)
 #: A message the sweeper enqueued is not enqueued again before this (its job may wait in a backlog).
@@ -83,22 +87,26 @@ class Jobs:
             self.send(DELIVER_EMAILS, list(pks[start:start + EMAIL_BATCH]))
 
     def process_inbound(self, pks: Sequence[int]) -> None:
-        """Hand stored messages to the pipeline: one broker message for a whole group commit (one
-        Redis round trip for the SMTP process), fanned out by a worker; one message directly."""
-        if len(pks) == 1:
-            self.send(PROCESS_INBOUND, pks[0])
-        elif pks:
+        """Hand stored messages to the pipeline (the hand-on of ``inbound.inbox.STORED_MAIL``): one
+        broker message for a whole group commit (one Redis round trip for the SMTP process), split by
+        a worker into jobs of up to ``INBOUND_BATCH`` when larger."""
+        if len(pks) > INBOUND_BATCH:
             self.send(FAN_OUT_INBOUND, list(pks))
+        elif pks:
+            self.send(PROCESS_INBOUND, list(pks))
 
     def fan_out_inbound(self, pks: Sequence[int]) -> None:
-        """One ``process_inbound`` per message of a batch (a job: re-sending one twice is harmless)."""
-        for pk in pks:
-            self.send(PROCESS_INBOUND, pk)
+        """Stored messages in jobs of up to ``INBOUND_BATCH``, each processed as one batch (a job:
+        re-sending one twice is harmless)."""
+        for start in range(0, len(pks), INBOUND_BATCH):
+            self.send(PROCESS_INBOUND, list(pks[start:start + INBOUND_BATCH]))
 
     def deliver_webhooks(self, pks: Sequence[int]) -> None:
-        """Hand stored webhook calls to delivery (the hand-on of ``inbound.webhook.WEBHOOKS_QUEUED``)."""
-        for pk in pks:
-            self.send(DELIVER_WEBHOOK, pk)
+        """Hand stored webhook calls to delivery (the hand-on of ``inbound.webhook.WEBHOOKS_QUEUED``):
+        the calls one transaction stored in jobs of up to ``WEBHOOK_BATCH``, each claimed, posted and
+        recorded together."""
+        for start in range(0, len(pks), WEBHOOK_BATCH):
+            self.send(DELIVER_WEBHOOK, list(pks[start:start + WEBHOOK_BATCH]))
 
     def check_unseen(self, ticket_key: int, delay_seconds: float) -> None:
         """Run the unseen check of ``ticket_key`` after ``delay_seconds``."""
@@ -143,8 +151,7 @@ class Sweep:
         now = self._clock()
         before = now - self.grace
         self._jobs.deliver_emails(self._due_emails(before))
-        for pk in self._unprocessed_mail(before, now):
-            self._jobs.send(PROCESS_INBOUND, pk)
+        self._jobs.fan_out_inbound(self._unprocessed_mail(before, now))
         for ticket_key in self._overdue_unseen(self.grace):
             self._jobs.send(UNSEEN_CHECK, ticket_key)
         if self._due_webhooks is not None:

@@ -161,6 +161,8 @@ class Parts:
             worker = self._worker
             step("the worker", lambda: worker.stop(timeout=WORKER_STOP_TIMEOUT_MS))
             self._worker = None
+            if self.gw.webhook_deliverer is not None:
+                step("the webhook posting threads", self.gw.webhook_deliverer.close)
             close = getattr(self.gw.sender, "close", None)
             if close is not None:
                 step("the relay connections", close)  # the ones the worker threads kept open

@@ -111,6 +111,8 @@ class Settings:
     logo_url: str | None = None
     footer_address: str = ""
     helpdesk_webhook_url: str | None = None
+    #: Webhook calls one worker process posts at once (on kept-alive connections).
+    webhook_concurrency: int = 8
     worker_threads: int = 4
     #: Inbound SMTP: connection cap, timeouts, STARTTLS, LMTP, SO_REUSEPORT.
     max_connections: int = DEFAULT_MAX_CONNECTIONS
@@ -316,6 +318,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         "logo_url": read("LOGO_URL", _url("https", "http")),
         "footer_address": read("FOOTER_ADDRESS", str),
         "helpdesk_webhook_url": read("HELPDESK_WEBHOOK_URL", _url("http", "https")),
+        "webhook_concurrency": read("WEBHOOK_CONCURRENCY", _positive),
         "worker_threads": read("WORKER_THREADS", _positive),
         "max_connections": read("MAX_CONNECTIONS", _positive),
         "smtp_idle_timeout_seconds": read("SMTP_IDLE_TIMEOUT_SECONDS", _positive),

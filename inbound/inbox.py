@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +26,10 @@ from gateway.store.tables import customers, entries, inbound_messages, outbox, t
 from gateway.store.uow import note
 from inbound.webhook import WebhookDraft, insert_webhook
 
-__all__ = ["STORED_MAIL", "InboundSource", "InboundStore", "ParsedFields", "StoredInbound", "insert_raw"]
+__all__ = [
+    "STORED_MAIL", "Ending", "InboundSource", "InboundStore", "Landing", "ParsedFields", "ReplyParts",
+    "StoredInbound", "insert_raw",
+]
 
 #: The hand-on topic of messages stored (or released) for the pipeline: their pks.
 STORED_MAIL = "stored_mail"
@@ -130,25 +134,17 @@ class InboundStore:
         """The stored message ``pk``, or None."""
         with self._db.read() as conn:
             row = conn.execute(select(inbound_messages).where(inbound_messages.c.pk == pk)).first()
-        if row is None:
-            return None
-        m = row._mapping
-        return StoredInbound(
-            pk=m["pk"],
-            received_at=m["received_at"],
-            mail_from=m["mail_from"],
-            rcpt_to=tuple(json.loads(m["rcpt_to"])),
-            raw=bytes(m["raw"]),
-            status=InboundStatus(m["status"]),
-            ticket_key=m["ticket_pk"],
-            threaded_by=m["threaded_by"],
-            detail=m["detail"],
-            message_id=m["message_id"],
-            from_addr=m["from_addr"],
-            subject=m["subject"],
-            attachments=tuple(json.loads(m["attachments"] or "[]")),
-            released_at=m["released_at"],
-        )
+        return _stored(row._mapping) if row is not None else None
+
+    def get_many(self, pks: Sequence[int], *, max_size: int) -> list[StoredInbound]:
+        """The messages of ``pks`` still waiting to be processed and at most ``max_size`` bytes, in one
+        read (in pk order); the others are left out."""
+        query = select(inbound_messages).where(
+            inbound_messages.c.pk.in_(sorted(set(pks))), inbound_messages.c.size <= max_size,
+            inbound_messages.c.status == InboundStatus.RECEIVED.value,
+        ).order_by(inbound_messages.c.pk)
+        with self._db.read() as conn:
+            return [_stored(row._mapping) for row in conn.execute(query)]
 
     def source(self, pk: int) -> InboundSource | None:
         """Message ``pk``'s raw bytes and, if its reply landed, the customer of that ticket; or None."""
@@ -207,20 +203,8 @@ class InboundStore:
              ticket_key: int | None = None, threaded_by: str | None = None,
              parsed: ParsedFields | None = None) -> None:
         """Record what became of message ``pk``."""
-        self._db.write(lambda conn: self._mark(conn, pk, status, now=now, detail=detail, ticket_key=ticket_key,
-                                               threaded_by=threaded_by, parsed=parsed))
-
-    @staticmethod
-    def _mark(conn: Connection, pk: int, status: str, *, now: datetime, detail: str | None,
-              ticket_key: int | None, threaded_by: str | None, parsed: ParsedFields | None) -> None:
-        values: dict[str, object] = {
-            "status": str(status), "detail": storable(detail) if detail is not None else None,
-            "processed_at": now, "ticket_pk": ticket_key,
-            "threaded_by": threaded_by, "attempts": inbound_messages.c.attempts + 1,
-        }
-        if parsed is not None:
-            values.update(parsed.values())
-        conn.execute(update(inbound_messages).where(inbound_messages.c.pk == pk).values(**values))
+        self._db.write(lambda conn: _mark(conn, pk, status, now=now, detail=detail, ticket_key=ticket_key,
+                                          threaded_by=threaded_by, parsed=parsed))
 
     def record_crash(self, pk: int, error: str, *, now: datetime, give_up_after: int) -> bool:
         """Count a processing attempt of message ``pk`` that crashed (not an :class:`InboundError`);
@@ -301,29 +285,116 @@ class InboundStore:
         """Append the reply to the thread once (with the ``parts`` the extractor split off, for "show
         trimmed"), with its webhook call; the new entry's pk, or None (and the message marked
         duplicate) if it landed before."""
-        kept = parts or ReplyParts()
+        landing = Landing(pk=pk, ticket_key=ticket_key, text=text, dedup_key=dedup_key, threaded_by=threaded_by,
+                          now=now, parsed=parsed, webhook=webhook, parts=parts or ReplyParts())
+        (result,) = self.finish([landing])
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-        def work(conn: Connection) -> int:
-            entry_pk = inserted_pk(conn.execute(
-                insert(entries).values(
-                    ticket_pk=ticket_key, kind=EntryKind.CUSTOMER_REPLY.value, text=storable(text), channel="email",
-                    dedup_key=storable(dedup_key), inbound_pk=pk, created_at=now,
-                    html=storable(kept.html) if kept.html else None,
-                    signature=storable(kept.signature) if kept.signature else None,
-                    trimmed=storable(kept.trimmed) if kept.trimmed else None, rule=kept.rule,
-                )
-            ))
-            record_change(conn, ticket_key=ticket_key, kind=ChangeKind.ENTRY, entry_key=entry_pk, now=now)
-            conn.execute(update(tickets).where(tickets.c.pk == ticket_key).values(last_activity_at=now))
-            self._mark(conn, pk, InboundStatus.LANDED, now=now, detail=None, ticket_key=ticket_key,
-                       threaded_by=threaded_by, parsed=parsed)
-            if webhook is not None:
-                insert_webhook(conn, webhook, entry_pk=entry_pk, now=now)
-            return entry_pk
+    def finish(self, endings: Sequence[Landing | Ending]) -> list[int | Exception | None]:
+        """Record how each message ended, all in one unit of work (a job's batch shares a transaction;
+        one that fails rolls back alone): for a :class:`Landing`, the new entry's pk, or None (and the
+        message marked duplicate) if the reply landed before; for an :class:`Ending`, None; or the
+        error that ending raised."""
+        results: list[int | Exception | None] = list(self._db.uow.run_each([_work(e) for e in endings]))
+        repeats = [(n, e) for n, (e, r) in enumerate(zip(endings, results, strict=True))
+                   if isinstance(e, Landing) and isinstance(r, IntegrityError)]
+        if repeats:
+            again = self._db.uow.run_each([_work(_repeat(e)) for _, e in repeats if isinstance(e, Landing)])
+            for (n, _), result in zip(repeats, again, strict=True):
+                results[n] = result if isinstance(result, Exception) else None
+        return results
 
-        try:
-            return self._db.write(work)
-        except IntegrityError:
-            self.mark(pk, InboundStatus.DUPLICATE, now=now, ticket_key=ticket_key, threaded_by=threaded_by,
-                      detail=f"already landed on this ticket as {dedup_key}", parsed=parsed)
-            return None
+
+@dataclass(frozen=True, kw_only=True)
+class Landing:
+    """A reply to append to its ticket's thread, with its webhook call."""
+
+    pk: int
+    ticket_key: int
+    text: str
+    dedup_key: str
+    threaded_by: str
+    now: datetime
+    parsed: ParsedFields | None = None
+    webhook: WebhookDraft | None = None
+    parts: ReplyParts = ReplyParts()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ending:
+    """Where a message ended that lands nothing (quarantined, ignored, unthreaded, duplicate ...)."""
+
+    pk: int
+    status: str
+    now: datetime
+    detail: str | None = None
+    ticket_key: int | None = None
+    threaded_by: str | None = None
+    parsed: ParsedFields | None = None
+
+
+def _repeat(landing: Landing) -> Ending:
+    return Ending(pk=landing.pk, status=InboundStatus.DUPLICATE, now=landing.now, ticket_key=landing.ticket_key,
+                  threaded_by=landing.threaded_by, parsed=landing.parsed,
+                  detail=f"already landed on this ticket as {landing.dedup_key}")
+
+
+def _work(ending: Landing | Ending) -> Callable[[Connection], int | None]:
+    if isinstance(ending, Ending):
+        return lambda conn: _mark(
+            conn, ending.pk, ending.status, now=ending.now, detail=ending.detail, ticket_key=ending.ticket_key,
+            threaded_by=ending.threaded_by, parsed=ending.parsed)
+    return lambda conn: _land(conn, ending)
+
+
+def _land(conn: Connection, landing: Landing) -> int:
+    kept, now = landing.parts, landing.now
+    entry_pk = inserted_pk(conn.execute(
+        insert(entries).values(
+            ticket_pk=landing.ticket_key, kind=EntryKind.CUSTOMER_REPLY.value, text=storable(landing.text),
+            channel="email", dedup_key=storable(landing.dedup_key), inbound_pk=landing.pk, created_at=now,
+            html=storable(kept.html) if kept.html else None,
+            signature=storable(kept.signature) if kept.signature else None,
+            trimmed=storable(kept.trimmed) if kept.trimmed else None, rule=kept.rule,
+        )
+    ))
+    record_change(conn, ticket_key=landing.ticket_key, kind=ChangeKind.ENTRY, entry_key=entry_pk, now=now)
+    conn.execute(update(tickets).where(tickets.c.pk == landing.ticket_key).values(last_activity_at=now))
+    _mark(conn, landing.pk, InboundStatus.LANDED, now=now, detail=None, ticket_key=landing.ticket_key,
+                       threaded_by=landing.threaded_by, parsed=landing.parsed)
+    if landing.webhook is not None:
+        insert_webhook(conn, landing.webhook, entry_pk=entry_pk, now=now)
+    return entry_pk
+
+
+def _mark(conn: Connection, pk: int, status: str, *, now: datetime, detail: str | None,
+          ticket_key: int | None, threaded_by: str | None, parsed: ParsedFields | None) -> None:
+    values: dict[str, object] = {
+        "status": str(status), "detail": storable(detail) if detail is not None else None,
+        "processed_at": now, "ticket_pk": ticket_key,
+        "threaded_by": threaded_by, "attempts": inbound_messages.c.attempts + 1,
+    }
+    if parsed is not None:
+        values.update(parsed.values())
+    conn.execute(update(inbound_messages).where(inbound_messages.c.pk == pk).values(**values))
+
+
+def _stored(m: Any) -> StoredInbound:
+    return StoredInbound(
+        pk=m["pk"],
+        received_at=m["received_at"],
+        mail_from=m["mail_from"],
+        rcpt_to=tuple(json.loads(m["rcpt_to"])),
+        raw=bytes(m["raw"]),
+        status=InboundStatus(m["status"]),
+        ticket_key=m["ticket_pk"],
+        threaded_by=m["threaded_by"],
+        detail=m["detail"],
+        message_id=m["message_id"],
+        from_addr=m["from_addr"],
+        subject=m["subject"],
+        attachments=tuple(json.loads(m["attachments"] or "[]")),
+        released_at=m["released_at"],
+    )

@@ -24,7 +24,7 @@ from gateway.models import InboundStatus, Ticket
 from inbound.attachments import attachment_path
 from inbound.bounce_report import read_bounce
 from inbound.classify import MessageKind, classify
-from inbound.inbox import InboundStore, ParsedFields, ReplyParts, StoredInbound
+from inbound.inbox import Ending, InboundStore, Landing, ParsedFields, ReplyParts, StoredInbound
 from inbound.parse import Attachment, ParsedEmail, parse_email
 from inbound.recipients import RecipientCheck
 from inbound.rejections import stored_status
@@ -41,6 +41,8 @@ __all__ = [
     "Extracted",
     "InboundPipeline",
     "Outcome",
+    "Prepared",
+    "Preparer",
     "attachments_out",
     "dedup_key",
     "preview",
@@ -70,6 +72,8 @@ class Extracted(Protocol):
 
 
 Extractor = Callable[[str, str | None], Extracted]
+#: Prepares the messages of a batch elsewhere (the preparing processes): pks and the time -> prepared.
+Preparer = Callable[[Sequence[int], datetime], "list[Prepared]"]
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,30 @@ def webhook_payload(
     }, ensure_ascii=False, sort_keys=True)
 
 
+class _HandledHere(Exception):
+    """The message must be processed by the gateway's own process (a bounce: its reading writes)."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One message made ready to record, by this process or a preparing one: how it ends (the
+    reply to land, or an outcome), or the crash that stopped it, or ``here``: the gateway's own
+    process must process it itself (a bounce)."""
+
+    pk: int
+    parsed: ParsedFields | None = None
+    ending: Landing | Outcome | None = None
+    crash: str | None = None
+    here: bool = False
+
+
+def _ending(p: Prepared, now: datetime) -> Ending:
+    assert isinstance(p.ending, Outcome)
+    o = p.ending
+    return Ending(pk=p.pk, status=o.status, now=now, detail=o.detail, ticket_key=o.ticket_key,
+                  threaded_by=o.threaded_by, parsed=p.parsed)
+
+
 class _Trail:
     """What the pipeline learnt so far, so a failure is recorded with it."""
 
@@ -184,6 +212,7 @@ class InboundPipeline:
         trusted_authserv_id: str | None = None,
         webhook_url: str | None = None,
         bounce_received: Callable[[int, int, Any, str | None], str] | None = None,
+        preparer: Preparer | None = None,
     ) -> None:
         self._inbound = inbound
         self._recipients = recipients
@@ -193,16 +222,18 @@ class InboundPipeline:
         self._trusted = trusted_authserv_id
         self._webhook_url = webhook_url
         self._bounce_received = bounce_received
+        self._preparer = preparer
+        self._defer_bounces = False
         self._large_lane = threading.Lock()
 
     def process(self, pk: int) -> Outcome | None:
-        """Process message ``pk`` once; None if it is unknown or was processed before. Messages larger than
-        :data:`LARGE_MESSAGE_BYTES` take turns (one at a time in this process)."""
+        """Process message ``pk`` once, in this process; None if it is unknown or was processed before.
+        Messages larger than :data:`LARGE_MESSAGE_BYTES` take turns (one at a time in this process)."""
         stored = self._inbound.get(pk)
         if stored is None or stored.status != InboundStatus.RECEIVED:
             return None
         if len(stored.raw) <= LARGE_MESSAGE_BYTES:
-            return self._process(stored)
+            return self._process_here(stored)
         if not self._large_lane.acquire(blocking=False):
             del stored  # not held while waiting its turn: read again once it comes
             self._large_lane.acquire()
@@ -210,48 +241,129 @@ class InboundPipeline:
         try:
             if stored is None or stored.status != InboundStatus.RECEIVED:
                 return None
-            return self._process(stored)
+            return self._process_here(stored)
         finally:
             self._large_lane.release()
 
-    def _process(self, stored: StoredInbound) -> Outcome | None:
-        pk = stored.pk
-        trail = _Trail()
+    def _process_here(self, stored: StoredInbound) -> Outcome | None:
+        now = self._clock()
+        return self._record(self.prepare_batch([stored], now=now), now).get(stored.pk)
+
+    def preparing_copy(self) -> InboundPipeline:
+        """This pipeline as a preparing process runs it: bounces are left to the gateway's own process."""
+        copy = InboundPipeline.__new__(InboundPipeline)
+        copy.__dict__.update(self.__dict__, _preparer=None, _defer_bounces=True)
+        return copy
+
+    def process_job(self, pks: int | list[int]) -> None:
+        """The job: the messages one transaction stored (a list), or one message."""
+        if isinstance(pks, int):
+            self.process(pks)
+        else:
+            self.process_many(pks)
+
+    def process_many(self, pks: Sequence[int]) -> dict[int, Outcome]:
+        """Process each message of ``pks`` once: read together, prepared one by one (by the preparing
+        processes when there are some), and every ending (landings with their webhook calls,
+        quarantines ...) recorded in one unit of work, so the help desk hears of them in one delivery
+        job. Large messages, and bounces, are processed here, one at a time."""
+        now = self._clock()
+        prepared: list[Prepared] | None = None
+        if self._preparer is not None:
+            try:
+                prepared = self._preparer(pks, now)
+            except Exception:  # the preparing processes are gone: this process does the work
+                log.warning("preparing inbound messages %s elsewhere failed; preparing them here", list(pks),
+                            exc_info=True)
+        if prepared is None:
+            prepared = self.prepare_many(pks, now=now)
+        done = [p for p in prepared if not p.here]
+        outcomes = self._record(done, now)
+        for pk in set(pks) - {p.pk for p in done}:  # large, bounces, unknown or processed before
+            outcome = self.process(pk)
+            if outcome is not None:
+                outcomes[pk] = outcome
+        return outcomes
+
+    def prepare_many(self, pks: Sequence[int], *, now: datetime) -> list[Prepared]:
+        """:meth:`prepare_batch` of the messages of ``pks`` still waiting and not large (read together)."""
+        return self.prepare_batch(self._inbound.get_many(pks, max_size=LARGE_MESSAGE_BYTES), now=now)
+
+    def prepare_batch(self, batch: Sequence[StoredInbound], *, now: datetime) -> list[Prepared]:
+        """Everything but the writing, for each message: parse, classify, thread, verify, extract.
+        Reads the store, never writes it (a preparing process runs this)."""
+        prepared: list[Prepared] = []
+        for stored in batch:
+            trail = _Trail()
+            try:
+                ending: Landing | Outcome = self._prepare(stored, trail, now)
+            except _HandledHere:
+                prepared.append(Prepared(stored.pk, here=True))
+                continue
+            except InboundError as exc:
+                ticket_key = trail.match.ticket_key if trail.match else None
+                signal = trail.match.signal.value if trail.match else None
+                ending = Outcome(stored_status(exc), f"{type(exc).__name__}: {exc}", ticket_key, signal)
+            except Exception as exc:  # a crash: counted, see _crashed
+                log.error("processing inbound message %s failed: %s: %s", stored.pk, type(exc).__name__, exc,
+                          exc_info=exc)
+                prepared.append(Prepared(stored.pk, crash=f"{type(exc).__name__}: {exc}"))
+                continue
+            prepared.append(Prepared(stored.pk, parsed=trail.parsed, ending=ending))
+        return prepared
+
+    def _record(self, prepared: Sequence[Prepared], now: datetime) -> dict[int, Outcome]:
+        """Record the endings of ``prepared`` in one unit of work; the outcome of each recorded."""
+        ready = [p for p in prepared if p.ending is not None]
+        endings = [p.ending if isinstance(p.ending, Landing) else _ending(p, now) for p in ready]
         try:
-            outcome = self._land(stored, trail)
-        except InboundError as exc:
-            ticket_key = trail.match.ticket_key if trail.match else None
-            signal = trail.match.signal.value if trail.match else None
-            outcome = Outcome(stored_status(exc), f"{type(exc).__name__}: {exc}", ticket_key, signal)
-            self._inbound.mark(pk, outcome.status, now=self._clock(), detail=outcome.detail,
-                               ticket_key=ticket_key, threaded_by=signal, parsed=trail.parsed)
-        except Exception as exc:  # noqa: BLE001 - a crash: counted, see _crashed
-            self._crashed(pk, exc)
-            return None
+            results = self._inbound.finish(endings)
+        except Exception as exc:  # noqa: BLE001 - the store refused the batch: each message stays received
+            results = [exc] * len(endings)
+        outcomes: dict[int, Outcome] = {}
+        for p, result in zip(ready, results, strict=True):
+            if isinstance(result, Exception):
+                log.error("recording inbound message %s failed: %s: %s", p.pk, type(result).__name__, result,
+                          exc_info=result)
+                self._crashed(p.pk, f"{type(result).__name__}: {result}")
+                continue
+            outcome = p.ending
+            if isinstance(outcome, Landing):
+                status = InboundStatus.LANDED if result is not None else InboundStatus.DUPLICATE
+                outcome = Outcome(status, None, outcome.ticket_key, outcome.threaded_by, result, outcome.parts.rule)
+            assert outcome is not None
+            outcomes[p.pk] = outcome
+            self._report(p.pk, p.parsed, outcome)
+        for p in prepared:
+            if p.crash is not None:
+                self._crashed(p.pk, p.crash)
+        return outcomes
+
+    def _report(self, pk: int, parsed: ParsedFields | None, outcome: Outcome) -> None:
         child(INBOUND_OUTCOMES, str(outcome.status), outcome.threaded_by or "none").inc()
         if outcome.rule:
             child(EXTRACTION_RULES, outcome.rule).inc()
         event(log, f"inbound.{outcome.status}", inbound_id=pk,
-              message_id=trail.parsed.message_id if trail.parsed else None, ticket_key=outcome.ticket_key,
+              message_id=parsed.message_id if parsed else None, ticket_key=outcome.ticket_key,
               threaded_by=outcome.threaded_by, rule=outcome.rule, detail=outcome.detail)
-        return outcome
 
-    def _crashed(self, pk: int, exc: Exception) -> None:
+    def _crashed(self, pk: int, error: str) -> None:
         """A crash (a bug, or the store refusing a value) is counted, so the sweeper does not retry
         it forever: after :data:`PROCESS_ATTEMPTS` the message ends ``failed``, its bytes kept."""
-        log.error("processing inbound message %s failed: %s: %s", pk, type(exc).__name__, exc, exc_info=exc)
         try:
-            self._inbound.record_crash(pk, f"{type(exc).__name__}: {exc}", now=self._clock(),
-                                       give_up_after=PROCESS_ATTEMPTS)
+            self._inbound.record_crash(pk, error, now=self._clock(), give_up_after=PROCESS_ATTEMPTS)
         except Exception:  # the store is down: the message stays received for the sweeper
             log.warning("could not record the failed attempt on inbound message %s", pk, exc_info=True)
 
-    def _land(self, stored: StoredInbound, trail: _Trail) -> Outcome:
+    def _prepare(self, stored: StoredInbound, trail: _Trail, now: datetime) -> Landing:
+        """Everything but the writing: the reply to land, or the :class:`InboundError` saying where it ends."""
         # Parsed once here; a bounce may be malformed MIME and is still read (by the bounce reader).
         parsed_or_none: ParsedEmail | None = None
         with contextlib.suppress(MalformedMessage):
             parsed_or_none = parse_email(stored.raw)
         email_key = self._bounce_target(stored, parsed_or_none)
+        if email_key is not None and self._defer_bounces:
+            raise _HandledHere  # the delivery loop records the bounce as it reads it: not in a preparing process
         if email_key is not None:
             # At an email's own envelope sender: a bounce or complaint about that email (or anything
             # else sent there): never a reply. The delivery loop decides whether it is believed.
@@ -293,12 +405,10 @@ class InboundPipeline:
             webhook = WebhookDraft(self._webhook_url, payload)
         parts = ReplyParts(html=html, signature=extracted.signature.strip("\n"), trimmed=extracted.quoted,
                            rule=extracted.rule)
-        entry_pk = self._inbound.land_customer_reply(
-            stored.pk, ticket_key=ticket.key, text=text, dedup_key=dedup_key(parsed, stored.raw),
-            threaded_by=match.signal.value, now=self._clock(), parsed=trail.parsed, webhook=webhook, parts=parts,
+        return Landing(
+            pk=stored.pk, ticket_key=ticket.key, text=text, dedup_key=dedup_key(parsed, stored.raw),
+            threaded_by=match.signal.value, now=now, parsed=trail.parsed, webhook=webhook, parts=parts,
         )
-        status = InboundStatus.LANDED if entry_pk is not None else InboundStatus.DUPLICATE
-        return Outcome(status, None, ticket.key, match.signal.value, entry_pk, extracted.rule)
 
     def _bounce_target(self, stored: StoredInbound, parsed: ParsedEmail | None) -> int | None:
         """The outbox email whose verified bounce address the message was sent to (envelope first;

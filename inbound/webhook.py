@@ -15,13 +15,14 @@ import hashlib
 import hmac
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from gateway.logs import event
 from gateway.metrics import WEBHOOK_ATTEMPTS, child
@@ -35,6 +36,7 @@ from gateway.store.uow import note
 __all__ = [
     "DELIVERY_HEADER",
     "WEBHOOKS_QUEUED",
+    "Attempt",
     "HttpPoster",
     "MemoryPoster",
     "Poster",
@@ -61,6 +63,8 @@ DELIVERY_HEADER = "X-Web2Chat-Delivery"
 POST_LEASE = timedelta(minutes=2)
 #: Seconds one POST may take.
 POST_TIMEOUT = 10.0
+#: Default for how many calls one deliverer posts at once (``GATEWAY_WEBHOOK_CONCURRENCY``).
+WEBHOOK_CONCURRENCY = 8
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -95,6 +99,16 @@ class MemoryPoster:
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
         self.calls.append((url, body, headers))
         return self.answers.pop(0) if self.answers else 200
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The outcome of one attempt at a call: its new status, when to try again, what went wrong."""
+
+    pk: int
+    status: WebhookStatus
+    next_attempt_at: datetime | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,30 +186,48 @@ class WebhookStore:
         with self._db.read() as conn:
             return list(conn.execute(query).scalars())
 
-    def claim(self, pk: int, *, now: datetime, lease: timedelta) -> WebhookCall | None:
-        """Take call ``pk`` if it is due; None if it is not (delivered, failed, or held by another worker)."""
+    def claim_many(self, pks: Sequence[int], *, now: datetime, lease: timedelta) -> list[WebhookCall]:
+        """Take the calls of ``pks`` that are due, in one statement; those that are not (delivered,
+        failed, or held by another worker) are left out."""
+        if not pks:
+            return []
 
-        def work(conn: Connection) -> WebhookCall | None:
-            row = conn.execute(
+        def work(conn: Connection) -> list[WebhookCall]:
+            rows = conn.execute(
                 update(webhook_deliveries)
-                .where(webhook_deliveries.c.pk == pk, webhook_deliveries.c.status.in_(_CLAIMABLE),
-                       webhook_deliveries.c.next_attempt_at <= now)
+                .where(webhook_deliveries.c.pk.in_(sorted(set(pks))),
+                       webhook_deliveries.c.status.in_(_CLAIMABLE), webhook_deliveries.c.next_attempt_at <= now)
                 .values(status=WebhookStatus.SENDING.value, next_attempt_at=now + lease, updated_at=now)
                 .returning(*webhook_deliveries.c)
-            ).first()
-            return _call(row._mapping) if row is not None else None
+            )
+            return sorted((_call(r._mapping) for r in rows), key=lambda c: c.pk)
 
-        return self._db.write(work, durable=False)  # a lost claim only lets the call be claimed again
+        return self._db.write(work, durable=False)  # a lost claim only lets the calls be claimed again
+
+    def claim(self, pk: int, *, now: datetime, lease: timedelta) -> WebhookCall | None:
+        """Take call ``pk`` if it is due; None if it is not."""
+        claimed = self.claim_many([pk], now=now, lease=lease)
+        return claimed[0] if claimed else None
+
+    def record(self, attempts: Sequence[Attempt], *, now: datetime) -> None:
+        """Record the outcome of each attempt, in one transaction (in key order)."""
+        if not attempts:
+            return
+        statement = (
+            update(webhook_deliveries)
+            .where(webhook_deliveries.c.pk == bindparam("call_pk"))
+            .values(status=bindparam("new_status"), updated_at=now, next_attempt_at=bindparam("next_at"),
+                    last_error=bindparam("error"), attempts=webhook_deliveries.c.attempts + 1)
+        )
+        rows = [{"call_pk": a.pk, "new_status": a.status.value, "next_at": a.next_attempt_at, "error": a.error}
+                for a in sorted(attempts, key=lambda a: a.pk)]
+        # Lost, the calls are made again after their lease (at least once).
+        self._db.write(lambda conn: conn.execute(statement, rows), durable=False)
 
     def mark(self, pk: int, status: WebhookStatus, *, now: datetime, next_attempt_at: datetime | None = None,
              error: str | None = None) -> None:
         """Record an attempt on call ``pk``."""
-        self._db.write(lambda conn: conn.execute(
-            update(webhook_deliveries)
-            .where(webhook_deliveries.c.pk == pk)
-            .values(status=status.value, updated_at=now, next_attempt_at=next_attempt_at, last_error=error,
-                    attempts=webhook_deliveries.c.attempts + 1)
-        ), durable=False)  # lost, the call is made again after its lease (at least once)
+        self.record([Attempt(pk, status, next_attempt_at, error)], now=now)
 
     def replay(self, pk: int, *, now: datetime) -> bool:
         """Queue a ``failed`` call again, with a fresh set of attempts; False if it is not failed."""
@@ -214,7 +246,11 @@ class WebhookStore:
 
 
 class WebhookDeliverer:
-    """Makes stored webhook calls; a lost or repeated job calls nothing twice while a call is held."""
+    """Makes stored webhook calls; a lost or repeated job calls nothing twice while a call is held.
+
+    The calls of one job (the replies one transaction landed) are claimed in one statement, posted
+    side by side (up to ``concurrency`` at once, on kept-alive connections) and recorded in one
+    transaction."""
 
     def __init__(
         self,
@@ -226,6 +262,7 @@ class WebhookDeliverer:
         retry_later: Callable[[int, float], None],
         jitter: Callable[[], float] = random.random,
         retries: RetryPolicy = WEBHOOK_RETRIES,
+        concurrency: int = WEBHOOK_CONCURRENCY,
     ) -> None:
         self._store = store
         self._poster = poster
@@ -234,13 +271,47 @@ class WebhookDeliverer:
         self._retry_later = retry_later
         self._jitter = jitter
         self._retries = retries
+        self._concurrency = concurrency
+        self._pool: ThreadPoolExecutor | None = None
 
     def deliver(self, pk: int) -> WebhookStatus | None:
         """Make call ``pk`` once; its new status (None: not due, nothing done)."""
+        return self.deliver_many([pk]).get(pk)
+
+    def deliver_job(self, pks: int | list[int]) -> None:
+        """The job: the calls of one hand-on (a list; one pk from a job queued by an older version)."""
+        self.deliver_many([pks] if isinstance(pks, int) else pks)
+
+    def deliver_many(self, pks: Sequence[int]) -> dict[int, WebhookStatus]:
+        """Make each due call of ``pks`` once; the new status of each call made."""
         now = self._clock()
-        call = self._store.claim(pk, now=now, lease=POST_LEASE)
-        if call is None:
-            return None
+        calls = self._store.claim_many(pks, now=now, lease=POST_LEASE)
+        if not calls:
+            return {}
+        if len(calls) == 1 or self._concurrency <= 1:
+            errors = [self._post(call, now) for call in calls]
+        else:
+            errors = list(self._posting_pool().map(lambda call: self._post(call, now), calls))
+        now = self._clock()
+        attempts = [self._attempt(call, error, now) for call, error in zip(calls, errors, strict=True)]
+        self._store.record(attempts, now=now)
+        for call, attempt, error in zip(calls, attempts, errors, strict=True):
+            self._report(call, attempt, error, now)
+        return {a.pk: a.status for a in attempts}
+
+    def close(self) -> None:
+        """Stop the posting threads (after the posts in flight)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _posting_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="gateway-webhook")
+        return self._pool
+
+    def _post(self, call: WebhookCall, now: datetime) -> str | None:
+        """POST ``call``; None on a 2xx, else what went wrong."""
         body = call.payload.encode()
         timestamp = int(now.timestamp())
         headers = {
@@ -251,28 +322,32 @@ class WebhookDeliverer:
         }
         try:
             code = self._poster.post(call.url, body, headers)
-            error = None if 200 <= code < 300 else f"answered {code}"
         except (OSError, httpx.HTTPError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        now = self._clock()
+            return f"{type(exc).__name__}: {exc}"
+        return None if 200 <= code < 300 else f"answered {code}"
+
+    def _attempt(self, call: WebhookCall, error: str | None, now: datetime) -> Attempt:
         if error is None:
-            self._store.mark(pk, WebhookStatus.DELIVERED, now=now)
-            child(WEBHOOK_ATTEMPTS, "delivered").inc()
-            event(log, "webhook.delivered", webhook_id=pk, attempts=call.attempts + 1)
-            return WebhookStatus.DELIVERED
+            return Attempt(call.pk, WebhookStatus.DELIVERED)
         attempts = call.attempts + 1
         if self._retries.gives_up(attempts):
-            self._store.mark(pk, WebhookStatus.FAILED, now=now, error=f"gave up after {attempts} attempts: {error}")
-            child(WEBHOOK_ATTEMPTS, "failed").inc()
-            event(log, "webhook.failed", level=logging.WARNING, webhook_id=pk, attempts=attempts, error=error)
-            return WebhookStatus.FAILED
+            return Attempt(call.pk, WebhookStatus.FAILED, error=f"gave up after {attempts} attempts: {error}")
         delay = self._retries.delay(attempts, jitter=self._jitter())
-        self._store.mark(pk, WebhookStatus.RETRYING, now=now, next_attempt_at=now + timedelta(seconds=delay),
-                         error=error)
-        child(WEBHOOK_ATTEMPTS, "retrying").inc()
-        event(log, "webhook.retrying", webhook_id=pk, attempts=attempts, error=error, retry_in_seconds=round(delay))
-        try:
-            self._retry_later(pk, delay)
-        except Exception:  # the broker is down: the sweeper finds the call when it is due
-            log.warning("could not schedule webhook call %s again; the sweeper will", pk, exc_info=True)
-        return WebhookStatus.RETRYING
+        return Attempt(call.pk, WebhookStatus.RETRYING, now + timedelta(seconds=delay), error)
+
+    def _report(self, call: WebhookCall, attempt: Attempt, error: str | None, now: datetime) -> None:
+        attempts = call.attempts + 1
+        child(WEBHOOK_ATTEMPTS, attempt.status.value).inc()
+        if attempt.status is WebhookStatus.DELIVERED:
+            event(log, "webhook.delivered", webhook_id=call.pk, attempts=attempts)
+        elif attempt.status is WebhookStatus.FAILED:
+            event(log, "webhook.failed", level=logging.WARNING, webhook_id=call.pk, attempts=attempts, error=error)
+        else:
+            assert attempt.next_attempt_at is not None
+            delay = max(0.0, (attempt.next_attempt_at - now).total_seconds())
+            event(log, "webhook.retrying", webhook_id=call.pk, attempts=attempts, error=error,
+                  retry_in_seconds=round(delay))
+            try:
+                self._retry_later(call.pk, delay)
+            except Exception:  # the broker is down: the sweeper finds the call when it is due
+                log.warning("could not schedule webhook call %s again; the sweeper will", call.pk, exc_info=True)

@@ -116,7 +116,7 @@ class RedisSignal:
 
         listener = redis.Redis.from_url(self._url, socket_connect_timeout=REDIS_TIMEOUT)
         while not self._stop.is_set():
-            pubsub = listener.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            pubsub = listener.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call,unused-ignore]
             try:
                 pubsub.subscribe(self._channel)
                 self.subscribed.set()

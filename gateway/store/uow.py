@@ -44,7 +44,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
@@ -187,6 +187,43 @@ class UnitOfWork:
         if me.error is not None:
             raise me.error
         return me.result  # type: ignore[return-value]  # set by the group's commit
+
+    def run_each(self, fns: Sequence[Callable[[Connection], T]], *, durable: bool = True) -> list[T | Exception]:
+        """Run several works at once (one caller's batch: a job's landings); each one's result, or the
+        error it raised, in order, once committed. They share a group (with whatever else waits), so
+        one that raises rolls back alone; a failed transaction or commit is every work's error."""
+        if not fns:
+            return []
+        if len(fns) == 1 or not self.grouped:
+            return [self._outcome(self.run, fn, durable) for fn in fns]
+        if getattr(self._inside, "active", False):
+            raise RuntimeError("UnitOfWork.run_each called from inside a work (it would wait for itself)")
+        mine = [_Waiting(fn, durable=durable) for fn in fns]
+        with self._lock:
+            for waiting in mine:
+                self._add(waiting)
+        while True:
+            with self._lock:
+                pending = next((w for w in mine if not w.done), None)
+                if pending is None:
+                    break
+                group = None if self._leading else self._take_lead()
+                if group is None:
+                    assert pending.wake is not None
+                    pending.wake.clear()
+            if group is None:
+                assert pending.wake is not None
+                pending.wake.wait()
+                continue
+            self._lead(group)
+        return [w.error if isinstance(w.error, Exception) else w.result for w in mine]  # type: ignore[misc]
+
+    @staticmethod
+    def _outcome(run: Callable[..., T], fn: Callable[[Connection], T], durable: bool) -> T | Exception:
+        try:
+            return run(fn, durable=durable)
+        except Exception as exc:  # noqa: BLE001 - handed back to the caller, per work
+            return exc
 
     def submit_async(self, fn: Callable[[Connection], T], *, durable: bool = True) -> asyncio.Future[T]:
         """Like :meth:`run`, for a coroutine: the unit's committer thread (:meth:`start`) leads the

@@ -50,4 +50,4 @@ def test_a_single_message_is_enqueued_directly(stub_broker: dramatiq.Broker, tmp
     gw.jobs.process_inbound([7])
     (encoded,) = list(stub_broker.queues[INBOUND_QUEUE].queue)  # type: ignore[attr-defined]
     message = dramatiq.Message.decode(encoded)
-    assert ("process_inbound", [7]) == (message.actor_name, list(message.args))
+    assert ("process_inbound", [[7]]) == (message.actor_name, list(message.args))
