@@ -20,7 +20,7 @@ ticket's customer over ``--clients`` kept-open SMTP sessions in a client process
 the bench records when its ``250`` came and when the webhook announcing it arrived (matched by the
 reply's Message-ID, ``reply.message_id`` in the webhook's JSON; the signature is checked). Each
 phase prints accepted/s, landed-and-told/s (webhooks over the time from the first send to the
-last webhook), ``250`` -> webhook p50/p99/max, the ``serve`` process's CPU per reply
+last webhook), ``250`` -> webhook p50/p99/max, the CPU per reply of the ``serve`` process and the processes it started
 (``/proc/<pid>/stat`` utime+stime over the phase) and landed-and-told/s over the accept rate alone.
 
 Only loopback traffic. Bounded: each phase waits at most ``--drain`` seconds for its webhooks;
@@ -209,6 +209,27 @@ def _own_cpu() -> float:
 # --- the gateway ---------------------------------------------------------------------------------
 
 
+def _cpu_of(pid: int) -> float:
+    """Seconds of CPU process ``pid`` used (utime + stime, and that of its children it waited for)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone meanwhile
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _family(pid: int) -> list[int]:
+    """``pid`` and every process below it."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo.extend(int(c) for c in task.read_text().split())
+    return found
+
+
 def free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     try:
@@ -229,7 +250,8 @@ def _die_with_parent() -> None:
 class Gateway:
     """``web2chat-gateway <command>`` in its own process, configured through the environment."""
 
-    def __init__(self, folder: Path, database: Path, *, webhook_port: int, command: str = "serve") -> None:
+    def __init__(self, folder: Path, database: Path, *, webhook_port: int, command: str = "serve",
+                 extra: dict[str, str] | None = None) -> None:
         self.command = command
         self.api_port, self.smtp_port = free_ports(2)
         self.log_path = folder / f"gateway-{command}-{self.smtp_port}.log"
@@ -242,6 +264,7 @@ class Gateway:
             "GATEWAY_HELPDESK_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "GATEWAY_UNSEEN_DELAY_SECONDS": "3600", "GATEWAY_UNSEEN_MAX_WAIT_SECONDS": "3600",
         })
+        self.env.update(extra or {})
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -288,10 +311,10 @@ class Gateway:
             self.proc.wait(timeout=10)
 
     def cpu_seconds(self) -> float:
-        """CPU time used by the gateway process so far (all threads, user and system)."""
+        """CPU time used so far by the gateway process and its own processes (the preparing processes):
+        all threads, user and system; a process that ended meanwhile counts in its parent's cutime."""
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(_cpu_of(pid) for pid in _family(self.proc.pid))
 
     def log_tail(self, lines: int = 20) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -476,6 +499,8 @@ def copy_database(source: Path, target: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for serve, e.g. --set WORKER_THREADS=8 (GATEWAY_ is added; repeatable)")
     parser.add_argument("--tickets", type=int, default=50, help="seeded tickets, one customer each (default 50)")
     parser.add_argument("--clients", type=int, default=4, help="SMTP client sessions (default 4)")
     parser.add_argument("--rate", type=float, default=200.0, help="offered replies a second (default 200)")
@@ -486,6 +511,12 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=40.0, help="seconds each phase waits for its webhooks "
                         "after its last 250 (default 40)")
     args = parser.parse_args()
+    args.extra = {}
+    for setting in args.settings:
+        name, sep, value = setting.partition("=")
+        if not sep or not name:
+            parser.error(f"--set wants NAME=VALUE, not {setting!r}")
+        args.extra["GATEWAY_" + name.removeprefix("GATEWAY_").upper()] = value
     if not (1 <= args.tickets <= 1000 and 1 <= args.clients <= 64 and args.rate > 0 and 0 < args.seconds <= 120
             and 1 <= args.full <= 20000 and 1 <= args.accept <= 20000 and 0 <= args.idle <= 120
             and 0 < args.drain <= 600):
@@ -529,7 +560,7 @@ def measure(ctx: SpawnContext, folder: Path, args: argparse.Namespace, webhook_p
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; {args.clients} SMTP clients, "
           f"{args.tickets} tickets", flush=True)
     database = folder / "gateway.sqlite3"
-    gw = Gateway(folder, database, webhook_port=webhook_port)
+    gw = Gateway(folder, database, webhook_port=webhook_port, extra=args.extra)
     started.append(gw)
     gw.start()
     tickets = seed(gw, args.tickets)

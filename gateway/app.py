@@ -35,6 +35,7 @@ from gateway.tokens import Keyring
 from inbound.handler import InboundHandler
 from inbound.inbox import STORED_MAIL, InboundStore
 from inbound.pipeline import Extractor, InboundPipeline
+from inbound.preparing import PreparingProcesses, default_processes
 from inbound.recipients import RecipientCheck
 from inbound.server import ConnectionGate, InboundServer, ServerLimits, tls_context
 from inbound.webhook import WEBHOOKS_QUEUED, HttpPoster, Poster, WebhookDeliverer, WebhookStore
@@ -108,6 +109,7 @@ class Gateway:
     hub: Hub
     messenger_secret: bytes
     webhook_deliverer: WebhookDeliverer | None = None
+    preparing: PreparingProcesses | None = None
 
 
 def build_gateway(
@@ -177,11 +179,13 @@ def build_gateway(
         max_wait=timedelta(seconds=settings.unseen_max_wait_seconds),
     )
     recipients = RecipientCheck(keyring=keyring, ticket_by_key=tickets.get_by_key)
+    processes = settings.pipeline_processes if settings.pipeline_processes is not None else default_processes()
+    preparing = PreparingProcesses(settings, processes) if processes and not db.in_memory else None
     pipeline = InboundPipeline(
         inbound=inbound, recipients=recipients, ticket_by_key=tickets.get_by_key,
         extractor=extractor or _default_extractor(), clock=clock,
         trusted_authserv_id=settings.trusted_authserv_id, webhook_url=settings.helpdesk_webhook_url,
-        bounce_received=delivery.received,
+        bounce_received=delivery.received, preparer=preparing.prepare if preparing is not None else None,
     )
     signal = signal if signal is not None else _signal(settings.redis_url)
     webhook_deliverer = None
@@ -214,7 +218,7 @@ def build_gateway(
         api_keys=api_keys, renderer=renderer, events=events, deliverer=deliverer, unseen=unseen,
         recipients=recipients, pipeline=pipeline, jobs=jobs, sweep=sweep, sender=sender, webhooks=webhooks,
         delivery=delivery,
-        webhook_deliverer=webhook_deliverer, messenger=messenger, signal=signal,
+        webhook_deliverer=webhook_deliverer, preparing=preparing, messenger=messenger, signal=signal,
         hub=_hub(messenger, signal, poll_seconds=settings.messenger_poll_seconds),
         messenger_secret=messenger_secret.encode(),
     )

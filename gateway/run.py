@@ -106,6 +106,8 @@ class Parts:
                     raise RuntimeError(f"the API did not start on {s.api_host}:{s.api_port}")
                 time.sleep(0.01)
         if "worker" in self.parts:
+            if self.gw.preparing is not None:
+                self.gw.preparing.start()
             self._worker = make_worker(self.gw.jobs.broker, threads=s.worker_threads)
             self._worker.start()
             self._sweeper = Sweeper(self.gw.sweep, interval=self._sweep_interval)
@@ -121,7 +123,8 @@ class Parts:
             lines.append(f"smtp    {s.smtp_host}:{s.smtp_port}  (replies to reply+<token>@{s.reply_domain})")
         if self._worker is not None:
             broker = "redis " + (s.redis_url or "") if s.redis_url else "in-process broker"
-            lines.append(f"worker  {s.worker_threads} threads on the {broker}")
+            preparing = self.gw.preparing.processes if self.gw.preparing is not None else 0
+            lines.append(f"worker  {s.worker_threads} threads and {preparing} preparing processes on the {broker}")
         return lines
 
     def stop(self) -> list[str]:
@@ -161,6 +164,8 @@ class Parts:
             worker = self._worker
             step("the worker", lambda: worker.stop(timeout=WORKER_STOP_TIMEOUT_MS))
             self._worker = None
+            if self.gw.preparing is not None:
+                step("the preparing processes", self.gw.preparing.close)
             if self.gw.webhook_deliverer is not None:
                 step("the webhook posting threads", self.gw.webhook_deliverer.close)
             close = getattr(self.gw.sender, "close", None)

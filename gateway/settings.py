@@ -113,7 +113,10 @@ class Settings:
     helpdesk_webhook_url: str | None = None
     #: Webhook calls one worker process posts at once (on kept-alive connections).
     webhook_concurrency: int = 8
-    worker_threads: int = 4
+    worker_threads: int = 8
+    #: Processes that prepare inbound messages beside each worker process (None: one per core but
+    #: one, at most 4; 0: the worker's threads prepare them).
+    pipeline_processes: int | None = None
     #: Inbound SMTP: connection cap, timeouts, STARTTLS, LMTP, SO_REUSEPORT.
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     smtp_idle_timeout_seconds: int = DEFAULT_SMTP_IDLE_TIMEOUT_SECONDS
@@ -320,6 +323,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         "helpdesk_webhook_url": read("HELPDESK_WEBHOOK_URL", _url("http", "https")),
         "webhook_concurrency": read("WEBHOOK_CONCURRENCY", _positive),
         "worker_threads": read("WORKER_THREADS", _positive),
+        "pipeline_processes": read("PIPELINE_PROCESSES", _non_negative),
         "max_connections": read("MAX_CONNECTIONS", _positive),
         "smtp_idle_timeout_seconds": read("SMTP_IDLE_TIMEOUT_SECONDS", _positive),
         "smtp_data_timeout_seconds": read("SMTP_DATA_TIMEOUT_SECONDS", _positive),

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.models import EntryKind, InboundStatus, RawMessage
 from gateway.store.changes import ChangeKind, record_change
 from gateway.store.db import Database
-from gateway.store.records import inserted_pk, storable
+from gateway.store.records import storable
 from gateway.store.sqlite import Prebuilt
 from gateway.store.tables import customers, entries, inbound_messages, outbox, tickets
 from gateway.store.uow import note
@@ -30,6 +31,10 @@ __all__ = [
     "STORED_MAIL", "Ending", "InboundSource", "InboundStore", "Landing", "ParsedFields", "ReplyParts",
     "StoredInbound", "insert_raw",
 ]
+
+#: A landing that raises this met the thread's unique (ticket, dedup key): the reply landed before
+#: (the driver's own error when the statement ran through the SQLite speed path).
+_REPEATED = (IntegrityError, sqlite3.IntegrityError)
 
 #: The hand-on topic of messages stored (or released) for the pipeline: their pks.
 STORED_MAIL = "stored_mail"
@@ -299,7 +304,7 @@ class InboundStore:
         error that ending raised."""
         results: list[int | Exception | None] = list(self._db.uow.run_each([_work(e) for e in endings]))
         repeats = [(n, e) for n, (e, r) in enumerate(zip(endings, results, strict=True))
-                   if isinstance(e, Landing) and isinstance(r, IntegrityError)]
+                   if isinstance(e, Landing) and isinstance(r, _REPEATED)]
         if repeats:
             again = self._db.uow.run_each([_work(_repeat(e)) for _, e in repeats if isinstance(e, Landing)])
             for (n, _), result in zip(repeats, again, strict=True):
@@ -349,19 +354,24 @@ def _work(ending: Landing | Ending) -> Callable[[Connection], int | None]:
     return lambda conn: _land(conn, ending)
 
 
+#: The landing's statements, built once (``gateway.store.sqlite``: measured in docs/benchmarks.md).
+_ADD_ENTRY = Prebuilt(insert(entries))
+_TOUCH_TICKET = Prebuilt(update(tickets).where(tickets.c.pk == bindparam("b_ticket")))
+_MARK = Prebuilt(update(inbound_messages).where(inbound_messages.c.pk == bindparam("b_pk"))
+                 .values(attempts=inbound_messages.c.attempts + 1))
+
+
 def _land(conn: Connection, landing: Landing) -> int:
     kept, now = landing.parts, landing.now
-    entry_pk = inserted_pk(conn.execute(
-        insert(entries).values(
-            ticket_pk=landing.ticket_key, kind=EntryKind.CUSTOMER_REPLY.value, text=storable(landing.text),
-            channel="email", dedup_key=storable(landing.dedup_key), inbound_pk=landing.pk, created_at=now,
-            html=storable(kept.html) if kept.html else None,
-            signature=storable(kept.signature) if kept.signature else None,
-            trimmed=storable(kept.trimmed) if kept.trimmed else None, rule=kept.rule,
-        )
-    ))
+    entry_pk = _ADD_ENTRY.insert(conn, {
+        "ticket_pk": landing.ticket_key, "kind": EntryKind.CUSTOMER_REPLY.value, "text": storable(landing.text),
+        "channel": "email", "dedup_key": storable(landing.dedup_key), "inbound_pk": landing.pk, "created_at": now,
+        "html": storable(kept.html) if kept.html else None,
+        "signature": storable(kept.signature) if kept.signature else None,
+        "trimmed": storable(kept.trimmed) if kept.trimmed else None, "rule": kept.rule,
+    })
     record_change(conn, ticket_key=landing.ticket_key, kind=ChangeKind.ENTRY, entry_key=entry_pk, now=now)
-    conn.execute(update(tickets).where(tickets.c.pk == landing.ticket_key).values(last_activity_at=now))
+    _TOUCH_TICKET.run(conn, {"b_ticket": landing.ticket_key, "last_activity_at": now})
     _mark(conn, landing.pk, InboundStatus.LANDED, now=now, detail=None, ticket_key=landing.ticket_key,
                        threaded_by=landing.threaded_by, parsed=landing.parsed)
     if landing.webhook is not None:
@@ -372,13 +382,12 @@ def _land(conn: Connection, landing: Landing) -> int:
 def _mark(conn: Connection, pk: int, status: str, *, now: datetime, detail: str | None,
           ticket_key: int | None, threaded_by: str | None, parsed: ParsedFields | None) -> None:
     values: dict[str, object] = {
-        "status": str(status), "detail": storable(detail) if detail is not None else None,
-        "processed_at": now, "ticket_pk": ticket_key,
-        "threaded_by": threaded_by, "attempts": inbound_messages.c.attempts + 1,
+        "b_pk": pk, "status": str(status), "detail": storable(detail) if detail is not None else None,
+        "processed_at": now, "ticket_pk": ticket_key, "threaded_by": threaded_by,
     }
     if parsed is not None:
         values.update(parsed.values())
-    conn.execute(update(inbound_messages).where(inbound_messages.c.pk == pk).values(**values))
+    _MARK.run(conn, values)
 
 
 def _stored(m: Any) -> StoredInbound:

@@ -29,7 +29,7 @@ from gateway.metrics import WEBHOOK_ATTEMPTS, child
 from gateway.models import WebhookStatus
 from gateway.retry import WEBHOOK_RETRIES, RetryPolicy
 from gateway.store.db import Database
-from gateway.store.records import inserted_pk
+from gateway.store.sqlite import Prebuilt
 from gateway.store.tables import webhook_deliveries
 from gateway.store.uow import note
 
@@ -138,13 +138,26 @@ class WebhookCall:
 _CLAIMABLE = (WebhookStatus.QUEUED.value, WebhookStatus.RETRYING.value, WebhookStatus.SENDING.value)
 
 
+#: Statements built once (the landing and the delivery of every reply run them).
+_ADD_CALL = Prebuilt(insert(webhook_deliveries))
+_CLAIM_CALLS = (
+    update(webhook_deliveries)
+    .where(webhook_deliveries.c.pk.in_(bindparam("b_pks", expanding=True)),
+           webhook_deliveries.c.status.in_(_CLAIMABLE), webhook_deliveries.c.next_attempt_at <= bindparam("b_now"))
+    .values(status=WebhookStatus.SENDING.value, next_attempt_at=bindparam("b_until"), updated_at=bindparam("b_now"))
+    .returning(*webhook_deliveries.c)
+)
+_RECORD_CALL = Prebuilt(update(webhook_deliveries).where(webhook_deliveries.c.pk == bindparam("b_pk"))
+                        .values(attempts=webhook_deliveries.c.attempts + 1))
+
+
 def insert_webhook(conn: Connection, draft: WebhookDraft, *, entry_pk: int | None, now: datetime) -> int:
     """Store a webhook call (about thread entry ``entry_pk``, if it announces one) inside the caller's
     transaction; handed on once committed."""
-    pk = inserted_pk(conn.execute(insert(webhook_deliveries).values(
-        entry_pk=entry_pk, url=draft.url, payload=draft.payload, status=WebhookStatus.QUEUED.value,
-        attempts=0, created_at=now, updated_at=now, next_attempt_at=now,
-    )))
+    pk = _ADD_CALL.insert(conn, {
+        "entry_pk": entry_pk, "url": draft.url, "payload": draft.payload, "status": WebhookStatus.QUEUED.value,
+        "attempts": 0, "created_at": now, "updated_at": now, "next_attempt_at": now,
+    })
     note(conn, WEBHOOKS_QUEUED, pk)
     return pk
 
@@ -192,14 +205,10 @@ class WebhookStore:
         if not pks:
             return []
 
+        params = {"b_pks": sorted(set(pks)), "b_now": now, "b_until": now + lease}
+
         def work(conn: Connection) -> list[WebhookCall]:
-            rows = conn.execute(
-                update(webhook_deliveries)
-                .where(webhook_deliveries.c.pk.in_(sorted(set(pks))),
-                       webhook_deliveries.c.status.in_(_CLAIMABLE), webhook_deliveries.c.next_attempt_at <= now)
-                .values(status=WebhookStatus.SENDING.value, next_attempt_at=now + lease, updated_at=now)
-                .returning(*webhook_deliveries.c)
-            )
+            rows = conn.execute(_CLAIM_CALLS, params)
             return sorted((_call(r._mapping) for r in rows), key=lambda c: c.pk)
 
         return self._db.write(work, durable=False)  # a lost claim only lets the calls be claimed again
@@ -213,16 +222,10 @@ class WebhookStore:
         """Record the outcome of each attempt, in one transaction (in key order)."""
         if not attempts:
             return
-        statement = (
-            update(webhook_deliveries)
-            .where(webhook_deliveries.c.pk == bindparam("call_pk"))
-            .values(status=bindparam("new_status"), updated_at=now, next_attempt_at=bindparam("next_at"),
-                    last_error=bindparam("error"), attempts=webhook_deliveries.c.attempts + 1)
-        )
-        rows = [{"call_pk": a.pk, "new_status": a.status.value, "next_at": a.next_attempt_at, "error": a.error}
-                for a in sorted(attempts, key=lambda a: a.pk)]
+        rows = [{"b_pk": a.pk, "status": a.status.value, "updated_at": now, "next_attempt_at": a.next_attempt_at,
+                 "last_error": a.error} for a in sorted(attempts, key=lambda a: a.pk)]
         # Lost, the calls are made again after their lease (at least once).
-        self._db.write(lambda conn: conn.execute(statement, rows), durable=False)
+        self._db.write(lambda conn: _RECORD_CALL.run_many(conn, rows), durable=False)
 
     def mark(self, pk: int, status: WebhookStatus, *, now: datetime, next_attempt_at: datetime | None = None,
              error: str | None = None) -> None:

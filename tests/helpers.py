@@ -83,6 +83,7 @@ def settings_for(tmp_path: Path, **overrides: object) -> Settings:
         "reply_domain": "reply.example.test",
         "from_address": "Acme Support <support@acme.example.test>",
         "worker_threads": 2,
+        "pipeline_processes": 0,  # the worker's threads prepare; tests of the processes ask for them
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -199,6 +199,8 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sqlite = is_sqlite(engine)
+        #: An in-memory SQLite database: only this process's connections see it.
+        self.in_memory = self.sqlite and engine.url.database in (None, "", ":memory:")
         self._reader = engine.execution_options(**{_READ_ONLY: True})
         self.hand_ons = HandOns()
         self.uow = UnitOfWork(engine, grouped=self.sqlite, hand_ons=self.hand_ons)
