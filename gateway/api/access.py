@@ -9,7 +9,7 @@ Keys come as ``Authorization: Bearer <key>``. A Messenger key (``w2cm.``, see
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,11 +43,14 @@ def _refuse(detail: str) -> HTTPException:
 
 def require_principal(
     keys: Sequence[str], *, messenger_secret: bytes, clock: Callable[[], datetime]
-) -> Callable[[Request], Principal]:
-    """A dependency resolving the caller from a help-desk key or a Messenger key."""
+) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency resolving the caller from a help-desk key or a Messenger key.
+
+    A coroutine although it never waits: FastAPI runs a plain function dependency on a thread of its
+    pool, and each hop to a thread and back waits for the interpreter lock behind whatever else runs."""
     encoded = [k.encode() for k in keys]
 
-    def resolve(request: Request) -> Principal:
+    async def resolve(request: Request) -> Principal:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         token = token.strip() if scheme.lower() == "bearer" else ""
         in_url = not token
@@ -70,11 +73,12 @@ def require_principal(
     return resolve
 
 
-def require_key(keys: Sequence[str]) -> Callable[[Request], None]:
-    """A dependency that lets a request through only with ``Authorization: Bearer <one of keys>``."""
+def require_key(keys: Sequence[str]) -> Callable[[Request], Awaitable[None]]:
+    """A dependency that lets a request through only with ``Authorization: Bearer <one of keys>``
+    (a coroutine, like :func:`require_principal`'s, to run on the event loop)."""
     encoded = [k.encode() for k in keys]
 
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():

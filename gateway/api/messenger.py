@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.concurrency import run_in_threadpool
 
 from gateway.api.access import Principal
 from gateway.api.errors import InvalidFields, error_responses
@@ -71,6 +72,9 @@ def router_for(
     """Routes the Messenger (and the help desk) read; ``principal`` resolves who is asking."""
     router = APIRouter(tags=["messenger"])
     who_asks = Depends(principal)
+    # The reads are coroutines that take the store in one hop to the thread pool: as plain functions
+    # FastAPI would hop to a thread for the endpoint and again to validate its answer, and under write
+    # load each hop back waits for the interpreter lock behind the writers (bench/bench_reads.py).
 
     def visible_ticket(ticket_id: str, who: Principal) -> Pill:
         pill = messenger.pill(ticket_id) if well_formed(ticket_id) else None
@@ -79,24 +83,28 @@ def router_for(
         return pill
 
     @router.get("/v1/customers/{customer_id}/recent-tickets", responses=error_responses(401, 404, 422, 503))
-    def recent_tickets(
+    async def recent_tickets(
         customer_id: str, who: Principal = who_asks, limit: int = Query(DEFAULT_RECENT_LIMIT, ge=1, le=100)
     ) -> RecentTicketsOut:
         """The customer's tickets, most recent activity first; stream from ``last_event_id`` to stay current."""
         if not who.may_read(customer_id) or not well_formed(customer_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {customer_id!r}")
-        cursor = messenger.changes.latest(customer_id)  # read first: later changes reach the stream
-        found = messenger.recent_tickets(customer_id, limit=limit)
-        return RecentTicketsOut(
-            customer_id=customer_id, tickets=[TicketSummaryOut.of(t) for t in found], last_event_id=cursor
-        )
+
+        def read() -> RecentTicketsOut:
+            cursor = messenger.changes.latest(customer_id)  # read first: later changes reach the stream
+            found = messenger.recent_tickets(customer_id, limit=limit)
+            return RecentTicketsOut(
+                customer_id=customer_id, tickets=[TicketSummaryOut.of(t) for t in found], last_event_id=cursor
+            )
+
+        return await run_in_threadpool(read)
 
     @router.get(
         "/v1/tickets/{ticket_id:path}/thread",
         response_model_exclude_unset=True,  # an entry leaves out the keys that do not apply to it
         responses=error_responses(401, 404, 422, 503),
     )
-    def thread(
+    async def thread(
         ticket_id: str,
         who: Principal = who_asks,
         limit: int = Query(DEFAULT_PAGE_LIMIT, ge=1, le=200),
@@ -106,11 +114,13 @@ def router_for(
         """The ticket pill and a page of its entries, oldest first (the newest page without a cursor)."""
         if before is not None and after is not None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give before or after, not both")
-        pill = visible_ticket(ticket_id, who)
-        page = messenger.thread_page(
-            pill, limit=limit, before=_cursor("before", before), after=_cursor("after", after)
-        )
-        return ThreadPageOut.of(page)
+        older_than, newer_than = _cursor("before", before), _cursor("after", after)
+
+        def read() -> ThreadPageOut:
+            pill = visible_ticket(ticket_id, who)
+            return ThreadPageOut.of(messenger.thread_page(pill, limit=limit, before=older_than, after=newer_than))
+
+        return await run_in_threadpool(read)
 
     @router.post("/v1/tickets/{ticket_id:path}/seen", responses=error_responses(401, 403, 404, 422, 503))
     def seen(ticket_id: str, receipt: SeenIn, who: Principal = who_asks) -> SeenOut:

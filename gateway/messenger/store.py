@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, exists, func, or_, select, update
 
 from gateway.errors import UnknownEntry
 from gateway.messenger.view import (
@@ -113,6 +113,26 @@ def _summary_query() -> Select[Any]:
     )
 
 
+# The reads' statements are built once: building the Recent tickets one cost about 1 ms a call,
+# more than SQLite takes to run it (bench/bench_reads.py). Values come as bound parameters.
+_SUMMARY = _summary_query()
+_RECENT = _SUMMARY.where(customers.c.external_id == bindparam("customer_id")).limit(bindparam("limit"))
+_PILL = (
+    select(tickets.c.pk, tickets.c.external_id, tickets.c.title, tickets.c.state,
+           customers.c.external_id.label("customer_id"))
+    .join(customers, customers.c.pk == tickets.c.customer_pk)
+    .where(tickets.c.external_id == bindparam("ticket_id"))
+)
+_ON_TICKET = _ENTRIES.where(entries.c.ticket_pk == bindparam("ticket_pk"))
+#: A page of entries: the newest, those before a cursor (both newest first), those after one (oldest first).
+_PAGE_NEWEST = _ON_TICKET.order_by(entries.c.pk.desc()).limit(bindparam("limit"))
+_PAGE_BEFORE = _ON_TICKET.where(entries.c.pk < bindparam("cursor")).order_by(entries.c.pk.desc()).limit(
+    bindparam("limit"))
+_PAGE_AFTER = _ON_TICKET.where(entries.c.pk > bindparam("cursor")).order_by(entries.c.pk).limit(bindparam("limit"))
+_OLDER = select(exists().where(entries.c.ticket_pk == bindparam("ticket_pk"), entries.c.pk < bindparam("cursor")))
+_NEWER = select(exists().where(entries.c.ticket_pk == bindparam("ticket_pk"), entries.c.pk > bindparam("cursor")))
+
+
 def _summary(m: Any) -> TicketSummary:
     pill = _pill(m)
     text = make_preview(EntryKind(m["kind"]), m["text"], state_to=m["state_to"], title=pill.title)
@@ -128,21 +148,14 @@ class MessengerStore:
 
     def pill(self, ticket_id: str) -> Pill | None:
         """The ticket the help desk calls ``ticket_id``, or None."""
-        query = (
-            select(tickets.c.pk, tickets.c.external_id, tickets.c.title, tickets.c.state,
-                   customers.c.external_id.label("customer_id"))
-            .join(customers, customers.c.pk == tickets.c.customer_pk)
-            .where(tickets.c.external_id == ticket_id)
-        )
         with self._db.read() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_PILL, {"ticket_id": ticket_id}).first()
         return _pill(row._mapping) if row else None
 
     def recent_tickets(self, customer_id: str, *, limit: int) -> list[TicketSummary]:
         """The customer's tickets, most recent activity first."""
-        query = _summary_query().where(customers.c.external_id == customer_id).limit(limit)
         with self._db.read() as conn:
-            return [_summary(r._mapping) for r in conn.execute(query)]
+            return [_summary(r._mapping) for r in conn.execute(_RECENT, {"customer_id": customer_id, "limit": limit})]
 
     def summaries(self, ticket_keys: Iterable[int]) -> dict[int, TicketSummary]:
         """Recent-tickets rows of the given tickets, by ticket key."""
@@ -150,28 +163,28 @@ class MessengerStore:
         if not keys:
             return {}
         with self._db.read() as conn:
-            rows = conn.execute(_summary_query().where(tickets.c.pk.in_(keys))).all()
+            rows = conn.execute(_SUMMARY.where(tickets.c.pk.in_(keys))).all()
         return {r.pk: _summary(r._mapping) for r in rows}
 
     def thread_page(self, pill: Pill, *, limit: int, before: int | None = None, after: int | None = None) -> ThreadPage:
         """Up to ``limit`` entries, oldest first: the newest ones, or those before/after a cursor."""
-        query = _ENTRIES.where(entries.c.ticket_pk == pill.key)
+        params: dict[str, Any] = {"ticket_pk": pill.key, "limit": limit}
         if after is not None:
-            query = query.where(entries.c.pk > after).order_by(entries.c.pk)
+            query, params["cursor"] = _PAGE_AFTER, after
+        elif before is not None:
+            query, params["cursor"] = _PAGE_BEFORE, before
         else:
-            if before is not None:
-                query = query.where(entries.c.pk < before)
-            query = query.order_by(entries.c.pk.desc())
+            query = _PAGE_NEWEST
         with self._db.read() as conn:
-            rows = [_entry(r._mapping) for r in conn.execute(query.limit(limit))]
+            rows = [_entry(r._mapping) for r in conn.execute(query, params)]
             if after is None:
                 rows.reverse()
 
-            def beyond(condition: Any) -> bool:
-                return bool(conn.execute(select(exists().where(entries.c.ticket_pk == pill.key, condition))).scalar())
+            def beyond(statement: Any, cursor: int) -> bool:
+                return bool(conn.execute(statement, {"ticket_pk": pill.key, "cursor": cursor}).scalar())
 
-            older = bool(rows) and beyond(entries.c.pk < rows[0].key)
-            newer = bool(rows) and beyond(entries.c.pk > rows[-1].key)
+            older = bool(rows) and beyond(_OLDER, rows[0].key)
+            newer = bool(rows) and beyond(_NEWER, rows[-1].key)
         return ThreadPage(
             pill=pill,
             entries=tuple(rows),

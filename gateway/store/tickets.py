@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from gateway.models import Entry, Ticket
 from gateway.store.db import Database
@@ -28,6 +28,10 @@ def ticket_query() -> Any:
     return select(*columns).join(customers, customers.c.pk == tickets.c.customer_pk)
 
 
+_BY_ID = ticket_query().where(tickets.c.external_id == bindparam("ticket_id"))
+_BY_KEY = ticket_query().where(tickets.c.pk == bindparam("key"))
+
+
 class TicketStore:
     """Reads tickets and threads; never waits for a writer (see :meth:`Database.read`)."""
 
@@ -37,13 +41,13 @@ class TicketStore:
     def get(self, ticket_id: str) -> Ticket | None:
         """The ticket the help desk calls ``ticket_id``, or None."""
         with self._db.read() as conn:
-            row = conn.execute(ticket_query().where(tickets.c.external_id == ticket_id)).first()
+            row = conn.execute(_BY_ID, {"ticket_id": ticket_id}).first()
         return ticket_from_row(row) if row else None
 
     def get_by_key(self, key: int) -> Ticket | None:
         """The ticket with the gateway's own number ``key``, or None."""
         with self._db.read() as conn:
-            row = conn.execute(ticket_query().where(tickets.c.pk == key)).first()
+            row = conn.execute(_BY_KEY, {"key": key}).first()
         return ticket_from_row(row) if row else None
 
     def thread(self, ticket_key: int) -> list[Entry]:
