@@ -52,6 +52,7 @@ from gateway.errors import (
     TooManyPeerConnections,
 )
 from gateway.metrics import SMTP_CONNECTIONS, SMTP_REPLIES, child
+from inbound.peer_failures import PeerFailures
 from inbound.rejections import printable, smtp_reply
 
 __all__ = ["ConnectionGate", "InboundServer", "ServerLimits", "tls_context"]
@@ -119,6 +120,8 @@ class ConnectionGate:
         #: Each open connection and its peer's address.
         self.open: dict[_Guarded, str | None] = {}
         self._peers: dict[str | None, int] = {}
+        #: Refused commands by peer address, across sessions (what slows a peer down, see ``_Guarded``).
+        self.failures = PeerFailures()
 
     def admit(self, conn: _Guarded, peer: str | None = None) -> str | None:
         """None if ``conn`` (from address ``peer``) may be served (it is then counted), else the reply that turns
@@ -196,7 +199,10 @@ class _Guarded(SMTP):
     Per-session limits (each ends the session with ``421 4.7.0`` and closes it): ``max_session_seconds`` (a
     DATA in progress is answered first), ``max_commands_per_message`` commands without an accepted message,
     and twice ``max_failures`` refused commands (each refusal past ``max_failures`` is delayed by
-    ``failure_delay`` first). Commands are counted by their replies, in :meth:`push`: each command gets one.
+    ``failure_delay`` first). Refusals count against the peer's address, not the session: its score
+    (:class:`~inbound.peer_failures.PeerFailures`, which decays and which each delivered message halves) is
+    what a new session starts with, so reconnecting does not start afresh.
+    Commands are counted by their replies, in :meth:`push`: each command gets one.
     """
 
     def __init__(self, handler: Any, *, gate: ConnectionGate, limits: ServerLimits, **kwargs: Any) -> None:
@@ -214,7 +220,6 @@ class _Guarded(SMTP):
         self._session_end: asyncio.TimerHandle | None = None
         self._expired = False
         self._commands = 0
-        self._failures = 0
         self._last = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -285,6 +290,7 @@ class _Guarded(SMTP):
             self._heard = self.loop.time()  # silence counts from the DATA answer
         if self._last[:1] == "2":
             self._commands = 0  # a message delivered: a new budget of commands
+            self._gate.failures.delivered(self._gate.open.get(self), self.loop.time())
         else:
             self._count(self._last)
         if self._expired:
@@ -420,9 +426,9 @@ class _Guarded(SMTP):
             await super().push(status)
             return
         if status[:1] == "5":
-            self._failures += 1
-            if self._failures > self._limits.max_failures:
-                if self._failures > 2 * self._limits.max_failures:
+            failures = self._refusal()
+            if failures > self._limits.max_failures:
+                if failures > 2 * self._limits.max_failures:
                     await super().push(status)
                     self._end(TooManyFailures())
                     return
@@ -435,12 +441,14 @@ class _Guarded(SMTP):
     def _count(self, status: str) -> None:
         """Count a command answered inside DATA (the DATA command itself, refused)."""
         self._commands += 1
-        if status[:1] == "5":
-            self._failures += 1
-        if self._failures > 2 * self._limits.max_failures:
+        if status[:1] == "5" and self._refusal() > 2 * self._limits.max_failures:
             self._end(TooManyFailures())
         elif self._commands > self._limits.max_commands_per_message:
             self._end(TooManyCommands())
+
+    def _refusal(self) -> float:
+        """Count a refused command against the peer's address (whose score a new session keeps); the score."""
+        return self._gate.failures.refused(self._gate.open.get(self), self.loop.time())
 
     def hang_up(self, line: bytes) -> None:
         """Send ``line`` and close, unless the connection is already closing. A closing transport may not take

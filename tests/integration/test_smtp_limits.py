@@ -164,6 +164,56 @@ def test_a_peer_that_keeps_failing_is_slowed_down_then_dropped(make_listening: M
         assert closed_within(sock)
 
 
+def test_reconnecting_does_not_reset_a_failing_peers_slow_down(make_listening: MakeListening) -> None:
+    """Refusals count per address: 127.0.0.1's fourth to sixth refusals, in a new session, wait; 127.0.0.2's first
+    does not; the seventh ends the session with 421 4.7.0."""
+    listening = make_listening(limits={"max_failures": 3, "failure_delay": 0.3})
+    wrong = b"RCPT TO:<support@reply.example.test>"
+    for _ in range(3):  # one refusal a session, each session closed by the client
+        with _session(listening) as sock:
+            assert _say(sock, f"MAIL FROM:<{CUSTOMER}>".encode()).startswith(b"250")
+            assert _say(sock, wrong).startswith(b"550 5.1.1")
+    with _session(listening, source="127.0.0.2") as other:
+        assert _say(other, f"MAIL FROM:<{CUSTOMER}>".encode()).startswith(b"250")
+        started = time.monotonic()
+        assert _say(other, wrong).startswith(b"550 5.1.1")
+        assert time.monotonic() - started < 0.3
+    with _session(listening) as sock:
+        assert _say(sock, f"MAIL FROM:<{CUSTOMER}>".encode()).startswith(b"250")
+        for _ in range(3):
+            started = time.monotonic()
+            assert _say(sock, wrong).startswith(b"550 5.1.1")
+            assert time.monotonic() - started >= 0.3
+        sock.sendall(wrong + b"\r\n")
+        data = b""
+        while b"421" not in data:
+            chunk = sock.recv(4096)
+            assert chunk, data
+            data += chunk
+        assert b"421 4.7.0 Too many errors" in data
+        assert closed_within(sock)
+
+
+def test_a_delivered_message_forgives_part_of_a_peers_refusals(make_listening: MakeListening) -> None:
+    """An MTA whose some recipients are stale keeps delivering: 4 refusals, a delivery (score 2), then a refusal
+    that is answered at once."""
+    listening = make_listening(limits={"max_failures": 3, "failure_delay": 0.3})
+    wrong = "support@reply.example.test"
+    with smtplib.SMTP("127.0.0.1", listening.port, timeout=10) as smtp:
+        smtp.ehlo()
+        for _ in range(4):
+            smtp.mail(CUSTOMER)
+            assert 550 == smtp.rcpt(wrong)[0]
+            smtp.rset()
+        smtp.mail(CUSTOMER)
+        assert 250 == smtp.rcpt(listening.reply_to)[0]
+        assert 250 == smtp.data(reply_to(listening))[0]
+        smtp.mail(CUSTOMER)
+        started = time.monotonic()
+        assert 550 == smtp.rcpt(wrong)[0]
+        assert time.monotonic() - started < 0.3
+
+
 # -- memory: spooled DATA and the bytes in flight -------------------------------------------------
 
 
