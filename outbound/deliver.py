@@ -18,15 +18,19 @@ from gateway.retry import EMAIL_RETRIES, RetryPolicy
 from outbound.outbox import Claimed, OutboxStore, Outcome
 from outbound.send import Sender
 
-__all__ = ["BATCH_LIMIT", "FINISHED_MEMORY", "SEND_LEASE", "Deliverer"]
+__all__ = ["BATCH_LIMIT", "FINISHED_MEMORY", "RECORD_WITHIN", "SEND_LEASE", "Deliverer"]
 
 log = logging.getLogger(__name__)
 
 #: How long a worker holds an email it is sending before another may take it over: a worker killed
-#: while sending has its batch sent again (same Message-IDs) this long after its last renewal.
-#: Renewed for the whole batch once half of it has passed (one UPDATE), so a slow batch (25
-#: emails, each up to the relay's timeout) keeps its hold until its outcomes are recorded.
+#: while sending has the emails of its last :data:`RECORD_WITHIN` of sending sent again (same
+#: Message-IDs) this long after its last renewal. Renewed for the rest of the
+#: batch once half of it has passed (one UPDATE), so a slow batch (25 emails, each up to the relay's
+#: timeout) keeps its hold until each outcome is recorded.
 SEND_LEASE = timedelta(seconds=60)
+#: Longest stretch of sending whose outcomes are recorded together (one transaction): a relay slower than
+#: this has each email recorded on its own; a fast one (a local MTA, ~1 ms a message) shares the cost.
+RECORD_WITHIN = timedelta(milliseconds=50)
 #: Most emails one job claims at once (others queued and due ride along on its connection).
 BATCH_LIMIT = 25
 #: Emails finished in another email's batch that a deliverer remembers, so that their own jobs
@@ -89,26 +93,42 @@ class Deliverer:
                 self._in_flight.difference_update(c.email.pk for c in claimed)
 
     def _send_batch(self, pk: int, claimed: list[Claimed], *, renew_at: datetime) -> OutboxStatus | None:
-        outcomes: list[Outcome] = []
+        """Send the claimed emails one after another and record their outcomes as they come: at the latest
+        once the unrecorded ones took :data:`RECORD_WITHIN` to send, so a worker killed mid-batch has only the
+        emails of that last stretch (one, with a relay slower than that) sent again when the lease runs out."""
         suppressed: set[str] = set()  # 5.1.x answers within this batch
-        for c in claimed:
+        status: OutboxStatus | None = None
+        pending: list[Outcome] = []  # sent, not recorded yet
+        since = self._clock()
+        for n, c in enumerate(claimed):
             if (now := self._clock()) >= renew_at:
-                # Half the lease has passed: hold the whole batch again, the emails already sent
-                # too (they are recorded with the rest at the end; until then they are 'sending').
-                self._outbox.renew([r.email.pk for r in claimed], now=now, lease=SEND_LEASE)
+                # Half the lease has passed: hold the emails not recorded yet again.
+                self._outbox.renew([r.email.pk for r in claimed[n:]], now=now, lease=SEND_LEASE)
                 renew_at = now + SEND_LEASE / 2
             if c.email.to.strip().lower() in suppressed:
                 c = Claimed(c.email, suppressed=True)
-            if outcomes and outcomes[-1].status == OutboxStatus.RETRYING:
+            outcome = self._send(c)
+            if outcome.suppress:
+                suppressed.add(outcome.suppress.strip().lower())
+            pending.append(outcome)
+            if outcome.status == OutboxStatus.RETRYING:
                 # The relay is refusing or unreachable: hand the rest back untried, due now.
-                outcomes.append(Outcome(pk=c.email.pk, status=OutboxStatus.QUEUED, attempted=False,
-                                        next_attempt_at=self._clock(), error=c.email.last_error))
-            else:
-                outcomes.append(self._send(c))
-                if outcomes[-1].suppress:
-                    suppressed.add(outcomes[-1].suppress.strip().lower())
-        if not outcomes:
-            return None
+                pending += [
+                    Outcome(pk=r.email.pk, status=OutboxStatus.QUEUED, attempted=False,
+                            next_attempt_at=self._clock(), error=r.email.last_error)
+                    for r in claimed[n + 1:]
+                ]
+                break
+            if self._clock() - since >= RECORD_WITHIN:
+                status = self._finish(pending, pk) or status
+                pending, since = [], self._clock()
+        if pending:
+            status = self._finish(pending, pk) or status
+        return status
+
+    def _finish(self, outcomes: list[Outcome], pk: int) -> OutboxStatus | None:
+        """Record ``outcomes`` (one transaction), count and log them, and schedule the retries; ``pk``'s status
+        if it is among them."""
         self._outbox.record(outcomes, now=self._clock())
         for o in outcomes:
             if o.attempted or o.status is OutboxStatus.SUPPRESSED:

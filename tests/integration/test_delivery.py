@@ -15,7 +15,7 @@ from sqlalchemy import event
 from gateway.models import OutboxStatus
 from gateway.retry import RetryPolicy, backoff_seconds
 from gateway.store import Database
-from outbound.deliver import SEND_LEASE, Deliverer
+from outbound.deliver import RECORD_WITHIN, SEND_LEASE, Deliverer
 from outbound.outbox import OutboxDraft, OutboxStore, insert_draft
 from outbound.relay import RelaySender
 from outbound.send import MemorySender, Sender, sender_from_url
@@ -352,3 +352,42 @@ def test_a_slow_batch_renews_the_lease_of_the_emails_it_has_not_sent(database_ur
     # Without renewal the whole batch would be due again from the 3rd send on (1.2 leases after the claim).
     assert [[]] * 5 == due_while_sending
     assert [(OutboxStatus.SENT, 1)] * 5 == [h.status(pk) for pk in pks]
+
+
+class WorkerKilled(BaseException):
+    """What a killed worker process leaves: nothing after it runs (not an Exception: nothing catches it)."""
+
+
+@pytest.mark.parametrize("send_seconds", [RECORD_WITHIN.total_seconds() * 1.2, 0.001])
+def test_a_worker_killed_mid_batch_has_only_its_last_stretch_sent_again(database_url: str, send_seconds: float) -> None:
+    """Outcomes are recorded as they come: with a relay slower than RECORD_WITHIN each email is recorded once
+    sent, so a worker that dies sending the 4th of 5 leaves 3 sent and only the 4th and 5th are sent after
+    the lease; with a fast relay the stretch is recorded together and all 5 go again (within RECORD_WITHIN)."""
+    holder: list[Harness] = []
+
+    class DyingSender(MemorySender):
+        def send(self, *, mail_from: str, to: Sequence[str], raw: bytes) -> str | None:
+            holder[0].clock.advance(send_seconds)
+            if len(self.sent) == 3 and not holder[1:]:
+                raise WorkerKilled
+            return super().send(mail_from=mail_from, to=to, raw=raw)
+
+    sender = DyingSender()
+    h = Harness(database_url, sender, batch_limit=5)
+    holder.append(h)
+    pks = [h.queue(n) for n in range(1, 6)]
+    with pytest.raises(WorkerKilled):
+        h.deliverer.deliver(pks[0])
+    recorded = 3 if send_seconds >= RECORD_WITHIN.total_seconds() else 0
+    assert [OutboxStatus.SENT] * recorded + [OutboxStatus.SENDING] * (5 - recorded) == [h.status(pk)[0] for pk in pks]
+    holder.append(h)  # the next worker's sends succeed
+    h.clock.advance(SEND_LEASE.total_seconds())
+    next_worker = Deliverer(
+        outbox=h.outbox, sender=sender, return_path=lambda pk: f"bounces+{pk}@reply.example.test", clock=h.clock,
+        retry_later=lambda pk, delay: None, batch_limit=5,
+    )
+    for pk in h.outbox.due(before=h.clock()):
+        next_worker.deliver(pk)
+    assert [OutboxStatus.SENT] * 5 == [h.status(pk)[0] for pk in pks]
+    # The dead worker had sent the first three; those not recorded went out again.
+    assert 5 + (3 - recorded) == len(sender.sent)
