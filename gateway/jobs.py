@@ -19,6 +19,7 @@ from dramatiq.broker import MessageProxy
 
 from gateway.broker import INBOUND_QUEUE, OUTBOUND_QUEUE, UNSEEN_QUEUE
 from gateway.metrics import JOB_LATENCY, child
+from gateway.store.db import is_lost_store
 
 __all__ = [
     "DELIVER_EMAILS",
@@ -58,6 +59,11 @@ SWEEP_GRACE = timedelta(seconds=10)
 SWEEP_AGAIN_AFTER = timedelta(seconds=60)
 
 
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
+
+
 class Jobs:
     """Declares the gateway's actors on one broker and enqueues them."""
 
@@ -70,7 +76,15 @@ class Jobs:
     def declare(self, name: str, fn: Callable[..., Any], *, queue: str) -> None:
         """Declare ``fn`` as actor ``name`` on ``queue``, with Dramatiq's retries off (see the module)."""
         def run(*args: Any) -> None:
-            fn(*args)  # results are recorded in the store, not returned to the broker
+            try:
+                fn(*args)  # results are recorded in the store, not returned to the broker
+            except Exception as exc:
+                if not is_lost_store(exc):
+                    raise  # a bug: Dramatiq logs it with its traceback
+                # An outage, not a bug: one line, no traceback; what the job had to do is in the store,
+                # and the sweeper enqueues it again once the store is back.
+                log.warning("job %s(%s) stopped: the store is unavailable (%s); the sweeper runs it again",
+                            name, ", ".join(map(repr, args)), _first_line(exc))
 
         run.__name__ = run.__qualname__ = name
         declare = dramatiq.actor(broker=self.broker, actor_name=name, queue_name=queue, max_retries=0)
@@ -181,8 +195,11 @@ class Sweeper:
             started = time.monotonic()
             try:
                 self._sweep()
-            except Exception:
-                log.warning("sweep failed", exc_info=True)
+            except Exception as exc:
+                if is_lost_store(exc):  # an outage: one line each sweep until the store is back
+                    log.warning("sweep skipped: the store is unavailable (%s)", _first_line(exc))
+                else:
+                    log.warning("sweep failed", exc_info=True)
             self._stop.wait(max(0.0, self._interval - (time.monotonic() - started)))
 
 

@@ -21,6 +21,7 @@ from gateway.errors import AutoReply, Bounce, InboundError, MalformedMessage, No
 from gateway.logs import event
 from gateway.metrics import EXTRACTION_RULES, INBOUND_OUTCOMES, child
 from gateway.models import InboundStatus, Ticket
+from gateway.store.db import is_lost_store
 from inbound.attachments import attachment_path
 from inbound.bounce_report import read_bounce
 from inbound.classify import MessageKind, classify
@@ -184,6 +185,13 @@ class Prepared:
     here: bool = False
 
 
+def _left_for_the_sweeper(pk: int, error: BaseException) -> None:
+    """An outage of the store while processing message ``pk``: not counted against the message (it stays
+    received; the sweeper hands it on again once the store is back), logged in one line."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    log.warning("inbound message %s waits for the store: %s: %s", pk, type(error).__name__, first)
+
+
 def _ending(p: Prepared, now: datetime) -> Ending:
     assert isinstance(p.ending, Outcome)
     o = p.ending
@@ -304,7 +312,11 @@ class InboundPipeline:
                 ticket_key = trail.match.ticket_key if trail.match else None
                 signal = trail.match.signal.value if trail.match else None
                 ending = Outcome(stored_status(exc), f"{type(exc).__name__}: {exc}", ticket_key, signal)
-            except Exception as exc:  # a crash: counted, see _crashed
+            except Exception as exc:  # a crash: counted, see _crashed; an outage is not the message's fault
+                if is_lost_store(exc):
+                    _left_for_the_sweeper(stored.pk, exc)
+                    prepared.append(Prepared(stored.pk))  # nothing to record: it stays received
+                    continue
                 log.error("processing inbound message %s failed: %s: %s", stored.pk, type(exc).__name__, exc,
                           exc_info=exc)
                 prepared.append(Prepared(stored.pk, crash=f"{type(exc).__name__}: {exc}"))
@@ -323,6 +335,9 @@ class InboundPipeline:
         outcomes: dict[int, Outcome] = {}
         for p, result in zip(ready, results, strict=True):
             if isinstance(result, Exception):
+                if is_lost_store(result):
+                    _left_for_the_sweeper(p.pk, result)
+                    continue
                 log.error("recording inbound message %s failed: %s: %s", p.pk, type(result).__name__, result,
                           exc_info=result)
                 self._crashed(p.pk, f"{type(result).__name__}: {result}")

@@ -12,9 +12,14 @@ at ~20/s, injecting the fault a few seconds in:
 1. ``kill -9`` one worker, then start a new one;
 2. ``redis-cli -n 5 FLUSHDB`` (the shared redis-server is not restarted);
 3. ``kill -9`` the smtp process, then start it again (clients retry on connection errors, a reply
-   counts as acknowledged only on ``250``).
+   counts as acknowledged only on ``250``);
+4. stop the machine's PostgreSQL cluster (``pg_ctlcluster ... stop``, fast mode: every connection is
+   terminated) for ``--outage`` seconds (5; 0 skips it), then start it again. It is started again on
+   the way out whatever happens.
 
-A PostgreSQL outage is not injected (shared machine). After each fault it waits (at most
+Clients retry as real ones would: an SMTP client sends the same reply again after a ``4xx`` or a
+connection error, the event driver posts the same event again after a ``5xx`` or a connection
+error (for up to 90 s). After each fault it waits (at most
 ``--settle`` s) until the store's and the receiver's counts stop changing, then prints the figures.
 Loopback only; everything started is stopped on the way out, errors included.
 """
@@ -55,8 +60,23 @@ from bench_reply_path import (
 )
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+#: Seconds a client keeps sending the same reply or event again after a temporary failure.
+RETRY_SECONDS = 90.0
 REDIS_DB = 5
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
+
+
+def pg_cluster(action: str) -> None:
+    """``pg_ctlcluster <version> main <action>`` on this machine's one PostgreSQL cluster (``stop`` is fast mode:
+    open connections are terminated)."""
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action], check=True,
+                   capture_output=True, timeout=120)
+
+
+def pg_running() -> bool:
+    return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-t", "2"], capture_output=True,
+                          timeout=10).returncode == 0
 
 
 def redis_cli(*args: str) -> str:
@@ -234,11 +254,17 @@ def event_driver(port: int, tickets: list[Ticket], states: dict[str, str], tag: 
             body = {"type": "ticket.reply", "id": eid, "occurred_at": now, "ticket_id": t.id,
                     "reply": {"id": f"{tag}-r{n}", "author": {"name": "Grace"}, "text": f"Try the driver ({n})"}}
         sent.append(eid)
-        try:
-            status, _ = api(port, "POST", "/v1/events", body)
-        except OSError:
-            status = -1
-        codes[status] += 1
+        retry_until = time.monotonic() + RETRY_SECONDS
+        while True:  # as a help desk would: the same event again after a 5xx or a connection error
+            try:
+                status, _ = api(port, "POST", "/v1/events", body)
+            except OSError:
+                status = -1
+            codes[status] += 1
+            if (status == -1 or status >= 500) and time.monotonic() < retry_until:
+                time.sleep(0.5)
+                continue
+            break
         if status == 202:
             acked.append(eid)
             if nxt:
@@ -330,6 +356,8 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=40)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--settle", type=float, default=60.0)
+    parser.add_argument("--outage", type=float, default=5.0,
+                        help="seconds PostgreSQL is stopped in the fourth fault (0: no outage)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     import tempfile
@@ -342,7 +370,7 @@ def main() -> None:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     db_url = f"{PG_ADMIN}?options=-csearch_path%3D{schema}"
-    engine = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"), pool_pre_ping=True)
     redis_cli("FLUSHDB")
     receiver = Receiver()
     api_port, smtp_port = free_ports(2)
@@ -380,8 +408,15 @@ def main() -> None:
             time.sleep(1.0)
             parts["smtp"].start()
 
-        for i, (name, inject) in enumerate((("kill -9 worker", kill_worker), ("redis FLUSHDB", flush_redis),
-                                            ("kill -9 smtp", kill_smtp))):
+        def stop_postgres() -> None:
+            pg_cluster("stop")
+            time.sleep(args.outage)
+            pg_cluster("start")
+
+        faults = [("kill -9 worker", kill_worker), ("redis FLUSHDB", flush_redis), ("kill -9 smtp", kill_smtp)]
+        if args.outage > 0:
+            faults.append((f"postgres {args.outage:.0f} s", stop_postgres))
+        for i, (name, inject) in enumerate(faults):
             print(f"fault {i + 1}: {name}", flush=True)
             r = run_fault(name, inject, smtp_port=smtp_port, api_port=api_port, tickets=tickets, states=states,
                           receiver=receiver, engine=engine, seconds=args.seconds, settle=args.settle, tag=f"f{i + 1}")
@@ -394,8 +429,12 @@ def main() -> None:
             print(f"{r['fault']:<16}{r['sent']:>6}{r['acked']:>6}{r['landed']:>8}{r['dup_landings']:>5}{r['lost']:>6}"
                   f"{r['hooks']:>7}{r['hooks_unique']:>6}{r['events_sent']:>9}{r['events_acked']:>8}"
                   f"{r['events_applied']:>9}")
-        print("PostgreSQL outage: not injected (shared machine).")
+        if args.outage <= 0:
+            print("PostgreSQL outage: not injected (--outage 0).")
     finally:
+        if not pg_running():  # an outage interrupted: the machine's PostgreSQL is started again first
+            with contextlib.suppress(Exception):
+                pg_cluster("start")
         for p in parts.values():
             with contextlib.suppress(Exception):
                 p.stop()

@@ -14,7 +14,7 @@ from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import Field
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.api.openapi import schema_ref
@@ -28,6 +28,7 @@ from gateway.errors import (
     UnknownState,
     UnknownTicket,
 )
+from gateway.store.db import is_lost_store
 from gateway.wire_types import Absent, OutModel
 
 __all__ = [
@@ -38,7 +39,6 @@ __all__ = [
     "error_responses",
     "install_error_handlers",
     "install_event_errors",
-    "is_lost_store",
     "status_for",
 ]
 
@@ -113,11 +113,6 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for code in statuses
     }
-
-
-def is_lost_store(error: DBAPIError) -> bool:
-    """Whether ``error`` says the store (or the connection to it) is gone, not that a statement was wrong."""
-    return bool(error.connection_invalidated) or isinstance(error, OperationalError | InterfaceError)
 
 
 def status_for(error: EventError) -> int:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 
 from gateway.store.uow import HandOns, UnitOfWork
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["Database", "SerialConnection", "is_sqlite", "make_engine", "migrate", "pending_migrations"]
+__all__ = ["Database", "SerialConnection", "is_lost_store", "is_sqlite", "make_engine", "migrate", "pending_migrations"]
 
 #: Seconds a SQLite writer waits for another writer before giving up.
 SQLITE_BUSY_TIMEOUT = 30
@@ -29,6 +30,15 @@ POOL_RECYCLE_SECONDS = 600
 _MIGRATIONS = Path(__file__).parent / "migrations"
 #: Execution option marking connections that only read (see :meth:`Database.read`).
 _READ_ONLY = "web2chat_read_only"
+
+
+def is_lost_store(error: BaseException) -> bool:
+    """Whether ``error`` says the store (or the connection to it) is gone, not that a statement was wrong."""
+    if isinstance(error, PendingRollbackError):  # a connection that died inside its transaction
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    return bool(error.connection_invalidated) or isinstance(error, OperationalError | InterfaceError)
 
 
 def is_sqlite(engine: Engine) -> bool:

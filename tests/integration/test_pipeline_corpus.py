@@ -302,6 +302,31 @@ def test_a_message_whose_processing_keeps_crashing_ends_failed(
     assert desk.raw("gmail.eml") == stored.raw
 
 
+def test_a_store_outage_while_processing_is_not_counted_against_the_message(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store going away mid-processing (a lost connection) is an outage, not a crash: however often it
+    happens the message stays ``received`` with no attempt counted, and lands once the store is back."""
+    from sqlalchemy.exc import OperationalError
+
+    from inbound.pipeline import PROCESS_ATTEMPTS
+
+    pk = desk.deliver(desk.raw("gmail.eml"))
+    finish = desk.gw.inbound.finish
+
+    def store_gone(endings: Any) -> Any:
+        raise OperationalError("COMMIT", {}, ConnectionError("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(desk.gw.inbound, "finish", store_gone)
+    for _ in range(PROCESS_ATTEMPTS + 1):
+        assert desk.gw.pipeline.process(pk) is None
+    stored = desk.gw.inbound.get(pk)
+    assert stored is not None and (InboundStatus.RECEIVED, None) == (stored.status, stored.detail)
+    monkeypatch.setattr(desk.gw.inbound, "finish", finish)
+    outcome = desk.gw.pipeline.process(pk)
+    assert outcome is not None and InboundStatus.LANDED == outcome.status
+
+
 def test_the_thread_shows_what_was_trimmed_from_a_reply(desk: Desk) -> None:
     """A landed reply's thread entry carries its sanitised HTML and the history the extractor cut
     ("show trimmed"), so an agent or the customer can see it when the trim was wrong."""
