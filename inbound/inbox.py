@@ -28,8 +28,8 @@ from gateway.store.uow import note
 from inbound.webhook import WebhookDraft, insert_webhook
 
 __all__ = [
-    "STORED_MAIL", "Ending", "InboundSource", "InboundStore", "Landing", "ParsedFields", "ReplyParts",
-    "StoredInbound", "insert_raw",
+    "STORED_MAIL", "Ending", "InboundSource", "InboundStore", "Landing", "ParsedFields", "ProcessedElsewhere",
+    "ReplyParts", "StoredInbound", "insert_raw",
 ]
 
 #: A landing that raises this met the thread's unique (ticket, dedup key): the reply landed before
@@ -204,13 +204,6 @@ class InboundStore:
 
         return self._db.write(work, durable=False)  # lost, a message is only swept once more
 
-    def mark(self, pk: int, status: str, *, now: datetime, detail: str | None = None,
-             ticket_key: int | None = None, threaded_by: str | None = None,
-             parsed: ParsedFields | None = None) -> None:
-        """Record what became of message ``pk``."""
-        self._db.write(lambda conn: _mark(conn, pk, status, now=now, detail=detail, ticket_key=ticket_key,
-                                          threaded_by=threaded_by, parsed=parsed))
-
     def record_crash(self, pk: int, error: str, *, now: datetime, give_up_after: int) -> bool:
         """Count a processing attempt of message ``pk`` that crashed (not an :class:`InboundError`);
         after ``give_up_after`` of them it ends ``failed`` with ``error``, instead of being swept
@@ -300,8 +293,9 @@ class InboundStore:
     def finish(self, endings: Sequence[Landing | Ending]) -> list[int | Exception | None]:
         """Record how each message ended, all in one unit of work (a job's batch shares a transaction;
         one that fails rolls back alone): for a :class:`Landing`, the new entry's pk, or None (and the
-        message marked duplicate) if the reply landed before; for an :class:`Ending`, None; or the
-        error that ending raised."""
+        message marked duplicate) if the reply landed before; for an :class:`Ending`, None; a
+        :class:`ProcessedElsewhere` if another worker ended the message first; or the error that ending
+        raised."""
         results: list[int | Exception | None] = list(self._db.uow.run_each([_work(e) for e in endings]))
         repeats = [(n, e) for n, (e, r) in enumerate(zip(endings, results, strict=True))
                    if isinstance(e, Landing) and isinstance(r, _REPEATED)]
@@ -346,23 +340,39 @@ def _repeat(landing: Landing) -> Ending:
                   detail=f"already landed on this ticket as {landing.dedup_key}")
 
 
-def _work(ending: Landing | Ending) -> Callable[[Connection], int | None]:
+class ProcessedElsewhere(Exception):
+    """The result of an ending for a message no longer ``received``: another worker recorded how it ended
+    first (two jobs for one message ran at once), so this one recorded nothing."""
+
+
+def _work(ending: Landing | Ending) -> Callable[[Connection], int | ProcessedElsewhere | None]:
     if isinstance(ending, Ending):
-        return lambda conn: _mark(
-            conn, ending.pk, ending.status, now=ending.now, detail=ending.detail, ticket_key=ending.ticket_key,
-            threaded_by=ending.threaded_by, parsed=ending.parsed)
+        def end(conn: Connection) -> ProcessedElsewhere | None:
+            marked = _mark(conn, ending.pk, ending.status, now=ending.now, detail=ending.detail,
+                           ticket_key=ending.ticket_key, threaded_by=ending.threaded_by, parsed=ending.parsed)
+            return None if marked else ProcessedElsewhere(ending.pk)
+
+        return end
     return lambda conn: _land(conn, ending)
 
 
 #: The landing's statements, built once (``gateway.store.sqlite``: measured in docs/benchmarks.md).
 _ADD_ENTRY = Prebuilt(insert(entries))
 _TOUCH_TICKET = Prebuilt(update(tickets).where(tickets.c.pk == bindparam("b_ticket")))
-_MARK = Prebuilt(update(inbound_messages).where(inbound_messages.c.pk == bindparam("b_pk"))
+#: How a message ended: only from ``received``, so of two workers processing one message at once the second
+#: records nothing (on PostgreSQL it waits for the first's row lock, then finds the row changed).
+_MARK = Prebuilt(update(inbound_messages)
+                 .where(inbound_messages.c.pk == bindparam("b_pk"),
+                        inbound_messages.c.status == InboundStatus.RECEIVED.value)
                  .values(attempts=inbound_messages.c.attempts + 1))
 
 
-def _land(conn: Connection, landing: Landing) -> int:
+def _land(conn: Connection, landing: Landing) -> int | ProcessedElsewhere:
     kept, now = landing.parts, landing.now
+    # Marked first: a message another worker has just ended adds no entry (and is not marked duplicate).
+    if not _mark(conn, landing.pk, InboundStatus.LANDED, now=now, detail=None, ticket_key=landing.ticket_key,
+                 threaded_by=landing.threaded_by, parsed=landing.parsed):
+        return ProcessedElsewhere(landing.pk)
     entry_pk = _ADD_ENTRY.insert(conn, {
         "ticket_pk": landing.ticket_key, "kind": EntryKind.CUSTOMER_REPLY.value, "text": storable(landing.text),
         "channel": "email", "dedup_key": storable(landing.dedup_key), "inbound_pk": landing.pk, "created_at": now,
@@ -372,22 +382,21 @@ def _land(conn: Connection, landing: Landing) -> int:
     })
     record_change(conn, ticket_key=landing.ticket_key, kind=ChangeKind.ENTRY, entry_key=entry_pk, now=now)
     _TOUCH_TICKET.run(conn, {"b_ticket": landing.ticket_key, "last_activity_at": now})
-    _mark(conn, landing.pk, InboundStatus.LANDED, now=now, detail=None, ticket_key=landing.ticket_key,
-                       threaded_by=landing.threaded_by, parsed=landing.parsed)
     if landing.webhook is not None:
         insert_webhook(conn, landing.webhook, entry_pk=entry_pk, now=now)
     return entry_pk
 
 
 def _mark(conn: Connection, pk: int, status: str, *, now: datetime, detail: str | None,
-          ticket_key: int | None, threaded_by: str | None, parsed: ParsedFields | None) -> None:
+          ticket_key: int | None, threaded_by: str | None, parsed: ParsedFields | None) -> bool:
+    """Record how message ``pk`` ended; False if it was no longer ``received`` (nothing changed)."""
     values: dict[str, object] = {
         "b_pk": pk, "status": str(status), "detail": storable(detail) if detail is not None else None,
         "processed_at": now, "ticket_pk": ticket_key, "threaded_by": threaded_by,
     }
     if parsed is not None:
         values.update(parsed.values())
-    _MARK.run(conn, values)
+    return _MARK.count(conn, values) == 1
 
 
 def _stored(m: Any) -> StoredInbound:

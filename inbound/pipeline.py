@@ -25,7 +25,7 @@ from gateway.store.db import is_lost_store
 from inbound.attachments import attachment_path
 from inbound.bounce_report import read_bounce
 from inbound.classify import MessageKind, classify
-from inbound.inbox import Ending, InboundStore, Landing, ParsedFields, ReplyParts, StoredInbound
+from inbound.inbox import Ending, InboundStore, Landing, ParsedFields, ProcessedElsewhere, ReplyParts, StoredInbound
 from inbound.parse import Attachment, ParsedEmail, parse_email
 from inbound.recipients import RecipientCheck
 from inbound.rejections import stored_status
@@ -334,6 +334,9 @@ class InboundPipeline:
             results = [exc] * len(endings)
         outcomes: dict[int, Outcome] = {}
         for p, result in zip(ready, results, strict=True):
+            if isinstance(result, ProcessedElsewhere):
+                log.info("inbound message %s was processed by another job meanwhile; left as it ended", p.pk)
+                continue
             if isinstance(result, Exception):
                 if is_lost_store(result):
                     _left_for_the_sweeper(p.pk, result)

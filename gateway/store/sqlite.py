@@ -138,6 +138,12 @@ class Prebuilt:
             return int(self._driver(conn, params).lastrowid)
         return inserted_pk(conn.execute(self.statement, dict(params)))
 
+    def count(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Run an ``UPDATE`` or ``DELETE``; how many rows it changed."""
+        if _fast(conn):
+            return int(self._driver(conn, params).rowcount)
+        return int(conn.execute(self.statement, dict(params)).rowcount)
+
     def run(self, conn: Connection, params: Mapping[str, Any]) -> None:
         """Run the statement for its effect."""
         if _fast(conn):

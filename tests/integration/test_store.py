@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from gateway.models import OutboxStatus, RawMessage
+from gateway.models import InboundStatus, OutboxStatus, RawMessage
 from gateway.store import Database, TicketStore
-from inbound.inbox import InboundStore
+from inbound.inbox import Ending, InboundStore, Landing, ProcessedElsewhere
 from outbound.event_store import apply_ticket_created
 from outbound.outbox import OutboxStore, Outcome
 from tests.helpers import NOW, ONE_EMAIL, created, one_draft
@@ -99,6 +99,27 @@ def test_a_reply_delivered_twice_lands_once(database_url: str) -> None:
     second_stored = inbound.get(second)
     assert second_stored is not None
     assert "duplicate" == second_stored.status
+
+
+def test_a_message_two_jobs_process_at_once_ends_as_the_first_recorded_it(database_url: str) -> None:
+    """The second job's landing of a message already landed adds no entry and leaves it landed (it does not
+    become duplicate); its quarantine of it changes nothing either: the result says another job ended it."""
+    db = Database.from_url(database_url)
+    tickets, inbound = TicketStore(db), InboundStore(db)
+    apply_ticket_created(db, created(), now=NOW, response={}, **ONE_EMAIL)
+    ticket = tickets.get("T-1")
+    assert ticket is not None
+    pk = inbound.save_raw(mail_from="ada@example.com", rcpt_to=["r@x"], raw=b"one", now=NOW)
+    landing = Landing(pk=pk, ticket_key=ticket.key, text="Hi", dedup_key="<m@x>", threaded_by="token", now=NOW)
+    (first,) = inbound.finish([landing])
+    assert isinstance(first, int)
+    later = NOW + timedelta(seconds=1)
+    again = inbound.finish([landing, Ending(pk=pk, status=InboundStatus.QUARANTINED, now=later, detail="x")])
+    assert [ProcessedElsewhere, ProcessedElsewhere] == [type(r) for r in again]
+    stored = inbound.get(pk)
+    assert stored is not None
+    assert (InboundStatus.LANDED, None) == (stored.status, stored.detail)
+    assert ["ticket_created", "customer_reply"] == [e.kind.value for e in tickets.thread(ticket.key)]
 
 
 def test_a_group_commit_stores_every_message_under_the_ids_it_returns(database_url: str) -> None:
