@@ -112,7 +112,13 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def gateway_run(n: int, spread: float, workers: int) -> tuple[list[float], float, float]:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU the process has used so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def gateway_run(n: int, spread: float, workers: int) -> tuple[list[float], float, float, float]:
     schema = "bench_unseen_" + uuid.uuid4().hex[:8]
     admin = make_engine(POSTGRES)
     with admin.connect() as conn:
@@ -147,10 +153,11 @@ def gateway_run(n: int, spread: float, workers: int) -> tuple[list[float], float
         while emailed(url) < n and time.monotonic() < deadline and all(p.poll() is None for p in procs):
             time.sleep(0.5)
         peak = max(peak_rss_mb(p.pid) for p in procs)
+        cpu = sum(cpu_seconds(p.pid) for p in procs)
         late = lateness(url)
         if len(late) != n:
             print(f"  only {len(late)} of {n} checks emailed before the deadline", file=sys.stderr)
-        return late, peak, scheduled_in
+        return late, peak, scheduled_in, cpu
     finally:
         for p in procs:
             p.terminate()
@@ -197,7 +204,7 @@ def main() -> None:
     flush.flushdb()
     try:
         base = dramatiq_run(args.checks, args.spread)
-        late, peak, scheduled_in = gateway_run(args.checks, args.spread, args.workers)
+        late, peak, scheduled_in, cpu = gateway_run(args.checks, args.spread, args.workers)
     finally:
         flush.flushdb()
     b50, b99, bmax = percentiles(base)
@@ -210,6 +217,8 @@ def main() -> None:
     print(f"{'gateway unseen check':28} {g50:8.3f} {g99:8.3f} {gmax:8.3f}")
     print(f"p99 ratio gateway/baseline: {g99 / b99 if b99 > 0 else float('nan'):.2f}")
     print(f"worker peak memory (VmHWM, largest process): {peak:.0f} MB; checks emailed: {len(late)}/{args.checks}")
+    print(f"worker CPU: {cpu:.1f} s in all, {cpu / max(1, len(late)) * 1000:.2f} ms per check emailed "
+          "(start-up and the emails' delivery included)")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,6 +42,7 @@ __all__ = [
     "fingerprint",
     "insert_ticket_created",
     "recent_entries",
+    "recent_entries_of",
     "replayed_response",
 ]
 
@@ -245,28 +246,39 @@ def recent_entries(
 ) -> History:
     """The ticket's conversation so far (:func:`outbound.history.recent_history`) inside the caller's
     transaction: its most recent customer-visible entries, newest first, without ``exclude`` (entry
-    keys the email shows as new). Counts the rest only when there are more than fit."""
-    if limits.max_entries == 0:
-        return History()
-    where = [entries.c.ticket_pk == ticket_key, entries.c.kind.in_(_HISTORY_KIND_VALUES)]
+    keys the email shows as new), and how many there are in all."""
+    return recent_entries_of(conn, [ticket_key], limits=limits, exclude=exclude)[ticket_key]
+
+
+def recent_entries_of(
+    conn: Connection, ticket_keys: Sequence[int], *, limits: HistoryLimits, exclude: frozenset[int] = frozenset(),
+) -> dict[int, History]:
+    """:func:`recent_entries` of each ticket of ``ticket_keys``, in one query (a window per ticket: its
+    newest ``limits.max_entries`` entries and its count)."""
+    if limits.max_entries == 0 or not ticket_keys:
+        return {key: History() for key in ticket_keys}
+    where = [entries.c.ticket_pk.in_(sorted(set(ticket_keys))), entries.c.kind.in_(_HISTORY_KIND_VALUES)]
     if exclude:
         where.append(entries.c.pk.not_in(sorted(exclude)))
-    rows = conn.execute(
-        select(entries.c.pk, entries.c.kind, entries.c.text, entries.c.created_at, entries.c.author_name,
-               entries.c.state_to)
+    newest = func.row_number().over(partition_by=entries.c.ticket_pk, order_by=entries.c.pk.desc())
+    total = func.count().over(partition_by=entries.c.ticket_pk)
+    ranked = (
+        select(entries.c.pk, entries.c.ticket_pk, entries.c.kind, entries.c.text, entries.c.created_at,
+               entries.c.author_name, entries.c.state_to, newest.label("n"), total.label("total"))
         .where(*where)
-        .order_by(entries.c.pk.desc())
-        .limit(limits.max_entries)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(ranked).where(ranked.c.n <= limits.max_entries).order_by(ranked.c.ticket_pk, ranked.c.n)
     ).all()
-    total = len(rows)
-    if total == limits.max_entries:
-        total = int(conn.execute(select(func.count()).select_from(entries).where(*where)).scalar_one())
-    newest_first = [
-        HistoryEntry(key=r.pk, kind=EntryKind(r.kind), text=r.text, created_at=r.created_at,
-                     author_name=r.author_name, state_to=r.state_to)
-        for r in rows
-    ]
-    return recent_history(newest_first, total=total, limits=limits)
+    found: dict[int, list[HistoryEntry]] = {key: [] for key in ticket_keys}
+    totals: dict[int, int] = {}
+    for r in rows:
+        found[r.ticket_pk].append(HistoryEntry(key=r.pk, kind=EntryKind(r.kind), text=r.text, created_at=r.created_at,
+                                               author_name=r.author_name, state_to=r.state_to))
+        totals[r.ticket_pk] = int(r.total)
+    return {key: recent_history(newest_first, total=totals.get(key, 0), limits=limits)
+            for key, newest_first in found.items()}
 
 
 #: Per dialect: upsert a customer, insert a ticket unless its id is taken.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, case, func, or_, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, literal, or_, select, update
 
 from gateway.logs import event
 from gateway.metrics import UNSEEN_CHECKS, UNSEEN_LATENESS, child
@@ -24,7 +24,7 @@ from gateway.store.records import ticket_from_row
 from gateway.store.tables import entries, tickets
 from gateway.store.tickets import ticket_query
 from gateway.store.uow import note
-from outbound.event_store import UNSEEN_CHECKS_DUE, recent_entries
+from outbound.event_store import UNSEEN_CHECKS_DUE, recent_entries_of
 from outbound.history import History, HistoryLimits
 from outbound.outbox import OutboxDraft, insert_drafts
 from outbound.unseen import PendingReply, UnseenDecision, decide, next_due
@@ -60,6 +60,23 @@ _CLAIM = (
     update(entries)
     .where(entries.c.pk == bindparam("entry"))
     .values(emailed_outbox_pk=bindparam("email"))
+)
+
+
+#: Tickets of teammate replies whose unseen check is due, oldest due first: the terms of the partial index
+#: ``ix_entries_unseen_due`` (``gateway.store.tables.UNSEEN_WAITING``), the kind inline so SQLite can use it.
+#: A reply seen in time is never emailed and stays unclaimed: it is not waiting any more.
+_DUE = (
+    select(entries.c.ticket_pk)
+    .where(
+        entries.c.kind == literal(EntryKind.TEAMMATE_REPLY.value, literal_execute=True),
+        entries.c.claimed_at.is_(None),
+        entries.c.seen_at.is_(None),
+        entries.c.due_at <= bindparam("now"),
+    )
+    .order_by(entries.c.due_at)
+    .limit(bindparam("rows"))
+    .with_for_update(of=entries, skip_locked=True)
 )
 
 
@@ -136,16 +153,13 @@ class UnseenStore:
         """
 
         def work(conn: Connection) -> list[CheckOutcome]:
-            # The asked tickets with anything pending, and other tickets with a reply already due.
-            asked_first = func.max(case((entries.c.ticket_pk.in_(list(ticket_keys)), 0), else_=1))
-            wanted = (
-                select(entries.c.ticket_pk)
-                .where(*_PENDING, or_(entries.c.due_at <= now, entries.c.ticket_pk.in_(list(ticket_keys))))
-                .group_by(entries.c.ticket_pk)
-                .order_by(asked_first, func.min(entries.c.due_at))
-                .limit(batch + len(ticket_keys))
-            )
-            candidates = sorted(conn.execute(wanted).scalars())
+            # The asked tickets, and other tickets with a reply whose check is due (oldest due first, from the
+            # partial index; on PostgreSQL rows another worker is taking are skipped, so workers take apart).
+            along: list[int] = []
+            for key in conn.execute(_DUE, {"now": now, "rows": 2 * batch}).scalars():
+                if key not in along:
+                    along.append(key)
+            candidates = sorted(set(ticket_keys) | set(along[:batch]))
             if not candidates:
                 return []
             locked = conn.execute(
@@ -159,8 +173,9 @@ class UnseenStore:
             query = select(entries).where(*_PENDING, entries.c.ticket_pk.in_(list(held))).order_by(entries.c.pk)
             for row in conn.execute(query):
                 pending[row._mapping["ticket_pk"]].append(_row(row))
+            pending = {key: rows for key, rows in pending.items() if rows}  # an asked ticket may have none left
             outcomes: list[CheckOutcome] = []
-            drafts: list[OutboxDraft] = []
+            emailing: dict[int, list[PendingRow]] = {}  # by ticket: the replies its email shows, newest first
             late: dict[int, float | None] = {}
             for key, rows in pending.items():
                 decision = decide(rows)
@@ -169,10 +184,13 @@ class UnseenStore:
                     chosen = set(decision.send)
                     replies = [r for r in rows if r.key in chosen]
                     replies.sort(key=lambda r: (r.sent_at, r.key), reverse=True)
-                    so_far = recent_entries(conn, key, limits=history, exclude=frozenset(chosen))
-                    drafts.append(draft(held[key], replies, so_far))
+                    emailing[key] = replies
                     due = [r.due_at for r in replies if r.due_at is not None]
                     late[key] = (now - max(due)).total_seconds() if due else None
+            # The conversation so far of every ticket emailed, read together, without the replies emailed.
+            shown = frozenset(r.key for replies in emailing.values() for r in replies)
+            so_far = recent_entries_of(conn, list(emailing), limits=history, exclude=shown)
+            drafts = [draft(held[key], replies, so_far[key]) for key, replies in emailing.items()]
             outbox_pks = iter(insert_drafts(conn, drafts, now=now))
             claimed: list[dict[str, int | None]] = []
             for i, outcome in enumerate(outcomes):

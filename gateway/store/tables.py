@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -153,6 +154,10 @@ tickets = Table(
 )
 
 #: The ticket's thread as the customer sees it, oldest first.
+#: The teammate replies still waiting for their unseen check (SQL, the partial index's condition; a query
+#: must spell the same terms, with the literal inline, for SQLite to use the index).
+UNSEEN_WAITING = "kind = 'teammate_reply' AND claimed_at IS NULL AND seen_at IS NULL"
+
 entries = Table(
     "entries",
     metadata,
@@ -184,6 +189,8 @@ entries = Table(
     UniqueConstraint("ticket_pk", "dedup_key", name="uq_entries_ticket_dedup_key"),
     Index("ix_entries_ticket_pk_pk", "ticket_pk", "pk"),
     Index("ix_entries_due_at", "due_at"),
+    #: Teammate replies waiting for their unseen check, by due time (migration 0009).
+    Index("ix_entries_unseen_due", "due_at", postgresql_where=text(UNSEEN_WAITING), sqlite_where=text(UNSEEN_WAITING)),
 )
 
 #: Every outbound email, stored before it is handed to the broker.

@@ -11,6 +11,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from gateway.api.schemas import TicketCreatedIn, TicketReplyIn
 from gateway.app import Gateway, build_gateway
+from outbound.unseen_check import UnseenChecker, UnseenStore, as_teammate_replies
 from tests.helpers import settings_for
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -76,6 +77,31 @@ def test_a_check_takes_other_overdue_tickets_along(world: Any) -> None:
     emails = reply_emails(gw)
     assert 3 == len(emails)
     assert all(sum(f"Reply 1 on {t}." in e for e in emails) == 1 for t in ("A", "B", "C"))
+
+
+def test_replies_seen_in_time_take_no_place_in_a_checks_batch(world: Any) -> None:
+    """Replies the customer saw stay unclaimed (never emailed); a check taking one other ticket along takes the
+    ticket still waiting, not the older ones seen in time, whatever their number."""
+    gw, clock, _ = world
+    for t in ("S1", "S2", "S3"):
+        open_ticket(gw, t)
+        reply(gw, t, 1, T0)
+        pill = gw.messenger.pill(t)
+        assert pill is not None
+        gw.messenger.mark_seen(pill, up_to=None, at=T0 + timedelta(seconds=10), now=T0 + timedelta(seconds=10))
+    asked, waiting = open_ticket(gw, "A"), open_ticket(gw, "W")
+    reply(gw, "W", 1, T0 + timedelta(seconds=30))
+    clock.now = T0 + timedelta(seconds=300)
+    one_along = UnseenChecker(
+        store=UnseenStore(gw.db), schedule=lambda key, delay: None, clock=clock, delay=timedelta(seconds=180),
+        max_wait=timedelta(seconds=600), batch=1,
+        draft_email=lambda ticket, rows, so_far, now: gw.events.reply_email(
+            ticket, as_teammate_replies(rows), now=now, history=so_far),
+    )
+    assert 1 == len(one_along.check(asked))
+    (email,) = reply_emails(gw)
+    assert "Reply 1 on W." in email
+    assert waiting != asked
 
 
 def test_a_check_before_the_window_ends_schedules_itself_again(world: Any) -> None:
