@@ -31,6 +31,10 @@ rolled back (or by its savepoint) are forgotten. A handler that raises is logged
 on is committed, and the sweeper finds it in the store. :func:`note` outside a unit of work raises,
 so there is exactly one way to act after a commit.
 
+**Conflicts.** A transaction that loses a lock race (PostgreSQL breaking a deadlock, or a
+serialization failure: :func:`is_conflict`) left nothing behind, so it runs again, up to
+:data:`CONFLICT_RETRIES` times after a short random pause, before its callers get the error.
+
 **Durability.** ``durable=False`` marks bookkeeping that is safe to redo (claiming an email,
 recording that it was sent): its commit does not wait for the disk (SQLite ``synchronous=NORMAL``
 for that transaction, PostgreSQL ``synchronous_commit = off``); it becomes durable with the next
@@ -41,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 import time
 from collections import defaultdict
@@ -53,10 +58,14 @@ from sqlalchemy.engine import Engine
 
 from gateway.metrics import COMMIT_GROUP, COMMIT_SECONDS
 
-__all__ = ["COMMIT_DELAY", "MAX_GROUP", "HandOns", "UnitOfWork", "note"]
+__all__ = ["COMMIT_DELAY", "CONFLICT_RETRIES", "MAX_GROUP", "HandOns", "UnitOfWork", "is_conflict", "note"]
 
 log = logging.getLogger(__name__)
 
+#: Times a transaction that lost a race (:func:`is_conflict`) runs again before its callers get the error.
+CONFLICT_RETRIES = 3
+#: SQLSTATEs of a transaction losing a race: deadlock detected, serialization failure.
+_CONFLICT_STATES = frozenset({"40P01", "40001"})
 #: Most works one shared transaction carries.
 MAX_GROUP = 256
 #: Seconds a leader waits for its group to fill when the last group had company.
@@ -66,6 +75,13 @@ T = TypeVar("T")
 
 #: Key in ``Connection.info`` of the values noted by the works of the current transaction.
 _NOTED = "web2chat.noted"
+
+
+def is_conflict(error: BaseException) -> bool:
+    """Whether ``error`` is a transaction losing a race to another (a deadlock, or a serialization failure):
+    nothing of it was applied and running it again may succeed."""
+    state = getattr(getattr(error, "orig", None), "sqlstate", None) or getattr(error, "sqlstate", None)
+    return state in _CONFLICT_STATES
 
 
 def note(conn: Connection, topic: str, value: Any) -> None:
@@ -311,9 +327,20 @@ class UnitOfWork:
         noted: dict[str, list[Any]] = {}
         started = time.perf_counter()
         try:
-            if not self._all_at_once(group, noted):
+            for attempt in range(CONFLICT_RETRIES + 1):
                 noted = {}
-                self._one_by_one(group, noted)
+                try:
+                    if not self._all_at_once(group, noted):
+                        noted = {}
+                        self._one_by_one(group, noted)
+                    break
+                except Exception as exc:
+                    if attempt == CONFLICT_RETRIES or not is_conflict(exc):
+                        raise
+                    # Another transaction won a lock race (PostgreSQL chose this one to break a deadlock): the
+                    # transaction left nothing, so it runs again, a little later, as works may (see the module).
+                    log.info("transaction conflict (%s); running it again", type(exc).__name__)
+                    time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
             self.commits += 1
             self.committed += sum(1 for w in group if w.error is None)
             COMMIT_GROUP.observe(len(group))

@@ -264,3 +264,39 @@ def test_reads_do_not_wait_for_a_writer(tmp_path: Any) -> None:
         writer.join(DEADLINE)
     with db.read() as conn:
         assert ["w"] == list(conn.execute(select(kv.c.key)).scalars())
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_a_transaction_that_loses_a_lock_race_runs_again(database_url: str, grouped: bool) -> None:
+    """A work whose transaction PostgreSQL chose to break a deadlock leaves nothing and runs again; its caller
+    gets the second run's answer. One that keeps losing gets the error after CONFLICT_RETRIES more runs."""
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.store.uow import CONFLICT_RETRIES
+
+    engine = make_engine(database_url)
+    uow = UnitOfWork(engine, grouped=grouped)
+    runs: list[int] = []
+
+    def work(conn: Connection) -> str:
+        conn.execute(insert(kv).values(key=f"k{len(runs)}", value="v"))
+        runs.append(1)
+        if len(runs) == 1:
+            raise OperationalError("UPDATE ...", {}, _Deadlock("deadlock detected"))
+        return "done"
+
+    assert "done" == uow.run(work)
+    assert (2, ["k1"]) == (len(runs), keys(engine))  # the first run's row was rolled back
+
+    def always(conn: Connection) -> str:
+        runs.append(1)
+        raise OperationalError("UPDATE ...", {}, _Deadlock("deadlock detected"))
+
+    runs.clear()
+    with pytest.raises(OperationalError):
+        uow.run(always)
+    assert CONFLICT_RETRIES + 1 == len(runs)
