@@ -282,7 +282,7 @@ class InboundStore:
     ) -> int | None:
         """Append the reply to the thread once (with the ``parts`` the extractor split off, for "show
         trimmed"), with its webhook call; the new entry's pk, or None (and the message marked
-        duplicate) if it landed before."""
+        duplicate) if it landed before. Raises :class:`ProcessedElsewhere` if the message had already ended."""
         landing = Landing(pk=pk, ticket_key=ticket_key, text=text, dedup_key=dedup_key, threaded_by=threaded_by,
                           now=now, parsed=parsed, webhook=webhook, parts=parts or ReplyParts())
         (result,) = self.finish([landing])

@@ -201,7 +201,8 @@ class _Guarded(SMTP):
     and twice ``max_failures`` refused commands (each refusal past ``max_failures`` is delayed by
     ``failure_delay`` first). Refusals count against the peer's address, not the session: its score
     (:class:`~inbound.peer_failures.PeerFailures`, which decays and which each delivered message halves) is
-    what a new session starts with, so reconnecting does not start afresh.
+    what a new session starts with, so reconnecting does not start afresh. Without a per-address cap
+    (``per_peer`` 0: one address carries many clients, a relay in front) they count per session.
     Commands are counted by their replies, in :meth:`push`: each command gets one.
     """
 
@@ -220,6 +221,7 @@ class _Guarded(SMTP):
         self._session_end: asyncio.TimerHandle | None = None
         self._expired = False
         self._commands = 0
+        self._failures = 0  # refusals in this session (counted here only without a per-address cap)
         self._last = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -290,7 +292,8 @@ class _Guarded(SMTP):
             self._heard = self.loop.time()  # silence counts from the DATA answer
         if self._last[:1] == "2":
             self._commands = 0  # a message delivered: a new budget of commands
-            self._gate.failures.delivered(self._gate.open.get(self), self.loop.time())
+            if self._gate.per_peer:
+                self._gate.failures.delivered(self._gate.open.get(self), self.loop.time())
         else:
             self._count(self._last)
         if self._expired:
@@ -447,7 +450,12 @@ class _Guarded(SMTP):
             self._end(TooManyCommands())
 
     def _refusal(self) -> float:
-        """Count a refused command against the peer's address (whose score a new session keeps); the score."""
+        """Count a refused command: against the peer's address (whose score a new session keeps), or, when the
+        server has no per-address cap (one address is many clients: a relay in front), in this session only;
+        the count that decides."""
+        if not self._gate.per_peer:
+            self._failures += 1
+            return self._failures
         return self._gate.failures.refused(self._gate.open.get(self), self.loop.time())
 
     def hang_up(self, line: bytes) -> None:

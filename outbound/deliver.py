@@ -102,8 +102,9 @@ class Deliverer:
         since = self._clock()
         for n, c in enumerate(claimed):
             if (now := self._clock()) >= renew_at:
-                # Half the lease has passed: hold the emails not recorded yet again.
-                self._outbox.renew([r.email.pk for r in claimed[n:]], now=now, lease=SEND_LEASE)
+                # Half the lease has passed: hold the emails not recorded yet again (sent ones included).
+                unrecorded = [o.pk for o in pending] + [r.email.pk for r in claimed[n:]]
+                self._outbox.renew(unrecorded, now=now, lease=SEND_LEASE)
                 renew_at = now + SEND_LEASE / 2
             if c.email.to.strip().lower() in suppressed:
                 c = Claimed(c.email, suppressed=True)

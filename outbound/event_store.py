@@ -260,16 +260,18 @@ def recent_entries_of(
     where = [entries.c.ticket_pk.in_(sorted(set(ticket_keys))), entries.c.kind.in_(_HISTORY_KIND_VALUES)]
     if exclude:
         where.append(entries.c.pk.not_in(sorted(exclude)))
+    # Ranked on the keys alone; the texts are read for the kept entries only.
     newest = func.row_number().over(partition_by=entries.c.ticket_pk, order_by=entries.c.pk.desc())
     total = func.count().over(partition_by=entries.c.ticket_pk)
     ranked = (
-        select(entries.c.pk, entries.c.ticket_pk, entries.c.kind, entries.c.text, entries.c.created_at,
-               entries.c.author_name, entries.c.state_to, newest.label("n"), total.label("total"))
-        .where(*where)
-        .subquery()
+        select(entries.c.pk, entries.c.ticket_pk, newest.label("n"), total.label("total")).where(*where).subquery()
     )
     rows = conn.execute(
-        select(ranked).where(ranked.c.n <= limits.max_entries).order_by(ranked.c.ticket_pk, ranked.c.n)
+        select(entries.c.pk, entries.c.ticket_pk, entries.c.kind, entries.c.text, entries.c.created_at,
+               entries.c.author_name, entries.c.state_to, ranked.c.total)
+        .join_from(ranked, entries, entries.c.pk == ranked.c.pk)
+        .where(ranked.c.n <= limits.max_entries)
+        .order_by(ranked.c.ticket_pk, ranked.c.n)
     ).all()
     found: dict[int, list[HistoryEntry]] = {key: [] for key in ticket_keys}
     totals: dict[int, int] = {}

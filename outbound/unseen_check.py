@@ -76,7 +76,6 @@ _DUE = (
     )
     .order_by(entries.c.due_at)
     .limit(bindparam("rows"))
-    .with_for_update(of=entries, skip_locked=True)
 )
 
 
@@ -154,7 +153,7 @@ class UnseenStore:
 
         def work(conn: Connection) -> list[CheckOutcome]:
             # The asked tickets, and other tickets with a reply whose check is due (oldest due first, from the
-            # partial index; on PostgreSQL rows another worker is taking are skipped, so workers take apart).
+            # partial index). Only tickets are locked (below): a ticket another worker holds is left to it.
             along: list[int] = []
             for key in conn.execute(_DUE, {"now": now, "rows": 2 * batch}).scalars():
                 if key not in along:

@@ -69,7 +69,7 @@ REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 def pg_cluster(action: str) -> None:
     """``pg_ctlcluster <version> main <action>`` on this machine's one PostgreSQL cluster (``stop`` is fast mode:
     open connections are terminated)."""
-    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    version = max(os.listdir("/etc/postgresql"), key=lambda v: [int(p) for p in v.split(".") if p.isdigit()])
     subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action], check=True,
                    capture_output=True, timeout=120)
 

@@ -32,13 +32,29 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 _READ_ONLY = "web2chat_read_only"
 
 
+#: PostgreSQL SQLSTATEs of a store that is gone or cannot serve for now (besides class 08, connection
+#: exceptions, and class 53, insufficient resources): shut down, crashed, starting, a statement cancelled.
+_LOST_STATES = frozenset({"57P01", "57P02", "57P03", "57014"})
+#: SQLite result codes of a database that cannot be used for now (locked, unopenable, I/O or disk full).
+_SQLITE_LOST = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL"})
+
+
 def is_lost_store(error: BaseException) -> bool:
-    """Whether ``error`` says the store (or the connection to it) is gone, not that a statement was wrong."""
+    """Whether ``error`` says the store (or the connection to it) is gone or cannot serve for now, not that a
+    statement was wrong: a bug (no such table, a constraint, a bad value) is never an outage."""
     if isinstance(error, PendingRollbackError):  # a connection that died inside its transaction
         return True
-    if not isinstance(error, DBAPIError):
+    driver_error = error.orig if isinstance(error, DBAPIError) else error
+    if isinstance(error, DBAPIError) and (error.connection_invalidated or isinstance(error, InterfaceError)):
+        return True
+    if isinstance(driver_error, sqlite3.Error):  # through SQLAlchemy, or raw from the SQLite speed path
+        return getattr(driver_error, "sqlite_errorname", None) in _SQLITE_LOST
+    if not isinstance(error, OperationalError):
         return False
-    return bool(error.connection_invalidated) or isinstance(error, OperationalError | InterfaceError)
+    state = getattr(driver_error, "sqlstate", None)
+    if state is None:  # psycopg: the connection could not be made or was lost (no server answer to read)
+        return True
+    return state[:2] in ("08", "53") or state in _LOST_STATES
 
 
 def is_sqlite(engine: Engine) -> bool:

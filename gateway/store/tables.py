@@ -153,11 +153,12 @@ tickets = Table(
     Column("root_message_id", String(250), nullable=True),
 )
 
-#: The ticket's thread as the customer sees it, oldest first.
+
 #: The teammate replies still waiting for their unseen check (SQL, the partial index's condition; a query
 #: must spell the same terms, with the literal inline, for SQLite to use the index).
 UNSEEN_WAITING = "kind = 'teammate_reply' AND claimed_at IS NULL AND seen_at IS NULL"
 
+#: The ticket's thread as the customer sees it, oldest first.
 entries = Table(
     "entries",
     metadata,

@@ -33,7 +33,9 @@ so there is exactly one way to act after a commit.
 
 **Conflicts.** A transaction that loses a lock race (PostgreSQL breaking a deadlock, or a
 serialization failure: :func:`is_conflict`) left nothing behind, so it runs again, up to
-:data:`CONFLICT_RETRIES` times after a short random pause, before its callers get the error.
+:data:`CONFLICT_RETRIES` times after a short random pause, before its callers get the error. (Ungrouped,
+each work is its own transaction; in a group, a work that loses a race inside its own savepoint gets
+the error like any other failing work.)
 
 **Durability.** ``durable=False`` marks bookkeeping that is safe to redo (claiming an email,
 recording that it was sent): its commit does not wait for the disk (SQLite ``synchronous=NORMAL``
@@ -329,6 +331,8 @@ class UnitOfWork:
         try:
             for attempt in range(CONFLICT_RETRIES + 1):
                 noted = {}
+                for waiting in group:  # nothing of an earlier attempt is kept
+                    waiting.result, waiting.error = None, None
                 try:
                     if not self._all_at_once(group, noted):
                         noted = {}

@@ -391,3 +391,27 @@ def test_a_worker_killed_mid_batch_has_only_its_last_stretch_sent_again(database
     assert [OutboxStatus.SENT] * 5 == [h.status(pk)[0] for pk in pks]
     # The dead worker had sent the first three; those not recorded went out again.
     assert 5 + (3 - recorded) == len(sender.sent)
+
+
+def test_a_renewal_holds_the_emails_sent_but_not_recorded_yet(database_url: str) -> None:
+    """Email 2 is sent quickly (its outcome waits for the stretch), then half the lease has passed and email 3
+    stalls for 40 s: email 2 is held too meanwhile, so no other worker sends it again."""
+    holder: list[Harness] = []
+    due_during_stall: list[list[int]] = []
+    lease = SEND_LEASE.total_seconds()
+    steps = iter([lease / 2 - 0.01, 0.02, 40.0, 0.0, 0.0])
+
+    class StallingSender(MemorySender):
+        def send(self, *, mail_from: str, to: Sequence[str], raw: bytes) -> str | None:
+            h = holder[0]
+            h.clock.advance(next(steps))
+            if len(self.sent) == 2:
+                due_during_stall.append(h.outbox.due(before=h.clock()))
+            return super().send(mail_from=mail_from, to=to, raw=raw)
+
+    h = Harness(database_url, StallingSender(), batch_limit=3)
+    holder.append(h)
+    pks = [h.queue(n) for n in range(1, 4)]
+    assert OutboxStatus.SENT == h.deliverer.deliver(pks[0])
+    assert [[]] == due_during_stall
+    assert [(OutboxStatus.SENT, 1)] * 3 == [h.status(pk) for pk in pks]

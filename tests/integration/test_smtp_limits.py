@@ -194,6 +194,21 @@ def test_reconnecting_does_not_reset_a_failing_peers_slow_down(make_listening: M
         assert closed_within(sock)
 
 
+def test_without_a_per_address_cap_refusals_count_per_session(make_listening: MakeListening) -> None:
+    """Behind a relay (per-peer cap 0) one sender's refusals do not slow the relay's next session."""
+    listening = make_listening(limits={"max_failures": 3, "failure_delay": 0.3}, smtp_max_connections_per_peer=0)
+    wrong = b"RCPT TO:<support@reply.example.test>"
+    with _session(listening) as sock:
+        assert _say(sock, f"MAIL FROM:<{CUSTOMER}>".encode()).startswith(b"250")
+        for _ in range(5):
+            assert _say(sock, wrong).startswith(b"550 5.1.1")
+    with _session(listening) as sock:
+        assert _say(sock, f"MAIL FROM:<{CUSTOMER}>".encode()).startswith(b"250")
+        started = time.monotonic()
+        assert _say(sock, wrong).startswith(b"550 5.1.1")
+        assert time.monotonic() - started < 0.3
+
+
 def test_a_delivered_message_forgives_part_of_a_peers_refusals(make_listening: MakeListening) -> None:
     """An MTA whose some recipients are stale keeps delivering: 4 refusals, a delivery (score 2), then a refusal
     that is answered at once."""
