@@ -145,6 +145,19 @@ _CLAIM = Prebuilt(
             updated_at=bindparam("b_updated_at"))
     .returning(*outbox.c, _IS_SUPPRESSED.label("suppressed"))
 )
+_OWN = select(outbox.c.pk).where(outbox.c.pk == bindparam("b_pk")).with_for_update(skip_locked=True)
+#: The claim on PostgreSQL: the same emails, each row locked ``SKIP LOCKED`` as it is chosen, so concurrent
+#: claims take different emails instead of queueing on (and deadlocking over) the same oldest ones.
+_CLAIM_PG = Prebuilt(
+    update(outbox)
+    .where(outbox.c.pk.in_(union_all(
+        select(_OWN.subquery()),
+        select(_OLDEST_QUEUED.with_for_update(skip_locked=True).subquery()),
+    )), *_DUE)
+    .values(status=OutboxStatus.SENDING.value, next_attempt_at=bindparam("lease_until"),
+            updated_at=bindparam("b_updated_at"))
+    .returning(*outbox.c, _IS_SUPPRESSED.label("suppressed"))
+)
 _CLAIMED_KEYS = (*outbox.c.keys(), "suppressed")
 _ADD_LEDGER = Prebuilt(insert(delivery_events))
 _ENHANCED = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
@@ -275,7 +288,9 @@ class OutboxStore:
         """
         params = {"b_pk": pk, "b_now": now, "others": limit - 1, "lease_until": now + lease, "b_updated_at": now}
         # Not durable: a lost claim only lets the email be claimed again.
-        rows = self._db.write(lambda conn: _CLAIM.rows(conn, params), durable=False)
+        rows = self._db.write(
+            lambda conn: (_CLAIM_PG if conn.dialect.name == "postgresql" else _CLAIM).rows(conn, params), durable=False
+        )
         claimed = [dict(zip(_CLAIMED_KEYS, row, strict=True)) for row in rows]
         claimed.sort(key=lambda m: (m["pk"] != pk, m["pk"]))
         return [Claimed(outbox_from_mapping(m), bool(m["suppressed"])) for m in claimed]
