@@ -18,6 +18,7 @@ import dramatiq
 from dramatiq.broker import MessageProxy
 
 from gateway.broker import INBOUND_QUEUE, OUTBOUND_QUEUE, UNSEEN_QUEUE
+from gateway.logs import one_line
 from gateway.metrics import JOB_LATENCY, child
 from gateway.store.db import is_lost_store
 
@@ -59,10 +60,6 @@ SWEEP_GRACE = timedelta(seconds=10)
 SWEEP_AGAIN_AFTER = timedelta(seconds=60)
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
-
 
 class Jobs:
     """Declares the gateway's actors on one broker and enqueues them."""
@@ -84,7 +81,7 @@ class Jobs:
                 # An outage, not a bug: one line, no traceback; what the job had to do is in the store,
                 # and the sweeper enqueues it again once the store is back.
                 log.warning("job %s(%s) stopped: the store is unavailable (%s); the sweeper runs it again",
-                            name, ", ".join(map(repr, args)), _first_line(exc))
+                            name, ", ".join(map(repr, args)), one_line(exc))
 
         run.__name__ = run.__qualname__ = name
         declare = dramatiq.actor(broker=self.broker, actor_name=name, queue_name=queue, max_retries=0)
@@ -197,7 +194,7 @@ class Sweeper:
                 self._sweep()
             except Exception as exc:
                 if is_lost_store(exc):  # an outage: one line each sweep until the store is back
-                    log.warning("sweep skipped: the store is unavailable (%s)", _first_line(exc))
+                    log.warning("sweep skipped: the store is unavailable (%s)", one_line(exc))
                 else:
                     log.warning("sweep failed", exc_info=True)
             self._stop.wait(max(0.0, self._interval - (time.monotonic() - started)))

@@ -24,7 +24,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-__all__ = ["FORMATS", "LEVELS", "ConsoleFormatter", "JsonFormatter", "configure", "event"]
+__all__ = ["FORMATS", "LEVELS", "ConsoleFormatter", "JsonFormatter", "configure", "event", "one_line"]
 
 #: The formats ``GATEWAY_LOG_FORMAT`` takes.
 FORMATS = ("console", "json")
@@ -97,3 +97,9 @@ def configure(*, level: str = "info", fmt: str = "console", stream: TextIO | Non
     for name in ("sqlalchemy", "alembic", "dramatiq", "flanker", "httpx", "httpcore", "mail.log"):
         logging.getLogger(name).setLevel("DEBUG" if level == "debug" else "WARNING")
     return handler
+
+
+def one_line(error: BaseException) -> str:
+    """``error`` as one log line: its type and the first line of its text (an outage's, without a traceback)."""
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.errors import AutoReply, Bounce, InboundError, MalformedMessage, NoReplyText, TokenError, Unthreaded
-from gateway.logs import event
+from gateway.logs import event, one_line
 from gateway.metrics import EXTRACTION_RULES, INBOUND_OUTCOMES, child
 from gateway.models import InboundStatus, Ticket
 from gateway.store.db import is_lost_store
@@ -185,11 +185,11 @@ class Prepared:
     here: bool = False
 
 
+
 def _left_for_the_sweeper(pk: int, error: BaseException) -> None:
     """An outage of the store while processing message ``pk``: not counted against the message (it stays
     received; the sweeper hands it on again once the store is back), logged in one line."""
-    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    log.warning("inbound message %s waits for the store: %s: %s", pk, type(error).__name__, first)
+    log.warning("inbound message %s waits for the store: %s", pk, one_line(error))
 
 
 def _ending(p: Prepared, now: datetime) -> Ending:
@@ -280,9 +280,13 @@ class InboundPipeline:
         if self._preparer is not None:
             try:
                 prepared = self._preparer(pks, now)
-            except Exception:  # the preparing processes are gone: this process does the work
-                log.warning("preparing inbound messages %s elsewhere failed; preparing them here", list(pks),
-                            exc_info=True)
+            except Exception as exc:  # the preparing processes are gone, or the store: this process tries
+                if is_lost_store(exc):  # an outage: one line; the messages wait for the store here too
+                    log.warning("preparing inbound messages %s elsewhere stopped: %s; preparing them here", list(pks),
+                                one_line(exc))
+                else:
+                    log.warning("preparing inbound messages %s elsewhere failed; preparing them here", list(pks),
+                                exc_info=True)
         if prepared is None:
             prepared = self.prepare_many(pks, now=now)
         done = [p for p in prepared if not p.here]
