@@ -47,6 +47,25 @@ def _say(sock: socket.socket, line: bytes) -> bytes:
     return smtp_reply_of(sock)
 
 
+def _refused_after_the_delay(sock: socket.socket, line: bytes, *, times: int, delay: float) -> None:
+    for _ in range(times):
+        started = time.monotonic()
+        assert _say(sock, line).startswith(b"550 5.1.1")
+        assert time.monotonic() - started >= delay
+
+
+def _ended_with_too_many_errors(sock: socket.socket, line: bytes) -> None:
+    """Send ``line`` once more: the answer (after any refusals still owed) ends in 421 4.7.0 and a close."""
+    sock.sendall(line + b"\r\n")
+    data = b""
+    while b"421" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, data
+        data += chunk
+    assert b"421 4.7.0 Too many errors" in data
+    assert closed_within(sock)
+
+
 # -- connections per peer ------------------------------------------------------------------------
 
 
@@ -150,18 +169,8 @@ def test_a_peer_that_keeps_failing_is_slowed_down_then_dropped(make_listening: M
             started = time.monotonic()
             assert _say(sock, wrong).startswith(b"550 5.1.1")
             assert time.monotonic() - started < 0.3
-        for _ in range(3):
-            started = time.monotonic()
-            assert _say(sock, wrong).startswith(b"550 5.1.1")
-            assert time.monotonic() - started >= 0.3
-        sock.sendall(wrong + b"\r\n")
-        data = b""
-        while b"421" not in data:
-            chunk = sock.recv(4096)
-            assert chunk, data
-            data += chunk
-        assert b"421 4.7.0 Too many errors" in data
-        assert closed_within(sock)
+        _refused_after_the_delay(sock, wrong, times=3, delay=0.3)
+        _ended_with_too_many_errors(sock, wrong)
 
 
 def test_reconnecting_does_not_reset_a_failing_peers_slow_down(make_listening: MakeListening) -> None:
@@ -180,18 +189,8 @@ def test_reconnecting_does_not_reset_a_failing_peers_slow_down(make_listening: M
         assert time.monotonic() - started < 0.3
     with _session(listening) as sock:
         assert _say(sock, f"MAIL FROM:<{CUSTOMER}>".encode()).startswith(b"250")
-        for _ in range(3):
-            started = time.monotonic()
-            assert _say(sock, wrong).startswith(b"550 5.1.1")
-            assert time.monotonic() - started >= 0.3
-        sock.sendall(wrong + b"\r\n")
-        data = b""
-        while b"421" not in data:
-            chunk = sock.recv(4096)
-            assert chunk, data
-            data += chunk
-        assert b"421 4.7.0 Too many errors" in data
-        assert closed_within(sock)
+        _refused_after_the_delay(sock, wrong, times=3, delay=0.3)
+        _ended_with_too_many_errors(sock, wrong)
 
 
 def test_without_a_per_address_cap_refusals_count_per_session(make_listening: MakeListening) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from gateway.models import InboundStatus, OutboxStatus, RawMessage
+from gateway.models import InboundStatus, OutboxStatus, RawMessage, Ticket
 from gateway.store import Database, TicketStore
 from inbound.inbox import Ending, InboundStore, Landing, ProcessedElsewhere
 from outbound.event_store import apply_ticket_created
@@ -79,13 +79,19 @@ def test_an_email_is_claimed_by_one_sender_until_its_lease_ends(database_url: st
     assert [] == outbox.due(before=NOW + timedelta(hours=1))
 
 
-def test_a_reply_delivered_twice_lands_once(database_url: str) -> None:
-    """Two stored copies of one message (same Message-ID) land one customer reply."""
+def _one_ticket(database_url: str) -> tuple[TicketStore, InboundStore, Ticket]:
+    """The stores of a fresh database holding ticket T-1."""
     db = Database.from_url(database_url)
     tickets, inbound = TicketStore(db), InboundStore(db)
     apply_ticket_created(db, created(), now=NOW, response={}, **ONE_EMAIL)
     ticket = tickets.get("T-1")
     assert ticket is not None
+    return tickets, inbound, ticket
+
+
+def test_a_reply_delivered_twice_lands_once(database_url: str) -> None:
+    """Two stored copies of one message (same Message-ID) land one customer reply."""
+    tickets, inbound, ticket = _one_ticket(database_url)
     first = inbound.save_raw(mail_from="ada@example.com", rcpt_to=["r@x"], raw=b"one", now=NOW)
     second = inbound.save_raw(mail_from="ada@example.com", rcpt_to=["r@x"], raw=b"one", now=NOW)
     landed = [
@@ -104,11 +110,7 @@ def test_a_reply_delivered_twice_lands_once(database_url: str) -> None:
 def test_a_message_two_jobs_process_at_once_ends_as_the_first_recorded_it(database_url: str) -> None:
     """The second job's landing of a message already landed adds no entry and leaves it landed (it does not
     become duplicate); its quarantine of it changes nothing either: the result says another job ended it."""
-    db = Database.from_url(database_url)
-    tickets, inbound = TicketStore(db), InboundStore(db)
-    apply_ticket_created(db, created(), now=NOW, response={}, **ONE_EMAIL)
-    ticket = tickets.get("T-1")
-    assert ticket is not None
+    tickets, inbound, ticket = _one_ticket(database_url)
     pk = inbound.save_raw(mail_from="ada@example.com", rcpt_to=["r@x"], raw=b"one", now=NOW)
     landing = Landing(pk=pk, ticket_key=ticket.key, text="Hi", dedup_key="<m@x>", threaded_by="token", now=NOW)
     (first,) = inbound.finish([landing])
