@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import hashlib
 import hmac
 import http.client
@@ -63,6 +62,8 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
+from split_topology import Split, cpu_of_family, die_with_parent, free_ports, reachable
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-helpdesk-key-0123456789"
 SECRET_KEYS = "1:bench-reply-secret-0123456789"
@@ -74,6 +75,10 @@ START_TIMEOUT = 60.0
 SMTP_TIMEOUT = 30.0
 #: Targets from the issue (embedded defaults).
 TARGET_RATE, TARGET_SHARE, TARGET_P99_S, TARGET_CPU_MS = 300.0, 1 / 3, 1.0, 5.0
+#: Target of the split topology (api, smtp, two workers on PostgreSQL and Redis), full speed.
+TARGET_SPLIT_RATE = 200.0
+#: Redis database the split topology uses (flushed before and after).
+SPLIT_REDIS_DB = 6
 
 
 @dataclass(frozen=True)
@@ -209,42 +214,14 @@ def _own_cpu() -> float:
 # --- the gateway ---------------------------------------------------------------------------------
 
 
-def _cpu_of(pid: int) -> float:
-    """Seconds of CPU process ``pid`` used (utime + stime, and that of its children it waited for)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:  # gone meanwhile
-        return 0.0
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def _family(pid: int) -> list[int]:
-    """``pid`` and every process below it."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                todo.extend(int(c) for c in task.read_text().split())
-    return found
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def _die_with_parent() -> None:
-    """In the gateway's process, before exec: SIGTERM it if this bench dies, even by SIGKILL (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def shared_settings(webhook_port: int) -> dict[str, str]:
+    """The ``GATEWAY_*`` settings of every gateway this bench starts, embedded or split."""
+    return {
+        "GATEWAY_API_KEYS": KEY, "GATEWAY_SECRET_KEYS": SECRET_KEYS, "GATEWAY_REPLY_DOMAIN": DOMAIN,
+        "GATEWAY_HELPDESK_WEBHOOK_URL": f"http://127.0.0.1:{webhook_port}/hooks/web2chat",
+        "GATEWAY_HELPDESK_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "GATEWAY_UNSEEN_DELAY_SECONDS": "3600", "GATEWAY_UNSEEN_MAX_WAIT_SECONDS": "3600",
+    }
 
 
 class Gateway:
@@ -256,13 +233,10 @@ class Gateway:
         self.api_port, self.smtp_port = free_ports(2)
         self.log_path = folder / f"gateway-{command}-{self.smtp_port}.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        self.env.update(shared_settings(webhook_port))
         self.env.update({
             "GATEWAY_DATABASE_URL": f"sqlite:///{database}",
             "GATEWAY_API_PORT": str(self.api_port), "GATEWAY_SMTP_PORT": str(self.smtp_port),
-            "GATEWAY_API_KEYS": KEY, "GATEWAY_SECRET_KEYS": SECRET_KEYS, "GATEWAY_REPLY_DOMAIN": DOMAIN,
-            "GATEWAY_HELPDESK_WEBHOOK_URL": f"http://127.0.0.1:{webhook_port}/hooks/web2chat",
-            "GATEWAY_HELPDESK_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "GATEWAY_UNSEEN_DELAY_SECONDS": "3600", "GATEWAY_UNSEEN_MAX_WAIT_SECONDS": "3600",
         })
         self.env.update(extra or {})
         self.proc: subprocess.Popen[bytes] | None = None
@@ -273,7 +247,7 @@ class Gateway:
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True,
-                                         preexec_fn=_die_with_parent)
+                                         preexec_fn=die_with_parent)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -314,7 +288,7 @@ class Gateway:
         """CPU time used so far by the gateway process and its own processes (the preparing processes):
         all threads, user and system; a process that ended meanwhile counts in its parent's cutime."""
         assert self.proc is not None
-        return sum(_cpu_of(pid) for pid in _family(self.proc.pid))
+        return cpu_of_family(self.proc.pid)
 
     def log_tail(self, lines: int = 20) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -324,7 +298,7 @@ class Gateway:
                 if re.search(r"WARNING|ERROR|CRITICAL|Traceback", line)]
 
 
-def seed(gw: Gateway, count: int) -> list[Ticket]:
+def seed(gw: Gateway | Split, count: int) -> list[Ticket]:
     """``count`` tickets, one customer each; their reply addresses and first emails from the outbox."""
     for i in range(count):
         status, content = gw.request("POST", "/v1/events", {
@@ -369,6 +343,7 @@ class Phase:
     cpu: float  # gateway CPU seconds over the phase
     client_cpu: float
     load: float
+    cpu_parts: dict[str, float] | None = None  # split topology: CPU seconds per process over the phase
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -376,7 +351,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[int(q * (len(ordered) - 1))] if ordered else float("nan")
 
 
-def run_phase(ctx: SpawnContext, gw: Gateway, hooks: Queue[Any] | None, tickets: list[Ticket], *, name: str,
+def run_phase(ctx: SpawnContext, gw: Gateway | Split, hooks: Queue[Any] | None, tickets: list[Ticket], *, name: str,
               count: int, clients: int, rate: float | None, drain: float) -> Phase:
     """Send ``count`` replies to ``gw``; with ``hooks``, wait (up to ``drain`` s) for their webhooks."""
     jobs = []
@@ -391,6 +366,7 @@ def run_phase(ctx: SpawnContext, gw: Gateway, hooks: Queue[Any] | None, tickets:
     proc.start()
     try:
         out.get(timeout=START_TIMEOUT)  # ("ready", None)
+        parts0 = gw.cpu_by_part() if isinstance(gw, Split) else None
         cpu0, t0 = gw.cpu_seconds(), time.monotonic()
         go.set()
         arrivals: dict[str, float] = {}
@@ -423,6 +399,7 @@ def run_phase(ctx: SpawnContext, gw: Gateway, hooks: Queue[Any] | None, tickets:
                                      or (deadline is not None and time.monotonic() > deadline)):
                 break
         cpu1 = gw.cpu_seconds()
+        parts1 = gw.cpu_by_part() if isinstance(gw, Split) else None
         proc.join(10)
     finally:
         if proc.is_alive():
@@ -440,17 +417,11 @@ def run_phase(ctx: SpawnContext, gw: Gateway, hooks: Queue[Any] | None, tickets:
         send_seconds=max(1e-9, last_250 - first), told=len(told), duplicates=duplicates, bad_signatures=bad,
         path_seconds=max(1e-9, last_hook - first), latencies=[arrivals[m] - by_id[m] for m in told],
         cpu=cpu1 - cpu0, client_cpu=client_cpu, load=os.getloadavg()[0],
+        cpu_parts=None if parts0 is None or parts1 is None else {k: parts1[k] - parts0.get(k, 0.0) for k in parts1},
     )
 
 
-def report(accept: Phase, phases: list[Phase], idle: tuple[float, float]) -> None:
-    accept_rate = accept.accepted / accept.send_seconds
-    print()
-    print(f"idle serve: {idle[0] / idle[1] * 100:.2f}% of one core over {idle[1]:.0f} s")
-    print(f"accept alone (smtp, no worker): {accept.accepted} of {accept.sent} accepted at {accept_rate:.0f}/s, "
-          f"{accept.cpu / max(1, accept.accepted) * 1000:.2f} ms CPU per reply (smtp process), "
-          f"load average {accept.load:.2f}")
-    print()
+def print_phases(phases: list[Phase], accept_rate: float) -> None:
     header = (f"{'phase':<22}{'accepted/s':>11}{'told/s':>8}{'told/accept':>12}{'p50 s':>8}{'p99 s':>8}"
               f"{'max s':>8}{'CPU ms/reply':>13}{'told':>7}{'dup':>5}  load")
     print(header)
@@ -461,6 +432,9 @@ def report(accept: Phase, phases: list[Phase], idle: tuple[float, float]) -> Non
               f"{percentile(p.latencies, 0.5):>8.3f}{percentile(p.latencies, 0.99):>8.3f}"
               f"{max(p.latencies, default=float('nan')):>8.3f}{p.cpu / max(1, p.told) * 1000:>13.2f}"
               f"{p.told:>7}{p.duplicates:>5}  {p.load:.2f}")
+        if p.cpu_parts:
+            print("    CPU ms/reply by process: " + ", ".join(
+                f"{name} {cpu / max(1, p.told) * 1000:.2f}" for name, cpu in p.cpu_parts.items()))
         problems = []
         if p.refused:
             problems.append(f"{p.refused} not accepted")
@@ -470,6 +444,19 @@ def report(accept: Phase, phases: list[Phase], idle: tuple[float, float]) -> Non
             problems.append(f"{p.bad_signatures} webhooks with a bad signature")
         if problems:
             print("    " + "; ".join(problems))
+
+
+def report(accept: Phase, phases: list[Phase], idle: tuple[float, float], split: list[Phase] | str,
+           workers: int) -> None:
+    accept_rate = accept.accepted / accept.send_seconds
+    print()
+    print(f"idle serve: {idle[0] / idle[1] * 100:.2f}% of one core over {idle[1]:.0f} s")
+    print(f"accept alone (smtp, no worker): {accept.accepted} of {accept.sent} accepted at {accept_rate:.0f}/s, "
+          f"{accept.cpu / max(1, accept.accepted) * 1000:.2f} ms CPU per reply (smtp process), "
+          f"load average {accept.load:.2f}")
+    print()
+    print("serve (embedded defaults: SQLite, in-process broker)")
+    print_phases(phases, accept_rate)
     print()
     full = phases[-1]
     offered = next((p for p in phases if p.offered), None)
@@ -483,6 +470,15 @@ def report(accept: Phase, phases: list[Phase], idle: tuple[float, float]) -> Non
         verdicts.insert(1, (f"p99 250 -> webhook < {TARGET_P99_S:g} s at {offered.offered:g}/s offered",
                             offered.told == offered.accepted
                             and percentile(offered.latencies, 0.99) < TARGET_P99_S))
+    if isinstance(split, str):
+        print(f"split topology: not measured ({split})")
+    else:
+        print(f"split topology (api, smtp, {workers} workers on PostgreSQL and Redis)")
+        print_phases(split, accept_rate)
+        split_rate = split[-1].told / split[-1].path_seconds
+        verdicts.append((f"split topology: landed-and-told >= {TARGET_SPLIT_RATE:g}/s with {workers} workers "
+                         "(full speed)", split_rate >= TARGET_SPLIT_RATE))
+    print()
     for what, met in verdicts:
         print(f"  {'met   ' if met else 'missed'}  {what}")
 
@@ -508,6 +504,9 @@ def main() -> None:
     parser.add_argument("--full", type=int, default=2000, help="replies sent at full speed (default 2000)")
     parser.add_argument("--accept", type=int, default=2000, help="replies for the accept-alone phase (default 2000)")
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measured (default 10; 0: off)")
+    parser.add_argument("--split", action=argparse.BooleanOptionalAction, default=True,
+                        help="also measure the split topology when PostgreSQL and Redis answer (default on)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of the split topology (default 2)")
     parser.add_argument("--drain", type=float, default=40.0, help="seconds each phase waits for its webhooks "
                         "after its last 250 (default 40)")
     args = parser.parse_args()
@@ -519,13 +518,13 @@ def main() -> None:
         args.extra["GATEWAY_" + name.removeprefix("GATEWAY_").upper()] = value
     if not (1 <= args.tickets <= 1000 and 1 <= args.clients <= 64 and args.rate > 0 and 0 < args.seconds <= 120
             and 1 <= args.full <= 20000 and 1 <= args.accept <= 20000 and 0 <= args.idle <= 120
-            and 0 < args.drain <= 600):
+            and 0 < args.drain <= 600 and 1 <= args.workers <= 8):
         parser.error("need 1 <= --tickets <= 1000, 1 <= --clients <= 64, --rate > 0, 0 < --seconds <= 120, "
-                     "1 <= --full/--accept <= 20000, 0 <= --idle <= 120, 0 < --drain <= 600")
+                     "1 <= --full/--accept <= 20000, 0 <= --idle <= 120, 0 < --drain <= 600, 1 <= --workers <= 8")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below on SIGTERM too
     ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="bench-reply-path-") as folder:
-        started: list[Gateway] = []
+        started: list[Gateway | Split] = []
         ready, stop = ctx.Event(), ctx.Event()
         hooks: Queue[Any] = ctx.Queue()
         webhook_port = free_ports(1)[0]
@@ -539,9 +538,12 @@ def main() -> None:
         finally:
             for gw in started:
                 gw.stop()
-                problems = gw.log_problems() if gw.log_path.exists() else []
+                if isinstance(gw, Split):
+                    problems, what = gw.log_problems(), "split topology"
+                else:
+                    problems, what = gw.log_problems() if gw.log_path.exists() else [], gw.command
                 if problems:
-                    print(f"{gw.command} log: {len(problems)} warning/error lines:", flush=True)
+                    print(f"{what} log: {len(problems)} warning/error lines:", flush=True)
                     for line in problems[:5]:
                         print("  " + line[:200], flush=True)
             stop.set()
@@ -554,7 +556,7 @@ def main() -> None:
 
 
 def measure(ctx: SpawnContext, folder: Path, args: argparse.Namespace, webhook_port: int, hooks: Queue[Any],
-            started: list[Gateway]) -> None:
+            started: list[Gateway | Split]) -> None:
     """Seed, measure idle, accept alone, then the offered and full-speed phases; print the report."""
     print(f"web2chat-gateway serve (SQLite, in-process broker, embedded defaults); load average "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; {args.clients} SMTP clients, "
@@ -588,7 +590,33 @@ def measure(ctx: SpawnContext, folder: Path, args: argparse.Namespace, webhook_p
                           drain=args.drain)
         print(f"{name}: {phase.told} of {phase.accepted} told in {phase.path_seconds:.1f} s", flush=True)
         phases.append(phase)
-    report(accept, phases, idle)
+    gw.stop()  # the split topology gets the machine to itself
+    split: list[Phase] | str = "--no-split"
+    if args.split:
+        split = reachable(SPLIT_REDIS_DB) or measure_split(ctx, folder, args, webhook_port, hooks, started)
+    report(accept, phases, idle, split, args.workers)
+
+
+def measure_split(ctx: SpawnContext, folder: Path, args: argparse.Namespace, webhook_port: int, hooks: Queue[Any],
+                  started: list[Gateway | Split]) -> list[Phase]:
+    """The offered and full-speed phases on api, smtp and ``--workers`` workers on PostgreSQL and Redis."""
+    (folder / "split").mkdir()
+    split = Split(folder / "split", {**shared_settings(webhook_port), **args.extra}, key=KEY, workers=args.workers,
+                  redis_db=SPLIT_REDIS_DB, prefix="bench_reply")
+    started.append(split)
+    split.start()
+    print(f"split topology up: api, smtp, {args.workers} workers; PostgreSQL schema {split.schema}, "
+          f"{split.redis_url}", flush=True)
+    tickets = seed(split, args.tickets)
+    phases = []
+    for name, count, rate in (("split offered", int(args.rate * args.seconds), args.rate),
+                              ("split full speed", args.full, None)):
+        phase = run_phase(ctx, split, hooks, tickets, name=name, count=count, clients=args.clients, rate=rate,
+                          drain=args.drain)
+        print(f"{name}: {phase.told} of {phase.accepted} told in {phase.path_seconds:.1f} s", flush=True)
+        phases.append(phase)
+    split.stop()
+    return phases
 
 
 if __name__ == "__main__":

@@ -50,16 +50,13 @@ from bench_reply_path import (
     KEY,
     ROOT,
     SECRET_KEYS,
-    START_TIMEOUT,
     WEBHOOK_SECRET,
     Ticket,
-    _die_with_parent,
-    free_ports,
     gmail_reply,
     seed,
 )
+from split_topology import PG_ADMIN, Part, free_ports
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 #: Seconds a client keeps sending the same reply or event again after a temporary failure.
 RETRY_SECONDS = 90.0
 REDIS_DB = 5
@@ -82,62 +79,6 @@ def pg_running() -> bool:
 def redis_cli(*args: str) -> str:
     return subprocess.run(["redis-cli", "-n", str(REDIS_DB), *args], capture_output=True, text=True,
                           timeout=10, check=True).stdout.strip()
-
-
-class Part:
-    """One ``web2chat-gateway <part>`` process."""
-
-    def __init__(self, name: str, command: str, env: dict[str, str], folder: Path, api_port: int,
-                 smtp_port: int) -> None:
-        self.name, self.command, self.env, self.folder = name, command, env, folder
-        self.api_port, self.smtp_port = api_port, smtp_port
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.generation = 0
-
-    def start(self) -> None:
-        self.generation += 1
-        exe = Path(sys.executable).parent / "web2chat-gateway"
-        log = (self.folder / f"{self.name}-{self.generation}.log").open("wb")
-        self.proc = subprocess.Popen([str(exe), self.command], cwd=ROOT, env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                     preexec_fn=_die_with_parent)
-        log.close()
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"{self.name} exited with {self.proc.returncode}: see {self.folder}")
-            try:
-                if self.command == "api":
-                    status, _ = api(self.api_port, "GET", "/healthz")
-                    if status == 200:
-                        return
-                elif self.command == "smtp":
-                    with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=2) as s:
-                        s.noop()
-                    return
-                else:
-                    time.sleep(2.0)
-                    if self.proc.poll() is None:
-                        return
-            except (OSError, smtplib.SMTPException):
-                pass
-            time.sleep(0.1)
-        raise SystemExit(f"{self.name} did not get ready within {START_TIMEOUT:.0f} s")
-
-    def kill9(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
 
 
 def api(port: int, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
