@@ -64,6 +64,8 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
+from split_topology import Split, reachable
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-helpdesk-key-0123456789"
 SECRET_KEYS = "1:bench-reply-secret-0123456789"
@@ -77,6 +79,8 @@ START_TIMEOUT = 60.0
 WARMUP_SECONDS = 1.0
 #: The gateway's RCPT cache (``inbound.recipients.TICKET_CACHE_SECONDS``) and safe margins around it.
 RCPT_CACHE_SECONDS = 30.0
+#: Redis database the split topology uses (flushed before and after).
+SPLIT_REDIS_DB = 7
 RCPT_SURELY_CACHED = RCPT_CACHE_SECONDS - 5
 RCPT_SURELY_EXPIRED = RCPT_CACHE_SECONDS + 1
 #: Targets: p99 under load within this factor of idle, and under this many ms.
@@ -453,6 +457,45 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+#: The ``GATEWAY_*`` settings of both topologies (the store, the broker and the ports are added to them).
+SETTINGS = {
+    "GATEWAY_API_KEYS": KEY, "GATEWAY_SECRET_KEYS": SECRET_KEYS, "GATEWAY_MESSENGER_SECRET": MESSENGER_SECRET,
+    "GATEWAY_REPLY_DOMAIN": DOMAIN,
+    # No unseen-reply email falls due during the run, so both phases see the same work.
+    "GATEWAY_UNSEEN_DELAY_SECONDS": "3600", "GATEWAY_UNSEEN_MAX_WAIT_SECONDS": "3600",
+}
+
+
+class SplitGateway:
+    """The split topology (``bench/split_topology.py``: api, smtp, two workers on PostgreSQL and Redis) with the
+    face of :class:`Gateway`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.split = Split(folder, SETTINGS, key=KEY, workers=2, redis_db=SPLIT_REDIS_DB, prefix="bench_reads")
+        self.api_port, self.smtp_port = self.split.api_port, self.split.smtp_port
+        self.log_path = folder
+        self.stopped_in: float | None = None
+        self.started = False
+
+    def start(self) -> None:
+        self.split.start()
+        self.started = True
+
+    def stop(self) -> None:
+        if not self.started:
+            return
+        began = time.monotonic()
+        self.split.stop()
+        self.started = False
+        self.stopped_in = time.monotonic() - began
+
+    def cpu_seconds(self) -> float:
+        return self.split.cpu_seconds()
+
+    def log_problems(self) -> list[str]:
+        return self.split.log_problems()
+
+
 class Gateway:
     """``web2chat-gateway serve`` in its own process, configured through the environment."""
 
@@ -460,13 +503,10 @@ class Gateway:
         self.api_port, self.smtp_port = free_ports(2)
         self.log_path = folder / "gateway.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        self.env.update(SETTINGS)
         self.env.update({
             "GATEWAY_DATABASE_URL": f"sqlite:///{folder / 'gateway.sqlite3'}",
             "GATEWAY_API_PORT": str(self.api_port), "GATEWAY_SMTP_PORT": str(self.smtp_port),
-            "GATEWAY_API_KEYS": KEY, "GATEWAY_SECRET_KEYS": SECRET_KEYS, "GATEWAY_MESSENGER_SECRET": MESSENGER_SECRET,
-            "GATEWAY_REPLY_DOMAIN": DOMAIN,
-            # No unseen-reply email falls due during the run, so both phases see the same work.
-            "GATEWAY_UNSEEN_DELAY_SECONDS": "3600", "GATEWAY_UNSEEN_MAX_WAIT_SECONDS": "3600",
         })
         self.proc: subprocess.Popen[bytes] | None = None
         self.stopped_in: float | None = None
@@ -525,7 +565,7 @@ class Gateway:
 # --- seeding -------------------------------------------------------------------------------------
 
 
-def seed(gw: Gateway, *, tickets: int, customers: int) -> tuple[list[Ticket], dict[str, str]]:
+def seed(gw: Gateway | SplitGateway, *, tickets: int, customers: int) -> tuple[list[Ticket], dict[str, str]]:
     """Create ``tickets`` tickets (two teammate replies each) over ``customers``; a Messenger key each."""
     local = threading.local()
 
@@ -583,7 +623,7 @@ def seed(gw: Gateway, *, tickets: int, customers: int) -> tuple[list[Ticket], di
     return [found[f"S-{i}"] for i in range(tickets)], tokens
 
 
-def seed_customer_replies(gw: Gateway, targets: list[Ticket]) -> None:
+def seed_customer_replies(gw: Gateway | SplitGateway, targets: list[Ticket]) -> None:
     """One emailed customer reply per ticket of ``targets``; waits until each is on its thread."""
     smtp = Smtp(gw.smtp_port, "seed.bench.test")
     try:
@@ -610,7 +650,7 @@ def seed_customer_replies(gw: Gateway, targets: list[Ticket]) -> None:
         raise SystemExit(f"seeding: {len(waiting)} emailed replies not on their threads after 60 s")
 
 
-def wait_outbox_sent(gw: Gateway, count: int) -> None:
+def wait_outbox_sent(gw: Gateway | SplitGateway, count: int) -> None:
     """Wait (up to 60 s) until the worker has handed every seeded email to the local outbox."""
     web = Http(gw.api_port)
     deadline = time.monotonic() + 60
@@ -640,8 +680,9 @@ class Phase:
     load: tuple[float, float, float]
 
 
-def run_phase(ctx: SpawnContext, gw: Gateway, args: argparse.Namespace, name: str, *, tickets: list[Ticket],
-              tokens: dict[str, str], targets: list[Ticket], rcpt_pool: list[Ticket], load: bool) -> Phase:
+def run_phase(ctx: SpawnContext, gw: Gateway | SplitGateway, args: argparse.Namespace, name: str, *,
+              tickets: list[Ticket], tokens: dict[str, str], targets: list[Ticket], rcpt_pool: list[Ticket],
+              load: bool) -> Phase:
     go, stop = ctx.Event(), ctx.Event()
     out: Queue[Any] = ctx.Queue()
     base = Plan(api_port=gw.api_port, smtp_port=gw.smtp_port, seconds=args.seconds,
@@ -740,6 +781,9 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=20.0, help="ms between one reader's reads (default 20)")
     parser.add_argument("--tickets", type=int, default=600, help="seeded tickets, at most 1000 (default 600)")
     parser.add_argument("--customers", type=int, default=40, help="seeded customers (default 40)")
+    parser.add_argument("--split", action="store_true",
+                        help="measure the split topology (api, smtp, two workers on PostgreSQL and Redis) "
+                             "instead of serve")
     args = parser.parse_args()
     if not (4 <= args.tickets <= 1000 and 1 <= args.customers <= args.tickets and args.readers >= 1
             and args.writers >= 1 and 0 < args.seconds <= 600 and args.interval > 0):
@@ -747,7 +791,9 @@ def main() -> None:
                      "0 < --seconds <= 600, --interval > 0")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below on SIGTERM too
     with tempfile.TemporaryDirectory(prefix="bench-reads-") as folder:
-        gw = Gateway(Path(folder))
+        if args.split and (why := reachable(SPLIT_REDIS_DB)):
+            raise SystemExit(f"--split: {why}")
+        gw: Gateway | SplitGateway = SplitGateway(Path(folder)) if args.split else Gateway(Path(folder))
         try:
             measure(gw, args)
         finally:
@@ -761,10 +807,12 @@ def main() -> None:
                     print("  " + line[:200], flush=True)
 
 
-def measure(gw: Gateway, args: argparse.Namespace) -> None:
+def measure(gw: Gateway | SplitGateway, args: argparse.Namespace) -> None:
     """Start the gateway, seed it, run both phases and print the report."""
     ctx = mp.get_context("spawn")
-    print(f"web2chat-gateway serve (SQLite, in-process broker) on 127.0.0.1:{gw.api_port} / :{gw.smtp_port}; "
+    what = ("split topology (api, smtp, 2 workers; PostgreSQL, Redis)" if isinstance(gw, SplitGateway)
+            else "web2chat-gateway serve (SQLite, in-process broker)")
+    print(f"{what} on 127.0.0.1:{gw.api_port} / :{gw.smtp_port}; "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
     gw.start()
     began = time.monotonic()
