@@ -1,7 +1,8 @@
 """The reply path end to end: from the customer's ``250`` to the help desk's webhook.
 
 Run: ``.venv/bin/python bench/bench_reply_path.py`` (options: ``--tickets``, ``--clients``, ``--rate``,
-``--seconds``, ``--full``, ``--accept``, ``--idle``, ``--drain``).
+``--seconds``, ``--full``, ``--accept``, ``--idle``, ``--drain``, ``--split``/``--no-split``,
+``--workers``).
 
 Starts ``web2chat-gateway serve`` as its own process, as a user would (SQLite in a temporary folder,
 free loopback ports, ``GATEWAY_HELPDESK_WEBHOOK_URL`` pointing at a webhook receiver this bench runs
@@ -12,7 +13,11 @@ seeds ``--tickets`` tickets through the API and reads their reply addresses from
 - **accept alone**: ``web2chat-gateway smtp`` (the SMTP server, no worker) on a copy of the seeded
   store takes ``--accept`` replies at full speed: the SMTP accept rate the reply path is compared with;
 - **offered**: ``serve`` gets ``--rate`` replies a second for ``--seconds`` seconds;
-- **full speed**: ``serve`` gets ``--full`` replies as fast as the clients can send them.
+- **full speed**: ``serve`` gets ``--full`` replies as fast as the clients can send them;
+- **split topology** (unless ``--no-split``; skipped with the reason when PostgreSQL or Redis does
+  not answer on loopback): the same two phases on ``api``, ``smtp`` and ``--workers`` worker processes
+  on a fresh PostgreSQL schema and Redis database 6 (``bench/split_topology.py``), with the CPU per
+  reply of each process.
 
 The replies are Gmail-shaped (multipart/alternative, the text and HTML parts each quoting the
 gateway's email under "On ... wrote:", ``In-Reply-To``/``References`` naming it), sent from the
@@ -25,7 +30,7 @@ last webhook), ``250`` -> webhook p50/p99/max, the CPU per reply of the ``serve`
 
 Only loopback traffic. Bounded: each phase waits at most ``--drain`` seconds for its webhooks;
 everything started (gateways, client and receiver processes) is stopped on the way out, Ctrl-C
-and errors included. About a minute and a half with the defaults.
+and errors included. About two and a half minutes with the defaults.
 """
 
 from __future__ import annotations
