@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import dataclasses
 import http.client
 import json
@@ -64,7 +63,7 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
-from split_topology import Split, reachable
+from split_topology import Split, die_with_parent, free_ports, reachable
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-helpdesk-key-0123456789"
@@ -440,23 +439,6 @@ def _run_writer_threads(
 # --- the gateway ---------------------------------------------------------------------------------
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def _die_with_parent() -> None:
-    """In the gateway's process, before exec: SIGTERM it if this bench dies, even by SIGKILL (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 #: The ``GATEWAY_*`` settings of both topologies (the store, the broker and the ports are added to them).
 SETTINGS = {
     "GATEWAY_API_KEYS": KEY, "GATEWAY_SECRET_KEYS": SECRET_KEYS, "GATEWAY_MESSENGER_SECRET": MESSENGER_SECRET,
@@ -517,7 +499,7 @@ class Gateway:
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True,
-                                         preexec_fn=_die_with_parent)
+                                         preexec_fn=die_with_parent)
         deadline = time.monotonic() + START_TIMEOUT
         web = Http(self.api_port)
         try:

@@ -588,13 +588,7 @@ def measure(ctx: SpawnContext, folder: Path, args: argparse.Namespace, webhook_p
     alone.stop()
     print(f"accept alone: {accept.accepted / accept.send_seconds:.0f}/s", flush=True)
 
-    phases = []
-    for name, count, rate in (("offered", int(args.rate * args.seconds), args.rate),
-                              ("full speed", args.full, None)):
-        phase = run_phase(ctx, gw, hooks, tickets, name=name, count=count, clients=args.clients, rate=rate,
-                          drain=args.drain)
-        print(f"{name}: {phase.told} of {phase.accepted} told in {phase.path_seconds:.1f} s", flush=True)
-        phases.append(phase)
+    phases = offered_and_full(ctx, gw, hooks, tickets, args, prefix="")
     gw.stop()  # the split topology gets the machine to itself
     split: list[Phase] | str = "--no-split"
     if args.split:
@@ -613,14 +607,21 @@ def measure_split(ctx: SpawnContext, folder: Path, args: argparse.Namespace, web
     print(f"split topology up: api, smtp, {args.workers} workers; PostgreSQL schema {split.schema}, "
           f"{split.redis_url}", flush=True)
     tickets = seed(split, args.tickets)
+    phases = offered_and_full(ctx, split, hooks, tickets, args, prefix="split ")
+    split.stop()
+    return phases
+
+
+def offered_and_full(ctx: SpawnContext, gw: Gateway | Split, hooks: Queue[Any], tickets: list[Ticket],
+                     args: argparse.Namespace, *, prefix: str) -> list[Phase]:
+    """The offered phase (``--rate`` for ``--seconds``), then ``--full`` replies at full speed."""
     phases = []
-    for name, count, rate in (("split offered", int(args.rate * args.seconds), args.rate),
-                              ("split full speed", args.full, None)):
-        phase = run_phase(ctx, split, hooks, tickets, name=name, count=count, clients=args.clients, rate=rate,
+    for name, count, rate in ((f"{prefix}offered", int(args.rate * args.seconds), args.rate),
+                              (f"{prefix}full speed", args.full, None)):
+        phase = run_phase(ctx, gw, hooks, tickets, name=name, count=count, clients=args.clients, rate=rate,
                           drain=args.drain)
         print(f"{name}: {phase.told} of {phase.accepted} told in {phase.path_seconds:.1f} s", flush=True)
         phases.append(phase)
-    split.stop()
     return phases
 
 

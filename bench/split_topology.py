@@ -29,7 +29,7 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 #: Seconds a part has to get ready.
 START_TIMEOUT = 60.0
 
-__all__ = ["PG_ADMIN", "Part", "Split", "cpu_of_family", "die_with_parent", "free_ports", "reachable"]
+__all__ = ["PG_ADMIN", "Part", "Split", "cpu_of_family", "die_with_parent", "free_ports", "reachable", "request"]
 
 
 def free_ports(count: int) -> list[int]:
@@ -119,7 +119,7 @@ class Part:
                 raise SystemExit(f"{self.name} exited with {self.proc.returncode}: see {self.log_path}")
             try:
                 if self.command == "api":
-                    if _request(self.api_port, "GET", "/healthz", None, "")[0] == 200:
+                    if request(self.api_port, "GET", "/healthz", None, "")[0] == 200:
                         return
                 elif self.command == "smtp":
                     with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=2) as s:
@@ -153,7 +153,8 @@ class Part:
         return cpu_of_family(self.proc.pid) if self.proc is not None and self.proc.poll() is None else 0.0
 
 
-def _request(port: int, method: str, path: str, body: Any, key: str) -> tuple[int, bytes]:
+def request(port: int, method: str, path: str, body: Any, key: str) -> tuple[int, bytes]:
+    """One JSON call to ``127.0.0.1:port`` with ``key`` as the bearer token."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         conn.request(method, path, body=None if body is None else json.dumps(body),
@@ -214,7 +215,7 @@ class Split:
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
         """One call to the api part with the help desk's key."""
-        return _request(self.api_port, method, path, body, self.key)
+        return request(self.api_port, method, path, body, self.key)
 
     def cpu_seconds(self) -> float:
         """CPU seconds used so far by every part and the processes they started."""

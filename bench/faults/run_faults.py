@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import json
 import os
 import signal
@@ -55,7 +54,7 @@ from bench_reply_path import (
     gmail_reply,
     seed,
 )
-from split_topology import PG_ADMIN, Part, free_ports
+from split_topology import PG_ADMIN, Part, free_ports, request
 
 #: Seconds a client keeps sending the same reply or event again after a temporary failure.
 RETRY_SECONDS = 90.0
@@ -82,14 +81,7 @@ def redis_cli(*args: str) -> str:
 
 
 def api(port: int, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request(method, path, body=None if body is None else json.dumps(body),
-                     headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
-        r = conn.getresponse()
-        return r.status, r.read()
-    finally:
-        conn.close()
+    return request(port, method, path, body, KEY)
 
 
 class Receiver:
