@@ -191,7 +191,8 @@ def build_gateway(
     webhook_deliverer = None
     if settings.helpdesk_webhook_url and settings.helpdesk_webhook_secret:
         webhook_deliverer = WebhookDeliverer(
-            store=webhooks, poster=webhook_poster or HttpPoster(), secret=settings.helpdesk_webhook_secret,
+            store=webhooks, secret=settings.helpdesk_webhook_secret,
+            poster=webhook_poster or HttpPoster(connections=settings.webhook_concurrency + settings.worker_threads),
             clock=clock, retry_later=lambda pk, delay: jobs.send(DELIVER_WEBHOOK, [pk], delay_seconds=delay),
             concurrency=settings.webhook_concurrency,
         )

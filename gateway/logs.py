@@ -94,7 +94,7 @@ def configure(*, level: str = "info", fmt: str = "console", stream: TextIO | Non
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
     # Chatty libraries stay at warning unless debugging the gateway itself.
-    for name in ("sqlalchemy", "alembic", "dramatiq", "flanker", "httpx", "httpcore", "mail.log"):
+    for name in ("sqlalchemy", "alembic", "dramatiq", "flanker", "urllib3", "mail.log"):
         logging.getLogger(name).setLevel("DEBUG" if level == "debug" else "WARNING")
     return handler
 
