@@ -54,6 +54,8 @@ EMAIL_BATCH = 25
 INBOUND_BATCH = 16
 #: Most webhook calls one delivery job names.
 WEBHOOK_BATCH = 32
+#: Most tickets one unseen-check job of the sweeper names.
+UNSEEN_BATCH = 100
 #: Work younger than this is left to its own broker message; the sweeper takes older work.
 SWEEP_GRACE = timedelta(seconds=10)
 #: A message the sweeper enqueued is not enqueued again before this (its job may wait in a backlog).
@@ -119,9 +121,9 @@ class Jobs:
         for start in range(0, len(pks), WEBHOOK_BATCH):
             self.send(DELIVER_WEBHOOK, list(pks[start:start + WEBHOOK_BATCH]))
 
-    def check_unseen(self, ticket_key: int, delay_seconds: float) -> None:
-        """Run the unseen check of ``ticket_key`` after ``delay_seconds``."""
-        self.send(UNSEEN_CHECK, ticket_key, delay_seconds=delay_seconds)
+    def check_unseen(self, ticket_keys: list[int], delay_seconds: float) -> None:
+        """Run the unseen check of ``ticket_keys`` (and of whatever else is due then) after ``delay_seconds``."""
+        self.send(UNSEEN_CHECK, ticket_keys, delay_seconds=delay_seconds)
 
 
 class JobLatency(dramatiq.Middleware):
@@ -163,8 +165,9 @@ class Sweep:
         before = now - self.grace
         self._jobs.deliver_emails(self._due_emails(before))
         self._jobs.fan_out_inbound(self._unprocessed_mail(before, now))
-        for ticket_key in self._overdue_unseen(self.grace):
-            self._jobs.send(UNSEEN_CHECK, ticket_key)
+        overdue = list(self._overdue_unseen(self.grace))
+        for start in range(0, len(overdue), UNSEEN_BATCH):
+            self._jobs.send(UNSEEN_CHECK, overdue[start:start + UNSEEN_BATCH])
         if self._due_webhooks is not None:
             self._jobs.deliver_webhooks(self._due_webhooks(before))
 

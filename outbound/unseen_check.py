@@ -9,7 +9,9 @@ replies still inside their window notes the same topic for when they will be due
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import math
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +31,7 @@ from outbound.history import History, HistoryLimits
 from outbound.outbox import OutboxDraft, insert_drafts
 from outbound.unseen import PendingReply, UnseenDecision, decide, next_due
 
-__all__ = ["CheckOutcome", "PendingRow", "UnseenChecker", "UnseenStore", "as_teammate_replies"]
+__all__ = ["CheckOutcome", "CheckRound", "PendingRow", "UnseenChecker", "UnseenStore", "as_teammate_replies"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,11 @@ log = logging.getLogger(__name__)
 NO_LIMITS = HistoryLimits(max_entries=0, max_chars=0)
 #: Other overdue tickets one check takes along in its transaction (a backlog drains in batches).
 CHECK_BATCH = 100
+#: Transactions one check job runs at most while more checks are due (a backlog drains in one job).
+DRAIN_ROUNDS = 20
+#: Checks falling due within the same slot of this many seconds share one delayed broker message
+#: (per scheduling process): a thousand replies due a second are ten messages, not a thousand.
+SCHEDULE_SLOT_SECONDS = 0.1
 
 @dataclass(frozen=True, kw_only=True)
 class PendingRow:
@@ -60,6 +67,14 @@ _CLAIM = (
     update(entries)
     .where(entries.c.pk == bindparam("entry"))
     .values(emailed_outbox_pk=bindparam("email"))
+)
+
+
+#: Moves a waiting reply's next check to when its ticket's email is due (executed with many parameter sets).
+_CHECK_AGAIN = (
+    update(entries)
+    .where(entries.c.pk == bindparam("entry"), entries.c.due_at < bindparam("again"))
+    .values(due_at=bindparam("again"))
 )
 
 
@@ -92,6 +107,14 @@ class CheckOutcome:
     outbox_pk: int | None
     decision: UnseenDecision
     late_by: float | None = None  # seconds between the email falling due and being stored
+
+
+@dataclass(frozen=True)
+class CheckRound:
+    """One transaction's checks, and whether more were due than it took along."""
+
+    outcomes: list[CheckOutcome]
+    more: bool
 
 
 def _row(row: Row[Any]) -> PendingRow:
@@ -141,7 +164,7 @@ class UnseenStore:
         decide: Callable[[list[PendingRow]], UnseenDecision],
         draft: Callable[[Ticket, list[PendingRow], History], OutboxDraft],
         history: HistoryLimits = NO_LIMITS,
-    ) -> list[CheckOutcome]:
+    ) -> CheckRound:
         """Check ``ticket_keys`` and up to ``batch`` other overdue tickets in one transaction.
 
         Each ticket is locked first (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises
@@ -149,10 +172,13 @@ class UnseenStore:
         worker holds is left to it. For each ticket: ``decide`` on its pending replies, and if
         some are to go, claim them and store their one email (built by ``draft``, newest first, with
         the conversation so far read in the same transaction, without the replies it emails).
-        Batching turns a backlog of due checks into a few transactions instead of one each.
+        Batching turns a backlog of due checks into a few transactions instead of one each. A
+        ticket whose email is not due yet (a burst still sliding) has its replies' next check moved
+        to when it is (``due_at``), so other checks do not take it along again before then, and a
+        check of whatever is due finds it then.
         """
 
-        def work(conn: Connection) -> list[CheckOutcome]:
+        def work(conn: Connection) -> CheckRound:
             # The asked tickets, and other tickets with a reply whose check is due (oldest due first, from the
             # partial index). On PostgreSQL those entry rows are locked SKIP LOCKED, so concurrent checks take
             # different tickets: measured, without it they all read the same rows and a drain of 1,000 due/s took
@@ -163,9 +189,10 @@ class UnseenStore:
             for key in conn.execute(_DUE, {"now": now, "rows": 2 * batch}).scalars():
                 if key not in along:
                     along.append(key)
+            more = len(along) > batch
             candidates = sorted(set(ticket_keys) | set(along[:batch]))
             if not candidates:
-                return []
+                return CheckRound([], more=False)
             locked = conn.execute(
                 ticket_query()
                 .where(tickets.c.pk.in_(candidates))
@@ -204,10 +231,16 @@ class UnseenStore:
                     claimed += [{"entry": k, "email": outcomes[i].outbox_pk} for k in outcome.decision.send]
             if claimed:
                 conn.execute(_CLAIM.values(claimed_at=now), claimed)
+            sent = {key for outcome in outcomes for key in outcome.decision.send}
+            again = [{"entry": row.key, "again": outcome.decision.check_again_at}
+                     for outcome in outcomes if outcome.decision.check_again_at is not None
+                     for row in pending[outcome.ticket_key] if row.key not in sent]
+            if again:
+                conn.execute(_CHECK_AGAIN, again)
             for outcome in outcomes:
                 if outcome.decision.check_again_at is not None:
                     note(conn, UNSEEN_CHECKS_DUE, (outcome.ticket_key, outcome.decision.check_again_at))
-            return outcomes
+            return CheckRound(outcomes, more=more)
 
         return self._db.write(work)
 
@@ -226,19 +259,32 @@ def as_teammate_replies(rows: list[PendingRow]) -> list[TeammateReply]:
     ]
 
 
+@dataclass(frozen=True)
+class _Checked:
+    stored: list[int]
+    more: bool
+
+
 def _pending(rows: list[PendingRow]) -> list[PendingReply]:
     return [PendingReply(r.key, r.sent_at, r.seen_at) for r in rows]
 
 
 class UnseenChecker:
-    """Emails a ticket's teammate replies that stayed unseen, once, in one email per burst."""
+    """Emails a ticket's teammate replies that stayed unseen, once, in one email per burst.
+
+    Checks are scheduled as delayed broker messages, one per slot of ``SCHEDULE_SLOT_SECONDS`` in
+    which some fall due: the first scheduling of a slot in this process sends the slot's message
+    with the tickets it knows, later ones in the same slot send nothing, because the slot's check
+    also takes along whatever is due by then (the ``due_at`` of the tickets' replies says so).
+    A reply the Messenger stamped seen in the future is not found that way: the sweeper finds it
+    (``overdue_tickets``)."""
 
     def __init__(
         self,
         *,
         store: UnseenStore,
         draft_email: DraftEmail,
-        schedule: Callable[[int, float], None],
+        schedule: Callable[[list[int], float], None],
         clock: Callable[[], datetime],
         delay: timedelta,
         max_wait: timedelta,
@@ -253,35 +299,68 @@ class UnseenChecker:
         self._delay = delay
         self._max_wait = max_wait
         self._batch = batch
+        self._lock = threading.Lock()
+        self._slots: dict[int, None] = {}  # slots whose message this process sent, oldest first
 
     def schedule_for(self, ticket_key: int, due_at: datetime) -> None:
-        """Ask for a check of ``ticket_key`` at ``due_at`` (a delayed broker message)."""
-        self._schedule(ticket_key, max(0.0, (due_at - self._clock()).total_seconds()))
+        """Ask for a check of ``ticket_key`` at ``due_at`` (a delayed broker message, shared by its slot)."""
+        self.schedule_due([(ticket_key, due_at)])
 
-    def schedule_due(self, due: list[tuple[int, datetime]]) -> None:
-        """The hand-on of :data:`UNSEEN_CHECKS_DUE`: schedule each committed ``(ticket key, due at)``."""
+    def schedule_due(self, due: Iterable[tuple[int, datetime]]) -> None:
+        """The hand-on of :data:`UNSEEN_CHECKS_DUE`: schedule each committed ``(ticket key, due at)``, one
+        message per slot not already scheduled by this process."""
+        by_slot: dict[int, list[int]] = {}
         for ticket_key, due_at in due:
-            self.schedule_for(ticket_key, due_at)
+            by_slot.setdefault(math.ceil(due_at.timestamp() / SCHEDULE_SLOT_SECONDS), []).append(ticket_key)
+        now = self._clock().timestamp()
+        with self._lock:
+            for slot in [s for s in self._slots if s * SCHEDULE_SLOT_SECONDS < now]:
+                del self._slots[slot]
+            new = {slot: keys for slot, keys in by_slot.items() if slot not in self._slots}
+            self._slots.update(dict.fromkeys(new))
+        unsent = sorted(new)
+        try:
+            while unsent:
+                slot = unsent[0]
+                self._schedule(sorted(set(new[slot])), max(0.0, slot * SCHEDULE_SLOT_SECONDS - now))
+                unsent.pop(0)
+        finally:
+            with self._lock:  # not sent (the broker is down): the next scheduling of these slots sends them
+                for slot in unsent:
+                    self._slots.pop(slot, None)
 
-    def check(self, ticket_key: int) -> list[int]:
-        """Check ``ticket_key`` (and other overdue tickets, in one batch) now; return the outbox ids stored."""
+    def check(self, ticket_keys: int | list[int]) -> list[int]:
+        """The job: check ``ticket_keys`` (one key from a job queued by an older version) and whatever else
+        is due now, in transactions of up to ``batch`` other tickets until none is left (at most
+        ``DRAIN_ROUNDS``); return the outbox ids stored."""
+        keys = [ticket_keys] if isinstance(ticket_keys, int) else list(ticket_keys)
+        stored: list[int] = []
+        for _ in range(DRAIN_ROUNDS):
+            checked = self._check_once(keys)
+            stored += checked.stored
+            if not checked.more:
+                break
+            keys = []
+        return stored  # handed on after each commit
+
+    def _check_once(self, ticket_keys: list[int]) -> _Checked:
         now = self._clock()
-        outcomes = self._store.check(
-            [ticket_key],
+        checked = self._store.check(
+            ticket_keys,
             now=now,
             batch=self._batch,
             decide=lambda rows: decide(_pending(rows), now=now, delay=self._delay, max_wait=self._max_wait),
             draft=lambda ticket, rows, so_far: self._draft_email(ticket, rows, so_far, now),
             history=self._history,
         )
-        for o in outcomes:
+        for o in checked.outcomes:
             again = o.decision.check_again_at
             child(UNSEEN_CHECKS, "emailed" if o.outbox_pk else "wait" if again else "nothing").inc()
             if o.late_by is not None:
                 UNSEEN_LATENESS.observe(o.late_by)
             event(log, "unseen.checked", ticket_key=o.ticket_key, emailed_outbox_id=o.outbox_pk,
                   replies_emailed=len(o.decision.send) or None, check_again_at=again.isoformat() if again else None)
-        return [o.outbox_pk for o in outcomes if o.outbox_pk is not None]  # handed on after the commit
+        return _Checked([o.outbox_pk for o in checked.outcomes if o.outbox_pk is not None], checked.more)
 
     def next_due(self, ticket_key: int) -> datetime | None:
         """When the ticket's unseen replies are next due to be emailed (None: nothing pending)."""

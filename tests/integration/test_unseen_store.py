@@ -104,20 +104,111 @@ def test_replies_seen_in_time_take_no_place_in_a_checks_batch(world: Any) -> Non
     assert "Reply 1 on W." in email
 
 
-def test_a_check_before_the_window_ends_schedules_itself_again(world: Any) -> None:
-    """Asked too early (the teammate is still replying), the check stores nothing and comes back when due."""
+def test_a_check_before_the_window_ends_schedules_itself_again(
+    world: Any, database_url: str, tmp_path: Path
+) -> None:
+    """Asked too early (the teammate is still replying), the check stores nothing and comes back when due: a
+    worker that did not schedule the later reply sends its own message for then."""
     gw, clock, sent = world
     key = open_ticket(gw, "A")
+    sent.clear()
     reply(gw, "A", 1, T0)
     reply(gw, "A", 2, T0 + timedelta(seconds=60))
+    assert [("unseen_check", ([key],), 180.0), ("unseen_check", ([key],), 240.0)] == checks(sent)
     sent.clear()
     clock.now = T0 + timedelta(seconds=180)
     assert [] == gw.unseen.check(key)
-    assert [("unseen_check", (key,), 60.0)] == sent
+    assert [] == checks(sent), "the slot at 240 s has its message already (sent by this process with reply 2)"
+    worker = build_gateway(settings_for(tmp_path, database_url=database_url, unseen_delay_seconds=180,
+                                        unseen_max_wait_seconds=600), clock=clock, broker=StubBroker())
+    worker.jobs.send = lambda name, *args, delay_seconds=0: sent.append((name, args, delay_seconds))  # type: ignore[method-assign]
+    assert [] == worker.unseen.check([key])
+    assert [("unseen_check", ([key],), 60.0)] == checks(sent)
     clock.now = T0 + timedelta(seconds=240)
     assert 1 == len(gw.unseen.check(key))
     (email,) = reply_emails(gw)
     assert email.index("Reply 2 on A.") < email.index("Reply 1 on A.")
+
+
+def checks(sent: list[tuple[str, tuple[Any, ...], float]]) -> list[tuple[str, tuple[Any, ...], float]]:
+    return [s for s in sent if s[0] == "unseen_check"]
+
+
+def checker(gw: Gateway, clock: Clock, *, batch: int = 100) -> UnseenChecker:
+    """Another process's checker on the same store and broker (it has scheduled nothing yet)."""
+    return UnseenChecker(
+        store=UnseenStore(gw.db), schedule=gw.jobs.check_unseen, clock=clock, delay=timedelta(seconds=180),
+        max_wait=timedelta(seconds=600), batch=batch,
+        draft_email=lambda ticket, rows, so_far, now: gw.events.reply_email(
+            ticket, as_teammate_replies(rows), now=now, history=so_far),
+    )
+
+
+def test_checks_due_in_the_same_slot_share_one_message(world: Any) -> None:
+    """Replies falling due within the same tenth of a second are one delayed message (the tickets the first
+    scheduling knew); the slot's check emails every ticket due by then, those scheduled later included."""
+    gw, clock, sent = world
+    keys = [open_ticket(gw, t) for t in ("A", "B", "C", "D")]
+    sent.clear()
+    at = T0 + timedelta(seconds=10, milliseconds=910)
+    # A and B committed together (one hand-on), then each reply's own hand-on.
+    gw.unseen.schedule_due([(keys[0], at + timedelta(seconds=180)),
+                            (keys[1], at + timedelta(seconds=180, milliseconds=50))])
+    for t, ms in (("A", 0), ("B", 50), ("C", 60), ("D", 500)):
+        reply(gw, t, 1, at + timedelta(milliseconds=ms))
+    slot_at = 191.0  # the end of the slot A, B and C fall due in (190.91 to 190.97 s)
+    assert [("unseen_check", (keys[:2],), pytest.approx(slot_at)),
+            ("unseen_check", ([keys[3]],), pytest.approx(191.5))] == checks(sent)
+    clock.now = T0 + timedelta(seconds=slot_at)
+    assert 3 == len(gw.unseen.check(keys[:2]))
+    emails = reply_emails(gw)
+    assert all(sum(f"Reply 1 on {t}." in e for e in emails) == 1 for t in ("A", "B", "C")), emails
+
+
+def test_a_slot_the_broker_refused_is_sent_by_the_next_scheduling(world: Any) -> None:
+    gw, _, sent = world
+    key = open_ticket(gw, "A")
+    sent.clear()
+    down = checker(gw, Clock())
+    down._schedule = lambda keys, delay: (_ for _ in ()).throw(ConnectionError("broker down"))
+    due = T0 + timedelta(seconds=180)
+    with pytest.raises(ConnectionError):
+        down.schedule_due([(key, due)])
+    down._schedule = gw.jobs.check_unseen
+    down.schedule_due([(key, due)])
+    assert [("unseen_check", ([key],), 180.0)] == sent
+
+
+def test_a_backlog_drains_in_one_job(world: Any) -> None:
+    """More tickets due than one transaction takes along: the job runs transactions until none is left."""
+    gw, clock, _ = world
+    keys = [open_ticket(gw, t) for t in ("A", "B", "C", "D", "E")]
+    for t in ("A", "B", "C", "D", "E"):
+        reply(gw, t, 1, T0)
+    clock.now = T0 + timedelta(seconds=181)
+    assert 5 == len(checker(gw, clock, batch=2).check([keys[0]]))
+    assert 5 == len(reply_emails(gw))
+
+
+def test_a_ticket_still_sliding_is_not_taken_along_before_its_email_is_due(world: Any) -> None:
+    """Once a check found a ticket's burst not due yet, the checks of other tickets leave it alone until then."""
+    gw, clock, _ = world
+    sliding = open_ticket(gw, "A")
+    other = open_ticket(gw, "B")
+    reply(gw, "A", 1, T0)
+    reply(gw, "A", 2, T0 + timedelta(seconds=60))
+    clock.now = T0 + timedelta(seconds=180)
+    assert [] == gw.unseen.check(sliding)  # due at 240 s
+    store = UnseenStore(gw.db)
+
+    def along(at: datetime) -> list[int]:
+        decided = store.check([other], now=at, batch=10, decide=lambda rows: pytest.fail("nothing to decide"),
+                              draft=lambda *a: pytest.fail("nothing to draft"))
+        return [o.ticket_key for o in decided.outcomes]
+
+    assert [] == along(T0 + timedelta(seconds=200))
+    clock.now = T0 + timedelta(seconds=240)
+    assert 1 == len(gw.unseen.check(other)), "due now: a check of another ticket takes it along"
 
 
 def test_sweeper_finds_a_check_whose_message_was_lost(world: Any) -> None:
