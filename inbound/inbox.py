@@ -19,13 +19,13 @@ from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.models import EntryKind, InboundStatus, RawMessage
-from gateway.store.changes import ChangeKind, record_change
+from gateway.store.changes import ChangeKind, record_changes
 from gateway.store.db import Database
 from gateway.store.records import storable
 from gateway.store.sqlite import Prebuilt
 from gateway.store.tables import customers, entries, inbound_messages, outbox, tickets
 from gateway.store.uow import note
-from inbound.webhook import WebhookDraft, insert_webhook
+from inbound.webhook import WebhookDraft, insert_webhooks
 
 __all__ = [
     "STORED_MAIL", "Ending", "InboundSource", "InboundStore", "Landing", "ParsedFields", "ProcessedElsewhere",
@@ -296,6 +296,11 @@ class InboundStore:
         message marked duplicate) if the reply landed before; for an :class:`Ending`, None; a
         :class:`ProcessedElsewhere` if another worker ended the message first; or the error that ending
         raised."""
+        if len(endings) > 1:
+            try:  # the common case: every ending at once, a few statements for the whole batch
+                return list(self._db.uow.run(lambda conn: _finish_all(conn, endings)))
+            except Exception:  # noqa: BLE001 - one of them failed (a reply that landed before...): one by one
+                pass
         results: list[int | Exception | None] = list(self._db.uow.run_each([_work(e) for e in endings]))
         repeats = [(n, e) for n, (e, r) in enumerate(zip(endings, results, strict=True))
                    if isinstance(e, Landing) and isinstance(r, _REPEATED)]
@@ -346,18 +351,12 @@ class ProcessedElsewhere(Exception):
 
 
 def _work(ending: Landing | Ending) -> Callable[[Connection], int | ProcessedElsewhere | None]:
-    if isinstance(ending, Ending):
-        def end(conn: Connection) -> ProcessedElsewhere | None:
-            marked = _mark(conn, ending.pk, ending.status, now=ending.now, detail=ending.detail,
-                           ticket_key=ending.ticket_key, threaded_by=ending.threaded_by, parsed=ending.parsed)
-            return None if marked else ProcessedElsewhere(ending.pk)
-
-        return end
-    return lambda conn: _land(conn, ending)
+    return lambda conn: _finish_all(conn, [ending])[0]
 
 
 #: The landing's statements, built once (``gateway.store.sqlite``: measured in docs/benchmarks.md).
 _ADD_ENTRY = Prebuilt(insert(entries))
+_ADD_ENTRIES = insert(entries).returning(entries.c.pk, sort_by_parameter_order=True)
 _TOUCH_TICKET = Prebuilt(update(tickets).where(tickets.c.pk == bindparam("b_ticket")))
 #: How a message ended: only from ``received``, so of two workers processing one message at once the second
 #: records nothing (on PostgreSQL it waits for the first's row lock, then finds the row changed).
@@ -367,24 +366,46 @@ _MARK = Prebuilt(update(inbound_messages)
                  .values(attempts=inbound_messages.c.attempts + 1))
 
 
-def _land(conn: Connection, landing: Landing) -> int | ProcessedElsewhere:
-    kept, now = landing.parts, landing.now
-    # Marked first: a message another worker has just ended adds no entry (and is not marked duplicate).
-    if not _mark(conn, landing.pk, InboundStatus.LANDED, now=now, detail=None, ticket_key=landing.ticket_key,
-                 threaded_by=landing.threaded_by, parsed=landing.parsed):
-        return ProcessedElsewhere(landing.pk)
-    entry_pk = _ADD_ENTRY.insert(conn, {
+def _finish_all(conn: Connection, endings: Sequence[Landing | Ending]) -> list[int | ProcessedElsewhere | None]:
+    """Record how each message ended, in the caller's transaction: each message marked first (only one
+    still ``received``: one another worker has just ended adds no entry and is not marked duplicate),
+    then the replies' entries, changes, ticket touches and webhook calls, a statement each for all of
+    them. Raises, for the caller to roll back, if any fails (a reply that landed before, say)."""
+    results: list[int | ProcessedElsewhere | None] = []
+    landing: list[tuple[int, Landing]] = []
+    for ending in endings:
+        status, detail = ((InboundStatus.LANDED, None) if isinstance(ending, Landing)
+                          else (ending.status, ending.detail))
+        if not _mark(conn, ending.pk, status, now=ending.now, detail=detail, ticket_key=ending.ticket_key,
+                     threaded_by=ending.threaded_by, parsed=ending.parsed):
+            results.append(ProcessedElsewhere(ending.pk))
+            continue
+        if isinstance(ending, Landing):
+            landing.append((len(results), ending))
+        results.append(None)
+    if not landing:
+        return results
+    rows = [_entry_row(e) for _, e in landing]
+    entry_pks = ([_ADD_ENTRY.insert(conn, rows[0])] if len(rows) == 1
+                 else [int(pk) for pk in conn.execute(_ADD_ENTRIES, rows).scalars()])
+    landed = [(e, pk) for (_, e), pk in zip(landing, entry_pks, strict=True)]
+    record_changes(conn, [(e.ticket_key, pk, e.now) for e, pk in landed], kind=ChangeKind.ENTRY)
+    _TOUCH_TICKET.run_many(conn, [{"b_ticket": e.ticket_key, "last_activity_at": e.now} for e, _ in landed])
+    insert_webhooks(conn, [(e.webhook, pk, e.now) for e, pk in landed if e.webhook is not None])
+    for (n, _), pk in zip(landing, entry_pks, strict=True):
+        results[n] = pk
+    return results
+
+
+def _entry_row(landing: Landing) -> dict[str, object]:
+    kept = landing.parts
+    return {
         "ticket_pk": landing.ticket_key, "kind": EntryKind.CUSTOMER_REPLY.value, "text": storable(landing.text),
-        "channel": "email", "dedup_key": storable(landing.dedup_key), "inbound_pk": landing.pk, "created_at": now,
-        "html": storable(kept.html) if kept.html else None,
+        "channel": "email", "dedup_key": storable(landing.dedup_key), "inbound_pk": landing.pk,
+        "created_at": landing.now, "html": storable(kept.html) if kept.html else None,
         "signature": storable(kept.signature) if kept.signature else None,
         "trimmed": storable(kept.trimmed) if kept.trimmed else None, "rule": kept.rule,
-    })
-    record_change(conn, ticket_key=landing.ticket_key, kind=ChangeKind.ENTRY, entry_key=entry_pk, now=now)
-    _TOUCH_TICKET.run(conn, {"b_ticket": landing.ticket_key, "last_activity_at": now})
-    if landing.webhook is not None:
-        insert_webhook(conn, landing.webhook, entry_pk=entry_pk, now=now)
-    return entry_pk
+    }
 
 
 def _mark(conn: Connection, pk: int, status: str, *, now: datetime, detail: str | None,

@@ -45,6 +45,7 @@ __all__ = [
     "WebhookDraft",
     "WebhookStore",
     "insert_webhook",
+    "insert_webhooks",
     "sign",
 ]
 
@@ -147,6 +148,7 @@ _CLAIMABLE = (WebhookStatus.QUEUED.value, WebhookStatus.RETRYING.value, WebhookS
 
 #: Statements built once (the landing and the delivery of every reply run them).
 _ADD_CALL = Prebuilt(insert(webhook_deliveries))
+_ADD_CALLS = insert(webhook_deliveries).returning(webhook_deliveries.c.pk, sort_by_parameter_order=True)
 _CLAIM_CALLS = (
     update(webhook_deliveries)
     .where(webhook_deliveries.c.pk.in_(bindparam("b_pks", expanding=True)),
@@ -167,6 +169,20 @@ def insert_webhook(conn: Connection, draft: WebhookDraft, *, entry_pk: int | Non
     })
     note(conn, WEBHOOKS_QUEUED, pk)
     return pk
+
+
+def insert_webhooks(conn: Connection, calls: Sequence[tuple[WebhookDraft, int | None, datetime]]) -> list[int]:
+    """Store several webhook calls (``(draft, entry it announces, when)`` each) in one statement inside the
+    caller's transaction; their pks, in order, each handed on once committed."""
+    if len(calls) < 2:
+        return [insert_webhook(conn, draft, entry_pk=entry_pk, now=now) for draft, entry_pk, now in calls]
+    rows = [{"entry_pk": entry_pk, "url": draft.url, "payload": draft.payload, "status": WebhookStatus.QUEUED.value,
+             "attempts": 0, "created_at": now, "updated_at": now, "next_attempt_at": now}
+            for draft, entry_pk, now in calls]
+    pks = [int(pk) for pk in conn.execute(_ADD_CALLS, rows).scalars()]
+    for pk in pks:
+        note(conn, WEBHOOKS_QUEUED, pk)
+    return pks
 
 
 def _call(m: Any) -> WebhookCall:

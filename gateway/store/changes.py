@@ -13,7 +13,7 @@ the unit of work hands the ids to :func:`publisher` (the live-update wake-up sig
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -25,7 +25,10 @@ from gateway.store.sqlite import Prebuilt
 from gateway.store.tables import changes, customers, tickets
 from gateway.store.uow import note
 
-__all__ = ["CUSTOMERS_CHANGED", "Change", "ChangeKind", "ChangeLog", "append_change", "publisher", "record_change"]
+__all__ = [
+    "CUSTOMERS_CHANGED", "Change", "ChangeKind", "ChangeLog", "append_change", "publisher", "record_change",
+    "record_changes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,16 @@ _CUSTOMER_OF = (
 )
 _LOCK_CUSTOMER = select(customers.c.pk).where(customers.c.pk == bindparam("customer_pk")).with_for_update()
 _APPEND = Prebuilt(insert(changes))
+#: The customers of several tickets, and the lock on their rows, in key order (two writers lock alike).
+_CUSTOMERS_OF = (
+    select(tickets.c.pk, tickets.c.customer_pk, customers.c.external_id)
+    .join(customers, customers.c.pk == tickets.c.customer_pk)
+    .where(tickets.c.pk.in_(bindparam("ticket_keys", expanding=True)))
+)
+_LOCK_CUSTOMERS = (
+    select(customers.c.pk).where(customers.c.pk.in_(bindparam("customer_pks", expanding=True)))
+    .order_by(customers.c.pk).with_for_update()
+)
 
 
 def record_change(
@@ -68,6 +81,25 @@ def record_change(
     conn.execute(_LOCK_CUSTOMER, {"customer_pk": customer_pk})
     return append_change(conn, customer_pk=customer_pk, customer_id=customer_id, ticket_key=ticket_key, kind=kind,
                          now=now, entry_key=entry_key)
+
+
+def record_changes(conn: Connection, made: Sequence[tuple[int, int | None, datetime]], *, kind: ChangeKind) -> None:
+    """Log several changes of ``kind`` (``(ticket key, entry key, when)`` each, in that order) inside the
+    caller's transaction: what :func:`record_change` does for each, in three statements however many."""
+    if len(made) < 2:
+        for ticket_key, entry_key, now in made:
+            record_change(conn, ticket_key=ticket_key, kind=kind, entry_key=entry_key, now=now)
+        return
+    owners = {row.pk: (row.customer_pk, row.external_id)
+              for row in conn.execute(_CUSTOMERS_OF, {"ticket_keys": sorted({t for t, _, _ in made})})}
+    conn.execute(_LOCK_CUSTOMERS, {"customer_pks": sorted({pk for pk, _ in owners.values()})}).all()
+    conn.execute(insert(changes), [
+        {"customer_pk": owners[ticket_key][0], "ticket_pk": ticket_key, "kind": kind.value, "entry_pk": entry_key,
+         "created_at": now}
+        for ticket_key, entry_key, now in made
+    ])
+    for ticket_key, _, _ in made:
+        note(conn, CUSTOMERS_CHANGED, owners[ticket_key][1])
 
 
 def append_change(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import datetime, timedelta
 
 import pytest
 
-from gateway.models import InboundStatus, OutboxStatus, RawMessage, Ticket
+from gateway.models import Customer, InboundStatus, OutboxStatus, RawMessage, Ticket
 from gateway.store import Database, TicketStore
+from gateway.store.changes import ChangeLog
 from inbound.inbox import Ending, InboundStore, Landing, ProcessedElsewhere
+from inbound.webhook import WebhookDraft, WebhookStore
 from outbound.event_store import apply_ticket_created
 from outbound.outbox import OutboxStore, Outcome
 from tests.helpers import NOW, ONE_EMAIL, created, one_draft
@@ -187,3 +190,55 @@ def test_one_bad_message_never_fails_the_others_of_its_group(database_url: str) 
     assert [m.raw for m in good] == [m.raw for m in messages if m is not None]
     if "postgresql" in database_url:
         assert isinstance(outcomes[10], Exception)
+
+
+def _two_customers(database_url: str) -> tuple[Database, TicketStore, InboundStore, Ticket, Ticket]:
+    """A fresh database holding T-1 (customer c-1) and T-2 (customer c-2)."""
+    db = Database.from_url(database_url)
+    tickets, inbound = TicketStore(db), InboundStore(db)
+    apply_ticket_created(db, created(), now=NOW, response={}, **ONE_EMAIL)
+    other = dataclasses.replace(created("evt-2", "T-2"), customer=Customer(id="c-2", email="bo@example.com", name="Bo"))
+    apply_ticket_created(db, other, now=NOW, response={}, drafts=one_draft, root_message_id="<T-2-first@example.test>")
+    first, second = tickets.get("T-1"), tickets.get("T-2")
+    assert first is not None and second is not None
+    return db, tickets, inbound, first, second
+
+
+def _landing(inbound: InboundStore, ticket: Ticket, n: int, *, at: datetime) -> Landing:
+    pk = inbound.save_raw(mail_from=ticket.customer.email, rcpt_to=["r@x"], raw=b"m%d" % n, now=NOW)
+    return Landing(pk=pk, ticket_key=ticket.key, text=f"Reply {n}", dedup_key=f"<m{n}@x>", threaded_by="token",
+                   now=at, webhook=WebhookDraft(url="http://desk.test/hook", payload=f'{{"n": {n}}}'))
+
+
+def test_a_batch_of_landings_records_each_reply_its_change_and_its_webhook(database_url: str) -> None:
+    """Replies on two customers' tickets, landed by one call: each has its entry, its Messenger change (under
+    its own customer), its ticket's activity time and its webhook call naming its entry."""
+    db, tickets, inbound, one, two = _two_customers(database_url)
+    at = NOW + timedelta(minutes=5)
+    landings = [_landing(inbound, one, 1, at=at), _landing(inbound, two, 2, at=at), _landing(inbound, one, 3, at=at)]
+    log = ChangeLog(db)
+    before = {c: log.latest(c) for c in ("c-1", "c-2")}
+    entry_pks = inbound.finish(landings)
+    assert all(isinstance(pk, int) for pk in entry_pks)
+    assert ["Reply 1", "Reply 3"] == [e.text for e in tickets.thread(one.key) if e.kind.value == "customer_reply"]
+    assert ["Reply 2"] == [e.text for e in tickets.thread(two.key) if e.kind.value == "customer_reply"]
+    assert [entry_pks[0], entry_pks[2]] == [c.entry_key for c in log.since("c-1", after=before["c-1"], limit=10)]
+    assert [entry_pks[1]] == [c.entry_key for c in log.since("c-2", after=before["c-2"], limit=10)]
+    assert {at} == {t.last_activity_at for t in (tickets.get("T-1"), tickets.get("T-2")) if t is not None}
+    calls = sorted(WebhookStore(db).recent(), key=lambda c: c.pk)
+    assert [(e, f'{{"n": {n}}}') for e, n in zip(entry_pks, (1, 2, 3), strict=True)] == [
+        (c.entry_pk, c.payload) for c in calls]
+    assert {InboundStatus.LANDED} == {s.status for s in (inbound.get(x.pk) for x in landings) if s is not None}
+
+
+def test_a_repeat_in_a_batch_is_a_duplicate_and_the_others_land(database_url: str) -> None:
+    _, tickets, inbound, one, two = _two_customers(database_url)
+    (first,) = inbound.finish([_landing(inbound, one, 1, at=NOW)])
+    assert isinstance(first, int)
+    repeat = _landing(inbound, one, 1, at=NOW)
+    results = inbound.finish([_landing(inbound, two, 2, at=NOW), repeat, _landing(inbound, one, 3, at=NOW)])
+    assert [int, type(None), int] == [type(r) for r in results]
+    stored = inbound.get(repeat.pk)
+    assert stored is not None and InboundStatus.DUPLICATE == stored.status
+    assert ["Reply 1", "Reply 3"] == [e.text for e in tickets.thread(one.key) if e.kind.value == "customer_reply"]
+    assert ["Reply 2"] == [e.text for e in tickets.thread(two.key) if e.kind.value == "customer_reply"]
