@@ -356,7 +356,6 @@ def _work(ending: Landing | Ending) -> Callable[[Connection], int | ProcessedEls
 
 #: The landing's statements, built once (``gateway.store.sqlite``: measured in docs/benchmarks.md).
 _ADD_ENTRY = Prebuilt(insert(entries))
-_ADD_ENTRIES = insert(entries).returning(entries.c.pk, sort_by_parameter_order=True)
 _TOUCH_TICKET = Prebuilt(update(tickets).where(tickets.c.pk == bindparam("b_ticket")))
 #: How a message ended: only from ``received``, so of two workers processing one message at once the second
 #: records nothing (on PostgreSQL it waits for the first's row lock, then finds the row changed).
@@ -386,8 +385,7 @@ def _finish_all(conn: Connection, endings: Sequence[Landing | Ending]) -> list[i
     if not landing:
         return results
     rows = [_entry_row(e) for _, e in landing]
-    entry_pks = ([_ADD_ENTRY.insert(conn, rows[0])] if len(rows) == 1
-                 else [int(pk) for pk in conn.execute(_ADD_ENTRIES, rows).scalars()])
+    entry_pks = _ADD_ENTRY.insert_many(conn, rows)
     landed = [(e, pk) for (_, e), pk in zip(landing, entry_pks, strict=True)]
     record_changes(conn, [(e.ticket_key, pk, e.now) for e, pk in landed], kind=ChangeKind.ENTRY)
     _TOUCH_TICKET.run_many(conn, [{"b_ticket": e.ticket_key, "last_activity_at": e.now} for e, _ in landed])

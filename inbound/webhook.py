@@ -148,7 +148,6 @@ _CLAIMABLE = (WebhookStatus.QUEUED.value, WebhookStatus.RETRYING.value, WebhookS
 
 #: Statements built once (the landing and the delivery of every reply run them).
 _ADD_CALL = Prebuilt(insert(webhook_deliveries))
-_ADD_CALLS = insert(webhook_deliveries).returning(webhook_deliveries.c.pk, sort_by_parameter_order=True)
 _CLAIM_CALLS = (
     update(webhook_deliveries)
     .where(webhook_deliveries.c.pk.in_(bindparam("b_pks", expanding=True)),
@@ -163,23 +162,17 @@ _RECORD_CALL = Prebuilt(update(webhook_deliveries).where(webhook_deliveries.c.pk
 def insert_webhook(conn: Connection, draft: WebhookDraft, *, entry_pk: int | None, now: datetime) -> int:
     """Store a webhook call (about thread entry ``entry_pk``, if it announces one) inside the caller's
     transaction; handed on once committed."""
-    pk = _ADD_CALL.insert(conn, {
-        "entry_pk": entry_pk, "url": draft.url, "payload": draft.payload, "status": WebhookStatus.QUEUED.value,
-        "attempts": 0, "created_at": now, "updated_at": now, "next_attempt_at": now,
-    })
-    note(conn, WEBHOOKS_QUEUED, pk)
+    (pk,) = insert_webhooks(conn, [(draft, entry_pk, now)])
     return pk
 
 
 def insert_webhooks(conn: Connection, calls: Sequence[tuple[WebhookDraft, int | None, datetime]]) -> list[int]:
     """Store several webhook calls (``(draft, entry it announces, when)`` each) in one statement inside the
     caller's transaction; their pks, in order, each handed on once committed."""
-    if len(calls) < 2:
-        return [insert_webhook(conn, draft, entry_pk=entry_pk, now=now) for draft, entry_pk, now in calls]
     rows = [{"entry_pk": entry_pk, "url": draft.url, "payload": draft.payload, "status": WebhookStatus.QUEUED.value,
              "attempts": 0, "created_at": now, "updated_at": now, "next_attempt_at": now}
             for draft, entry_pk, now in calls]
-    pks = [int(pk) for pk in conn.execute(_ADD_CALLS, rows).scalars()]
+    pks = _ADD_CALL.insert_many(conn, rows)
     for pk in pks:
         note(conn, WEBHOOKS_QUEUED, pk)
     return pks

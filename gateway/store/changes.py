@@ -93,7 +93,7 @@ def record_changes(conn: Connection, made: Sequence[tuple[int, int | None, datet
     owners = {row.pk: (row.customer_pk, row.external_id)
               for row in conn.execute(_CUSTOMERS_OF, {"ticket_keys": sorted({t for t, _, _ in made})})}
     conn.execute(_LOCK_CUSTOMERS, {"customer_pks": sorted({pk for pk, _ in owners.values()})}).all()
-    conn.execute(insert(changes), [
+    _APPEND.run_many(conn, [
         {"customer_pk": owners[ticket_key][0], "ticket_pk": ticket_key, "kind": kind.value, "entry_pk": entry_key,
          "created_at": now}
         for ticket_key, entry_key, now in made

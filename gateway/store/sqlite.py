@@ -10,7 +10,9 @@ with :func:`use_fast_paths` off, SQLAlchemy executes it. Only for statements wit
 ``binds``, ``bind_processor``, ``result_processor``).
 
 Used where it was measured to pay (``docs/benchmarks.md``, "SQLite fast path"): raw inbound
-mail (the SMTP server's commit), ``ticket.created``, the outbox claim and record, the changes log.
+mail (the SMTP server's commit), ``ticket.created``, the outbox claim and record, the changes log,
+and the landing's rows (``insert_many``: row by row through the driver on SQLite, where that is
+cheaper than one ``INSERT ... RETURNING`` through SQLAlchemy; ``bench/bench_landing.py``).
 """
 
 from __future__ import annotations
@@ -137,6 +139,16 @@ class Prebuilt:
         if _fast(conn):
             return int(self._driver(conn, params).lastrowid)
         return inserted_pk(conn.execute(self.statement, dict(params)))
+
+    def insert_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Run an ``INSERT`` of several rows (all naming the same values); the primary keys generated, in
+        order: row by row through the driver on SQLite, one ``INSERT ... RETURNING`` elsewhere (each
+        statement there costs a round trip and SQLAlchemy's execution)."""
+        if len(rows) < 2 or _fast(conn):
+            return [self.insert(conn, row) for row in rows]
+        table = self.statement.table  # type: ignore[attr-defined]
+        returning = self.statement.returning(*table.primary_key.columns, sort_by_parameter_order=True)  # type: ignore[attr-defined]
+        return [int(pk) for pk in conn.execute(returning, [dict(r) for r in rows]).scalars()]
 
     def count(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Run an ``UPDATE`` or ``DELETE``; how many rows it changed."""

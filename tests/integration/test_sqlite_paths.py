@@ -76,3 +76,20 @@ def test_a_value_left_out_is_an_error_not_a_null(database_url: str) -> None:
     engine = make_engine(database_url)
     with engine.begin() as conn, pytest.raises(Exception, match="address"):
         FIND.first(conn, {})
+
+
+def test_an_insert_of_many_rows_returns_each_rows_key_in_order(database_url: str) -> None:
+    """Row by row through the driver on SQLite, one INSERT ... RETURNING on PostgreSQL: the same keys, in order."""
+    from gateway.store.tables import webhook_deliveries
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    add = Prebuilt(insert(webhook_deliveries))
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    rows = [{"entry_pk": None, "url": f"http://desk.test/{n}", "payload": "{}", "status": "queued", "attempts": 0,
+             "created_at": now, "updated_at": now, "next_attempt_at": now} for n in range(5)]
+    with engine.begin() as conn:
+        pks = add.insert_many(conn, rows)
+        by_pk = dict(conn.execute(select(webhook_deliveries.c.pk, webhook_deliveries.c.url)).tuples().all())
+    assert 5 == len(set(pks))
+    assert [r["url"] for r in rows] == [by_pk[pk] for pk in pks]
