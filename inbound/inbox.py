@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from gateway.logs import one_line
 from gateway.models import EntryKind, InboundStatus, RawMessage
 from gateway.store.changes import ChangeKind, record_changes
 from gateway.store.db import Database
@@ -31,6 +33,8 @@ __all__ = [
     "STORED_MAIL", "Ending", "InboundSource", "InboundStore", "Landing", "ParsedFields", "ProcessedElsewhere",
     "ReplyParts", "StoredInbound", "insert_raw",
 ]
+
+log = logging.getLogger(__name__)
 
 #: A landing that raises this met the thread's unique (ticket, dedup key): the reply landed before
 #: (the driver's own error when the statement ran through the SQLite speed path).
@@ -299,8 +303,8 @@ class InboundStore:
         if len(endings) > 1:
             try:  # the common case: every ending at once, a few statements for the whole batch
                 return list(self._db.uow.run(lambda conn: _finish_all(conn, endings)))
-            except Exception:  # noqa: BLE001 - one of them failed (a reply that landed before...): one by one
-                pass
+            except Exception as exc:  # noqa: BLE001 - one failed (a reply that landed before...): one by one
+                log.debug("%d endings recorded one by one: %s", len(endings), one_line(exc))
         results: list[int | Exception | None] = list(self._db.uow.run_each([_work(e) for e in endings]))
         repeats = [(n, e) for n, (e, r) in enumerate(zip(endings, results, strict=True))
                    if isinstance(e, Landing) and isinstance(r, _REPEATED)]

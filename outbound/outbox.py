@@ -99,7 +99,6 @@ def _draft_values(draft: OutboxDraft, now: datetime) -> dict[str, object]:
 
 
 _INSERT = Prebuilt(insert(outbox))
-_INSERT_MANY = insert(outbox).returning(outbox.c.pk, sort_by_parameter_order=True)
 
 
 def insert_draft(conn: Connection, draft: OutboxDraft, *, now: datetime) -> int:
@@ -107,16 +106,13 @@ def insert_draft(conn: Connection, draft: OutboxDraft, *, now: datetime) -> int:
 
     Once the transaction commits, the email is handed on under :data:`QUEUED_EMAILS`.
     """
-    pk = _INSERT.insert(conn, _draft_values(draft, now))
-    note(conn, QUEUED_EMAILS, pk)
+    (pk,) = insert_drafts(conn, [draft], now=now)
     return pk
 
 
 def insert_drafts(conn: Connection, drafts: Sequence[OutboxDraft], *, now: datetime) -> list[int]:
-    """Insert several drafts in one statement inside the caller's transaction; their pks, in order."""
-    if len(drafts) < 2:
-        return [insert_draft(conn, d, now=now) for d in drafts]
-    pks = [int(pk) for pk in conn.execute(_INSERT_MANY, [_draft_values(d, now) for d in drafts]).scalars()]
+    """Insert several drafts (one statement on PostgreSQL) inside the caller's transaction; their pks, in order."""
+    pks = _INSERT.insert_many(conn, [_draft_values(d, now) for d in drafts])
     for pk in pks:
         note(conn, QUEUED_EMAILS, pk)
     return pks
