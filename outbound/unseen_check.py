@@ -44,6 +44,8 @@ DRAIN_ROUNDS = 20
 #: Checks falling due within the same slot of this many seconds share one delayed broker message
 #: (per scheduling process): a thousand replies due a second are ten messages, not a thousand.
 SCHEDULE_SLOT_SECONDS = 0.1
+#: Seconds after its slot's end a slot's message is due (the broker counts whole milliseconds).
+SLOT_MARGIN_SECONDS = 0.02
 
 @dataclass(frozen=True, kw_only=True)
 class PendingRow:
@@ -186,10 +188,11 @@ class UnseenStore:
             # ticket another check holds, and each may then wait for the other's entry in its claim; PostgreSQL
             # breaks such a deadlock and the unit of work runs the loser again (gateway.store.uow, Conflicts).
             along: list[int] = []
-            for key in conn.execute(_DUE, {"now": now, "rows": 2 * batch}).scalars():
+            due = list(conn.execute(_DUE, {"now": now, "rows": 2 * batch}).scalars())
+            for key in due:
                 if key not in along:
                     along.append(key)
-            more = len(along) > batch
+            more = len(along) > batch or len(due) == 2 * batch  # the rows read may not have reached them all
             candidates = sorted(set(ticket_keys) | set(along[:batch]))
             if not candidates:
                 return CheckRound([], more=False)
@@ -197,7 +200,9 @@ class UnseenStore:
                 ticket_query()
                 .where(tickets.c.pk.in_(candidates))
                 .order_by(tickets.c.pk)
-                .with_for_update(of=tickets, skip_locked=True)
+                # NO KEY UPDATE: a ticket whose row an insert of its entries, emails or changes only
+                # KEY SHARE-locks is still checked, not skipped; checks still exclude each other.
+                .with_for_update(of=tickets, skip_locked=True, key_share=True)
             ).all()
             held = {row._mapping["pk"]: ticket_from_row(row) for row in locked}
             pending: dict[int, list[PendingRow]] = {key: [] for key in held}
@@ -276,8 +281,11 @@ class UnseenChecker:
     which some fall due: the first scheduling of a slot in this process sends the slot's message
     with the tickets it knows, later ones in the same slot send nothing, because the slot's check
     also takes along whatever is due by then (the ``due_at`` of the tickets' replies says so).
-    A reply the Messenger stamped seen in the future is not found that way: the sweeper finds it
-    (``overdue_tickets``)."""
+    A reply the Messenger stamped seen at a time still ahead of the checker's clock is not found
+    that way (unless its ticket is named in the message); by the time the sweeper looks it counts
+    as seen, so it is not emailed (the customer saw it). Each message is sent ``SLOT_MARGIN_SECONDS``
+    after its slot ends, and a slot ending that soon is not shared any more, so a check that runs
+    a little early (whole milliseconds, another host's clock) does not leave later tickets behind."""
 
     def __init__(
         self,
@@ -314,7 +322,7 @@ class UnseenChecker:
             by_slot.setdefault(math.ceil(due_at.timestamp() / SCHEDULE_SLOT_SECONDS), []).append(ticket_key)
         now = self._clock().timestamp()
         with self._lock:
-            for slot in [s for s in self._slots if s * SCHEDULE_SLOT_SECONDS < now]:
+            for slot in [s for s in self._slots if s * SCHEDULE_SLOT_SECONDS <= now + SCHEDULE_SLOT_SECONDS]:
                 del self._slots[slot]
             new = {slot: keys for slot, keys in by_slot.items() if slot not in self._slots}
             self._slots.update(dict.fromkeys(new))
@@ -322,7 +330,8 @@ class UnseenChecker:
         try:
             while unsent:
                 slot = unsent[0]
-                self._schedule(sorted(set(new[slot])), max(0.0, slot * SCHEDULE_SLOT_SECONDS - now))
+                delay = slot * SCHEDULE_SLOT_SECONDS - now + SLOT_MARGIN_SECONDS
+                self._schedule(sorted(set(new[slot])), max(0.0, delay))
                 unsent.pop(0)
         finally:
             with self._lock:  # not sent (the broker is down): the next scheduling of these slots sends them
@@ -341,6 +350,8 @@ class UnseenChecker:
             if not checked.more:
                 break
             keys = []
+        else:
+            self._schedule([], 0.0)  # still more due: another job goes on now
         return stored  # handed on after each commit
 
     def _check_once(self, ticket_keys: list[int]) -> _Checked:
