@@ -39,7 +39,6 @@ import argparse
 import contextlib
 import hashlib
 import hmac
-import http.client
 import json
 import multiprocessing as mp
 import os
@@ -67,7 +66,7 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
-from split_topology import Split, cpu_of_family, die_with_parent, free_ports, reachable
+from split_topology import Split, cpu_of_family, die_with_parent, free_ports, reachable, request, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-helpdesk-key-0123456789"
@@ -269,25 +268,10 @@ class Gateway:
         raise SystemExit(f"the gateway did not answer within {START_TIMEOUT:.0f} s:\n{self.log_tail()}")
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=30)
-        try:
-            headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
-            conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
-            response = conn.getresponse()
-            return response.status, response.read()
-        finally:
-            conn.close()
+        return request(self.api_port, method, path, body, KEY)
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            print("the gateway did not stop within 20 s of SIGTERM; killing it", flush=True)
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop_process(self.proc, "the gateway")
 
     def cpu_seconds(self) -> float:
         """CPU time used so far by the gateway process and its own processes (the preparing processes):

@@ -140,17 +140,23 @@ class Part:
             self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop_process(self.proc, self.name)
 
     def cpu_seconds(self) -> float:
         return cpu_of_family(self.proc.pid) if self.proc is not None and self.proc.poll() is None else 0.0
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, name: str) -> None:
+    """SIGTERM ``proc`` (if it still runs) and wait; SIGKILL it, saying so, if it has not stopped within 20 s."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        print(f"{name} did not stop within 20 s of SIGTERM; killing it", flush=True)
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def request(port: int, method: str, path: str, body: Any, key: str) -> tuple[int, bytes]:

@@ -264,12 +264,6 @@ def as_teammate_replies(rows: list[PendingRow]) -> list[TeammateReply]:
     ]
 
 
-@dataclass(frozen=True)
-class _Checked:
-    stored: list[int]
-    more: bool
-
-
 def _pending(rows: list[PendingRow]) -> list[PendingReply]:
     return [PendingReply(r.key, r.sent_at, r.seen_at) for r in rows]
 
@@ -346,7 +340,7 @@ class UnseenChecker:
         stored: list[int] = []
         for _ in range(DRAIN_ROUNDS):
             checked = self._check_once(keys)
-            stored += checked.stored
+            stored += [o.outbox_pk for o in checked.outcomes if o.outbox_pk is not None]
             if not checked.more:
                 break
             keys = []
@@ -354,7 +348,7 @@ class UnseenChecker:
             self._schedule([], 0.0)  # still more due: another job goes on now
         return stored  # handed on after each commit
 
-    def _check_once(self, ticket_keys: list[int]) -> _Checked:
+    def _check_once(self, ticket_keys: list[int]) -> CheckRound:
         now = self._clock()
         checked = self._store.check(
             ticket_keys,
@@ -371,7 +365,7 @@ class UnseenChecker:
                 UNSEEN_LATENESS.observe(o.late_by)
             event(log, "unseen.checked", ticket_key=o.ticket_key, emailed_outbox_id=o.outbox_pk,
                   replies_emailed=len(o.decision.send) or None, check_again_at=again.isoformat() if again else None)
-        return _Checked([o.outbox_pk for o in checked.outcomes if o.outbox_pk is not None], checked.more)
+        return checked
 
     def next_due(self, ticket_key: int) -> datetime | None:
         """When the ticket's unseen replies are next due to be emailed (None: nothing pending)."""
