@@ -8,6 +8,7 @@ replies still inside their window notes the same topic for when they will be due
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import threading
@@ -302,7 +303,8 @@ class UnseenChecker:
         self._max_wait = max_wait
         self._batch = batch
         self._lock = threading.Lock()
-        self._slots: dict[int, None] = {}  # slots whose message this process sent, oldest first
+        self._slots: set[int] = set()  # slots whose message this process sent
+        self._ends: list[int] = []  # the same slots, a heap: the soonest to end first
 
     def schedule_for(self, ticket_key: int, due_at: datetime) -> None:
         """Ask for a check of ``ticket_key`` at ``due_at`` (a delayed broker message, shared by its slot)."""
@@ -316,10 +318,12 @@ class UnseenChecker:
             by_slot.setdefault(math.ceil(due_at.timestamp() / SCHEDULE_SLOT_SECONDS), []).append(ticket_key)
         now = self._clock().timestamp()
         with self._lock:
-            for slot in [s for s in self._slots if s * SCHEDULE_SLOT_SECONDS <= now + SCHEDULE_SLOT_SECONDS]:
-                del self._slots[slot]
+            while self._ends and self._ends[0] * SCHEDULE_SLOT_SECONDS <= now + SCHEDULE_SLOT_SECONDS:
+                self._slots.discard(heapq.heappop(self._ends))
             new = {slot: keys for slot, keys in by_slot.items() if slot not in self._slots}
-            self._slots.update(dict.fromkeys(new))
+            for slot in new:
+                self._slots.add(slot)
+                heapq.heappush(self._ends, slot)
         unsent = sorted(new)
         try:
             while unsent:
@@ -330,7 +334,7 @@ class UnseenChecker:
         finally:
             with self._lock:  # not sent (the broker is down): the next scheduling of these slots sends them
                 for slot in unsent:
-                    self._slots.pop(slot, None)
+                    self._slots.discard(slot)  # its heap entry goes when it ends
 
     def check(self, ticket_keys: int | list[int]) -> list[int]:
         """The job: check ``ticket_keys`` (one key from a job queued by an older version) and whatever else
