@@ -205,7 +205,7 @@ def build_gateway(
     db.after_commit(QUEUED_EMAILS, jobs.deliver_emails)
     db.after_commit(STORED_MAIL, jobs.process_inbound)
     db.after_commit(UNSEEN_CHECKS_DUE, unseen.schedule_due)
-    db.after_commit(CUSTOMERS_CHANGED, publisher(signal.publish))
+    db.after_commit(CUSTOMERS_CHANGED, publisher(signal.publish_many))
     sweep = Sweep(
         jobs=jobs, clock=clock,
         due_emails=lambda before: outbox.due(before=before),

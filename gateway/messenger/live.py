@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 __all__ = ["ChangeSignal", "LocalSignal", "RedisSignal"]
@@ -31,6 +31,9 @@ class ChangeSignal(Protocol):
 
     def publish(self, customer_id: str) -> None:
         """Tell every listener (in every process) that ``customer_id``'s view changed."""
+
+    def publish_many(self, customer_ids: Sequence[str]) -> None:
+        """:meth:`publish` each of ``customer_ids`` (what one commit changed), in one go where it can."""
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(customer_id)`` for every wake-up from now on."""
@@ -68,6 +71,11 @@ class LocalSignal:
         """Call every listener now, in this thread."""
         self._listeners.call(customer_id)
 
+    def publish_many(self, customer_ids: Sequence[str]) -> None:
+        """Call every listener for each customer, in this thread."""
+        for customer_id in customer_ids:
+            self._listeners.call(customer_id)
+
     def subscribe(self, listener: Listener) -> None:
         """Add ``listener``."""
         self._listeners.add(listener)
@@ -96,6 +104,17 @@ class RedisSignal:
     def publish(self, customer_id: str) -> None:
         """Publish on the channel (raises when Redis is unreachable; the caller logs it)."""
         self._client.publish(self._channel, customer_id)
+
+    def publish_many(self, customer_ids: Sequence[str]) -> None:
+        """Publish each on the channel in one round trip (a pipeline, not a transaction); raises when
+        Redis is unreachable (the caller logs it)."""
+        if len(customer_ids) == 1:
+            self.publish(customer_ids[0])
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for customer_id in customer_ids:
+            pipe.publish(self._channel, customer_id)
+        pipe.execute()
 
     def subscribe(self, listener: Listener) -> None:
         """Add ``listener``; the first one starts the listener thread."""

@@ -116,15 +116,17 @@ def append_change(
     return pk
 
 
-def publisher(publish: Callable[[str], None]) -> Callable[[list[str]], None]:
-    """The hand-on of :data:`CUSTOMERS_CHANGED`: ``publish(customer_id)`` once per customer changed."""
+def publisher(publish_many: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
+    """The hand-on of :data:`CUSTOMERS_CHANGED`: ``publish_many`` once per commit, with each customer
+    it changed once (one Redis round trip for a group commit's customers, not one per customer)."""
 
     def _publish(customer_ids: list[str]) -> None:
-        for customer_id in sorted(set(customer_ids)):
-            try:
-                publish(customer_id)
-            except Exception:  # the store or Redis is down: logged, retried by the fallback poll
-                log.warning("could not publish a change for customer %r", customer_id, exc_info=True)
+        changed = sorted(set(customer_ids))
+        try:
+            publish_many(changed)
+        except Exception:  # Redis is down: logged; the streams find the changes at the fallback poll
+            log.warning("could not publish the changes of %d customers (%s)", len(changed),
+                        ", ".join(map(repr, changed[:5])) + (", ..." if len(changed) > 5 else ""), exc_info=True)
 
     return _publish
 

@@ -151,3 +151,42 @@ def test_several_api_processes_share_changes_through_redis(tmp_path: Path) -> No
         two.stop()
         for signal in signals:
             signal.close()
+
+
+@pytest.mark.redis
+def test_one_commit_wakes_each_of_its_customers_through_redis(tmp_path: Path) -> None:
+    """A commit that changed several customers wakes a stream of each of them on another process."""
+    require_service("Redis", "127.0.0.1", 6379)
+    channel = "w2c-test-" + uuid.uuid4().hex[:8]
+    publishing, listening = RedisSignal(REDIS_URL, channel=channel), RedisSignal(REDIS_URL, channel=channel)
+    woken: list[str] = []
+    try:
+        listening.subscribe(woken.append)
+        wait_for(listening.subscribed.is_set, timeout=5, what="the Redis subscription")
+        publishing.publish_many(["c-1", "c-2", "c-3"])
+        wait_for(lambda: len(woken) >= 3, timeout=5, what="three wake-ups")
+        assert ["c-1", "c-2", "c-3"] == woken
+    finally:
+        publishing.close()
+        listening.close()
+
+
+def test_a_wake_up_that_cannot_be_sent_is_logged_and_the_commit_stands(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis down when a commit's wake-ups go out: one warning naming the customers; the change is still
+    stored and served (streams find it at the fallback poll)."""
+
+    class Unreachable(LocalSignal):
+        def publish_many(self, customer_ids: Any) -> None:
+            raise ConnectionError("Redis is down")
+
+    api = Api(build_gateway(settings_for(tmp_path), broker=StubBroker(), signal=Unreachable()))
+    try:
+        with caplog.at_level("WARNING", logger="gateway.store.changes"):
+            api.post(created("T-1"))
+        warned = [r.getMessage() for r in caplog.records if r.name == "gateway.store.changes"]
+        assert ["could not publish the changes of 1 customers ('c-1')"] == warned
+        assert ["T-1"] == [t["id"] for t in api.client.get("/v1/customers/c-1/recent-tickets").json()["tickets"]]
+    finally:
+        api.stop()
