@@ -12,10 +12,13 @@ import dramatiq
 
 from gateway.broker import make_broker
 from gateway.errors import ConfigError
+from gateway.gather import Gather
 from gateway.jobs import (
     DELIVER_EMAILS,
     DELIVER_WEBHOOK,
     FAN_OUT_INBOUND,
+    INBOUND_BATCH,
+    INBOUND_GATHER_SECONDS,
     PROCESS_INBOUND,
     QUEUES,
     SWEEP_AGAIN_AFTER,
@@ -108,6 +111,8 @@ class Gateway:
     signal: ChangeSignal
     hub: Hub
     messenger_secret: bytes
+    #: Hands stored inbound messages to the pipeline in gathered jobs (``gateway.gather``).
+    stored_mail: Gather
     webhook_deliverer: WebhookDeliverer | None = None
     preparing: PreparingProcesses | None = None
 
@@ -203,7 +208,8 @@ def build_gateway(
     jobs.declare(FAN_OUT_INBOUND, jobs.fan_out_inbound, queue=QUEUES[FAN_OUT_INBOUND])
     jobs.declare(UNSEEN_CHECK, unseen.check, queue=QUEUES[UNSEEN_CHECK])
     db.after_commit(QUEUED_EMAILS, jobs.deliver_emails)
-    db.after_commit(STORED_MAIL, jobs.process_inbound)
+    stored_mail = Gather(jobs.process_inbound, window=INBOUND_GATHER_SECONDS, most=INBOUND_BATCH, name="inbound-gather")
+    db.after_commit(STORED_MAIL, stored_mail.add)
     db.after_commit(UNSEEN_CHECKS_DUE, unseen.schedule_due)
     db.after_commit(CUSTOMERS_CHANGED, publisher(signal.publish_many))
     sweep = Sweep(
@@ -218,7 +224,7 @@ def build_gateway(
         settings=settings, clock=clock, db=db, tickets=tickets, outbox=outbox, inbound=inbound, keyring=keyring,
         api_keys=api_keys, renderer=renderer, events=events, deliverer=deliverer, unseen=unseen,
         recipients=recipients, pipeline=pipeline, jobs=jobs, sweep=sweep, sender=sender, webhooks=webhooks,
-        delivery=delivery,
+        delivery=delivery, stored_mail=stored_mail,
         webhook_deliverer=webhook_deliverer, preparing=preparing, messenger=messenger, signal=signal,
         hub=_hub(messenger, signal, poll_seconds=settings.messenger_poll_seconds),
         messenger_secret=messenger_secret.encode(),

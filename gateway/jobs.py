@@ -26,6 +26,8 @@ __all__ = [
     "DELIVER_EMAILS",
     "DELIVER_WEBHOOK",
     "FAN_OUT_INBOUND",
+    "INBOUND_BATCH",
+    "INBOUND_GATHER_SECONDS",
     "PROCESS_INBOUND",
     "SWEEP_AGAIN_AFTER",
     "SWEEP_GRACE",
@@ -52,6 +54,9 @@ DELIVER_WEBHOOK = "deliver_webhook"
 EMAIL_BATCH = 25
 #: Most inbound messages one pipeline job processes (their endings share one transaction).
 INBOUND_BATCH = 16
+#: Seconds a stored message waits for others to share its job, when a job was sent less than this ago
+#: (``gateway.gather``): under load a job carries a window's messages, not one SMTP group commit's.
+INBOUND_GATHER_SECONDS = 0.05
 #: Most webhook calls one delivery job names.
 WEBHOOK_BATCH = 32
 #: Most tickets one unseen-check job of the sweeper names.

@@ -171,6 +171,7 @@ class Parts:
             close = getattr(self.gw.sender, "close", None)
             if close is not None:
                 step("the relay connections", close)  # the ones the worker threads kept open
+        step("the stored-mail hand-on", self.gw.stored_mail.close)  # sends the messages it still holds
         return failed
 
     def __enter__(self) -> Parts:
