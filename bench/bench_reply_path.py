@@ -146,10 +146,13 @@ def receiver_main(port: int, secret: str, ready: Event, stop: Event, out: Queue[
             mac = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
             good = hmac.compare_digest("sha256=" + mac, self.headers.get("X-Web2Chat-Signature", ""))
             try:
-                message_id = json.loads(body)["reply"]["message_id"]
+                sent = json.loads(body)
+                events = [d["event"] for d in sent["deliveries"]] if "deliveries" in sent else [sent]
+                message_ids = [e["reply"]["message_id"] for e in events]
             except (ValueError, KeyError, TypeError):
-                message_id = None
-            out.put(("hook", message_id, arrived, good))
+                message_ids = [None]
+            for message_id in message_ids:  # GATEWAY_WEBHOOK_BATCH above 1: several replies a call
+                out.put(("hook", message_id, arrived, good))
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()

@@ -199,7 +199,7 @@ def build_gateway(
             store=webhooks, secret=settings.helpdesk_webhook_secret,
             poster=webhook_poster or HttpPoster(connections=settings.webhook_concurrency + settings.worker_threads),
             clock=clock, retry_later=lambda pk, delay: jobs.send(DELIVER_WEBHOOK, [pk], delay_seconds=delay),
-            concurrency=settings.webhook_concurrency,
+            concurrency=settings.webhook_concurrency, batch=settings.webhook_batch,
         )
         jobs.declare(DELIVER_WEBHOOK, webhook_deliverer.deliver_job, queue=QUEUES[DELIVER_WEBHOOK])
         db.after_commit(WEBHOOKS_QUEUED, jobs.deliver_webhooks)

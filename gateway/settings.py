@@ -30,6 +30,8 @@ DEFAULT_UNSEEN_DELAY_SECONDS = 180
 DEFAULT_UNSEEN_MAX_WAIT_SECONDS = 600
 #: Largest inbound message accepted (advertised with the SMTP SIZE extension).
 DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+#: The most landed replies one webhook call may carry (``GATEWAY_WEBHOOK_BATCH``).
+MAX_WEBHOOK_BATCH = 100
 #: Inbound SMTP connections served at once; more get 421.
 DEFAULT_MAX_CONNECTIONS = 500
 #: Seconds an inbound SMTP client may stay silent between commands.
@@ -113,6 +115,9 @@ class Settings:
     helpdesk_webhook_url: str | None = None
     #: Webhook calls one worker process posts at once (on kept-alive connections).
     webhook_concurrency: int = 8
+    #: Landed replies one webhook call carries (1: one reply per call; more: the batch format, see
+    #: ``inbound.webhook``), for help desks that accept batches.
+    webhook_batch: int = 1
     worker_threads: int = 8
     #: Processes that prepare inbound messages beside each worker process (None: one per core but
     #: one, at most 4; 0: the worker's threads prepare them).
@@ -185,6 +190,16 @@ def _positive(value: str) -> int:
     if number <= 0:
         raise ValueError(f"must be positive: {number}")
     return number
+
+
+def _at_most(most: int) -> Callable[[str], int]:
+    def check(value: str) -> int:
+        number = _positive(value)
+        if number > most:
+            raise ValueError(f"must be at most {most}: {number}")
+        return number
+
+    return check
 
 
 def _database_url(value: str) -> str:
@@ -322,6 +337,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         "footer_address": read("FOOTER_ADDRESS", str),
         "helpdesk_webhook_url": read("HELPDESK_WEBHOOK_URL", _url("http", "https")),
         "webhook_concurrency": read("WEBHOOK_CONCURRENCY", _positive),
+        "webhook_batch": read("WEBHOOK_BATCH", _at_most(MAX_WEBHOOK_BATCH)),
         "worker_threads": read("WORKER_THREADS", _positive),
         "pipeline_processes": read("PIPELINE_PROCESSES", _non_negative),
         "max_connections": read("MAX_CONNECTIONS", _positive),

@@ -7,6 +7,12 @@ Signature: ``X-Web2Chat-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.
 ``X-Web2Chat-Timestamp: <unix seconds>``; the receiver recomputes it and rejects old timestamps.
 Idempotency: ``X-Web2Chat-Delivery: <webhook call id>`` is the same on every attempt and replay of
 one call, so a receiver that got a call whose answer was lost can recognise it when it comes again.
+
+Batches (``GATEWAY_WEBHOOK_BATCH`` above 1, for help desks that accept them): every POST then has
+the body ``{"deliveries": [{"delivery": "<call id>", "event": <the call's payload>}, ...]}`` with up
+to that many calls of one job (one call alone is a batch of one), ``X-Web2Chat-Batch: <count>`` and
+no ``X-Web2Chat-Delivery`` header; the signature covers the whole body, and a 2xx answers for every
+call in it (anything else retries each of them). The delivery ids inside are the idempotency keys.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from gateway.store.tables import webhook_deliveries
 from gateway.store.uow import note
 
 __all__ = [
+    "BATCH_HEADER",
     "DELIVERY_HEADER",
     "WEBHOOKS_QUEUED",
     "Attempt",
@@ -44,6 +51,7 @@ __all__ = [
     "WebhookDeliverer",
     "WebhookDraft",
     "WebhookStore",
+    "batch_body",
     "insert_webhook",
     "insert_webhooks",
     "sign",
@@ -60,6 +68,8 @@ SIGNATURE_HEADER = "X-Web2Chat-Signature"
 TIMESTAMP_HEADER = "X-Web2Chat-Timestamp"
 #: Header carrying the call's id, the same on every attempt of it: the receiver's idempotency key.
 DELIVERY_HEADER = "X-Web2Chat-Delivery"
+#: Header carrying how many calls a batch POST carries.
+BATCH_HEADER = "X-Web2Chat-Batch"
 #: How long a worker holds a call it is making before another may take it over.
 POST_LEASE = timedelta(minutes=2)
 #: Seconds one POST may take.
@@ -72,6 +82,12 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     """The signature header value for ``body`` sent at ``timestamp``."""
     mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256)
     return "sha256=" + mac.hexdigest()
+
+
+def batch_body(calls: Sequence[WebhookCall]) -> bytes:
+    """The body of a batch POST: each call's id and its stored payload (JSON text, put in as it is)."""
+    items = ",".join(f'{{"delivery":"{call.pk}","event":{call.payload}}}' for call in calls)
+    return f'{{"deliveries":[{items}]}}'.encode()
 
 
 class Poster(Protocol):
@@ -282,8 +298,10 @@ class WebhookDeliverer:
         jitter: Callable[[], float] = random.random,
         retries: RetryPolicy = WEBHOOK_RETRIES,
         concurrency: int = WEBHOOK_CONCURRENCY,
+        batch: int = 1,
     ) -> None:
         self._store = store
+        self._batch = batch
         self._poster = poster
         self._secret = secret
         self._clock = clock
@@ -307,10 +325,13 @@ class WebhookDeliverer:
         calls = self._store.claim_many(pks, now=now, lease=POST_LEASE)
         if not calls:
             return {}
-        if len(calls) == 1 or self._concurrency <= 1:
-            errors = [self._post(call, now) for call in calls]
+        groups = self._groups(calls)
+        if len(groups) == 1 or self._concurrency <= 1:
+            posted = [self._post(group, now) for group in groups]
         else:
-            errors = list(self._posting_pool().map(lambda call: self._post(call, now), calls))
+            posted = list(self._posting_pool().map(lambda group: self._post(group, now), groups))
+        errors = [error for group, error in zip(groups, posted, strict=True) for _ in group]
+        calls = [call for group in groups for call in group]
         now = self._clock()
         attempts = [self._attempt(call, error, now) for call, error in zip(calls, errors, strict=True)]
         self._store.record(attempts, now=now)
@@ -329,18 +350,29 @@ class WebhookDeliverer:
             self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="gateway-webhook")
         return self._pool
 
-    def _post(self, call: WebhookCall, now: datetime) -> str | None:
-        """POST ``call``; None on a 2xx, else what went wrong."""
-        body = call.payload.encode()
+    def _groups(self, calls: Sequence[WebhookCall]) -> list[list[WebhookCall]]:
+        """The POSTs to make: one per call, or batches of up to ``batch`` calls to the same URL."""
+        if self._batch <= 1:
+            return [[call] for call in calls]
+        by_url: dict[str, list[WebhookCall]] = {}
+        for call in calls:
+            by_url.setdefault(call.url, []).append(call)
+        return [same[i:i + self._batch] for same in by_url.values() for i in range(0, len(same), self._batch)]
+
+    def _post(self, group: Sequence[WebhookCall], now: datetime) -> str | None:
+        """POST ``group`` (one call, or a batch); None on a 2xx, else what went wrong."""
         timestamp = int(now.timestamp())
-        headers = {
-            "Content-Type": "application/json",
-            DELIVERY_HEADER: str(call.pk),
-            TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: sign(self._secret, timestamp, body),
-        }
+        headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(timestamp)}
+        if self._batch <= 1:
+            (call,) = group
+            body = call.payload.encode()
+            headers[DELIVERY_HEADER] = str(call.pk)
+        else:
+            body = batch_body(group)
+            headers[BATCH_HEADER] = str(len(group))
+        headers[SIGNATURE_HEADER] = sign(self._secret, timestamp, body)
         try:
-            code = self._poster.post(call.url, body, headers)
+            code = self._poster.post(group[0].url, body, headers)
         except (OSError, urllib3.exceptions.HTTPError) as exc:
             return f"{type(exc).__name__}: {exc}"
         return None if 200 <= code < 300 else f"answered {code}"

@@ -63,6 +63,8 @@ def test_values_are_read_from_prefixed_variables() -> None:
         ("GATEWAY_BRAND_COLOR", "blue"),
         ("GATEWAY_SMTP_HOSTNAME", "mx example com"),
         ("GATEWAY_DEFAULT_LOCALE", "en; rm -rf"),
+        ("GATEWAY_WEBHOOK_BATCH", "0"),
+        ("GATEWAY_WEBHOOK_BATCH", "101"),
     ],
 )
 def test_bad_value_names_the_variable(variable: str, value: str) -> None:
