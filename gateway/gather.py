@@ -66,9 +66,12 @@ class Gather:
     def due(self, now: float) -> list[int] | None:
         """The values held whose window has ended at ``now``, taken; None when there are none yet."""
         with self._lock:
-            if self._held and now - self._last_sent >= self._window:
-                return self._take(now)
-            return None
+            return self._due(now)
+
+    def _due(self, now: float) -> list[int] | None:
+        if self._held and now - self._last_sent >= self._window:
+            return self._take(now)
+        return None
 
     def _take(self, now: float) -> list[int]:
         batch, self._held = self._held, []
@@ -94,11 +97,11 @@ class Gather:
                     self._lock.wait()
                 if self._closed:
                     return
-                wait = self._last_sent + self._window - self._clock()
-                if wait > 0:
-                    self._lock.wait(wait)
+                now = self._clock()
+                batch = self._due(now)  # the same decision as due(), which the tests drive
+                if batch is None:
+                    self._lock.wait(self._last_sent + self._window - now)
                     continue
-                batch = self._take(self._clock())
             try:
                 self._send(batch)
             except Exception:  # the broker is down: the messages are stored, the sweeper hands them on
