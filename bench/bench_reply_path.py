@@ -9,7 +9,8 @@ free loopback ports, ``GATEWAY_HELPDESK_WEBHOOK_URL`` pointing at a webhook rece
 in a process of its own, with a webhook secret; every setting through ``GATEWAY_*`` variables),
 seeds ``--tickets`` tickets through the API and reads their reply addresses from the outbox. Then:
 
-- **idle**: the CPU the seeded, idle ``serve`` process uses over ``--idle`` seconds;
+- **idle**: the CPU the seeded, idle ``serve`` process uses over ``--idle`` seconds (and, for the split
+  topology, each of its processes);
 - **accept alone**: ``web2chat-gateway smtp`` (the SMTP server, no worker) on a copy of the seeded
   store takes ``--accept`` replies at full speed: the SMTP accept rate the reply path is compared with;
 - **offered**: ``serve`` gets ``--rate`` replies a second for ``--seconds`` seconds;
@@ -81,6 +82,8 @@ SMTP_TIMEOUT = 30.0
 TARGET_RATE, TARGET_SHARE, TARGET_P99_S, TARGET_CPU_MS = 300.0, 1 / 3, 1.0, 5.0
 #: Target of the split topology (api, smtp, two workers on PostgreSQL and Redis), full speed.
 TARGET_SPLIT_RATE = 200.0
+#: An idle worker's CPU, as a share of one core.
+TARGET_IDLE = 0.01
 #: Redis database the split topology uses (flushed before and after).
 SPLIT_REDIS_DB = 6
 
@@ -438,11 +441,20 @@ def print_phases(phases: list[Phase], accept_rate: float) -> None:
             print("    " + "; ".join(problems))
 
 
-def report(accept: Phase, phases: list[Phase], idle: tuple[float, float], split: list[Phase] | str,
+@dataclass
+class SplitRun:
+    """The split topology's phases, and each part's idle CPU (a share of one core) over ``--idle`` seconds."""
+
+    phases: list[Phase]
+    idle: dict[str, float]
+
+
+def report(accept: Phase, phases: list[Phase], idle: tuple[float, float] | None, split: SplitRun | str,
            workers: int) -> None:
     accept_rate = accept.accepted / accept.send_seconds
     print()
-    print(f"idle serve: {idle[0] / idle[1] * 100:.2f}% of one core over {idle[1]:.0f} s")
+    if idle is not None:
+        print(f"idle serve: {idle[0] / idle[1] * 100:.2f}% of one core over {idle[1]:.0f} s")
     print(f"accept alone (smtp, no worker): {accept.accepted} of {accept.sent} accepted at {accept_rate:.0f}/s, "
           f"{accept.cpu / max(1, accept.accepted) * 1000:.2f} ms CPU per reply (smtp process), "
           f"load average {accept.load:.2f}")
@@ -462,14 +474,23 @@ def report(accept: Phase, phases: list[Phase], idle: tuple[float, float], split:
         verdicts.insert(1, (f"p99 250 -> webhook < {TARGET_P99_S:g} s at {offered.offered:g}/s offered",
                             offered.told == offered.accepted
                             and percentile(offered.latencies, 0.99) < TARGET_P99_S))
+    if idle is not None:
+        verdicts.append((f"idle serve < {TARGET_IDLE:.0%} of a core", idle[0] / idle[1] < TARGET_IDLE))
     if isinstance(split, str):
         print(f"split topology: not measured ({split})")
     else:
         print(f"split topology (api, smtp, {workers} workers on PostgreSQL and Redis)")
-        print_phases(split, accept_rate)
-        split_rate = split[-1].told / split[-1].path_seconds
+        if split.idle:
+            shares = ", ".join(f"{name} {share:.2%}" for name, share in split.idle.items())
+            print(f"    idle, share of one core: {shares}")
+        print_phases(split.phases, accept_rate)
+        split_rate = split.phases[-1].told / split.phases[-1].path_seconds
         verdicts.append((f"split topology: landed-and-told >= {TARGET_SPLIT_RATE:g}/s with {workers} workers "
                          "(full speed)", split_rate >= TARGET_SPLIT_RATE))
+        idle_workers = [share for name, share in split.idle.items() if name.startswith("worker")]
+        if idle_workers:
+            verdicts.append((f"split topology: each idle worker < {TARGET_IDLE:.0%} of a core",
+                             max(idle_workers) < TARGET_IDLE))
     print()
     for what, met in verdicts:
         print(f"  {'met   ' if met else 'missed'}  {what}")
@@ -559,7 +580,7 @@ def measure(ctx: SpawnContext, folder: Path, args: argparse.Namespace, webhook_p
     gw.start()
     tickets = seed(gw, args.tickets)
     time.sleep(2.0)  # the seeded emails go to the local outbox
-    idle = (0.0, 1.0)
+    idle = None
     if args.idle:
         cpu0, t0 = gw.cpu_seconds(), time.monotonic()
         time.sleep(args.idle)
@@ -577,15 +598,16 @@ def measure(ctx: SpawnContext, folder: Path, args: argparse.Namespace, webhook_p
 
     phases = offered_and_full(ctx, gw, hooks, tickets, args, prefix="")
     gw.stop()  # the split topology gets the machine to itself
-    split: list[Phase] | str = "--no-split"
+    split: SplitRun | str = "--no-split"
     if args.split:
         split = reachable(SPLIT_REDIS_DB) or measure_split(ctx, folder, args, webhook_port, hooks, started)
     report(accept, phases, idle, split, args.workers)
 
 
 def measure_split(ctx: SpawnContext, folder: Path, args: argparse.Namespace, webhook_port: int, hooks: Queue[Any],
-                  started: list[Gateway | Split]) -> list[Phase]:
-    """The offered and full-speed phases on api, smtp and ``--workers`` workers on PostgreSQL and Redis."""
+                  started: list[Gateway | Split]) -> SplitRun:
+    """Idle CPU (``--idle`` seconds, after seeding), then the offered and full-speed phases on api, smtp and
+    ``--workers`` workers on PostgreSQL and Redis."""
     (folder / "split").mkdir()
     split = Split(folder / "split", {**shared_settings(webhook_port), **args.extra}, key=KEY, workers=args.workers,
                   redis_db=SPLIT_REDIS_DB, prefix="bench_reply")
@@ -594,9 +616,17 @@ def measure_split(ctx: SpawnContext, folder: Path, args: argparse.Namespace, web
     print(f"split topology up: api, smtp, {args.workers} workers; PostgreSQL schema {split.schema}, "
           f"{split.redis_url}", flush=True)
     tickets = seed(split, args.tickets)
+    idle: dict[str, float] = {}
+    if args.idle:
+        time.sleep(2.0)  # the seeded emails go to the local outbox
+        cpu0, t0 = split.cpu_by_part(), time.monotonic()
+        time.sleep(args.idle)
+        cpu1, seconds = split.cpu_by_part(), time.monotonic() - t0
+        idle = {name: (cpu1[name] - cpu0[name]) / seconds for name in cpu1}
+        print("split idle: " + ", ".join(f"{name} {share:.2%}" for name, share in idle.items()), flush=True)
     phases = offered_and_full(ctx, split, hooks, tickets, args, prefix="split ")
     split.stop()
-    return phases
+    return SplitRun(phases, idle)
 
 
 def offered_and_full(ctx: SpawnContext, gw: Gateway | Split, hooks: Queue[Any], tickets: list[Ticket],
