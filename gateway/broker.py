@@ -3,11 +3,12 @@
 Idle consumers wait for a wake-up instead of polling. Dramatiq's consumers look at their queue every
 ``worker_timeout`` when it is empty (on Redis, a Lua script call each time; six queues counting the
 delay queues), which cost an idle Redis worker about 2% of a core at 250 ms. Here each consumer, once
-its queue is empty, waits on an event of this process that :class:`QueueWakes` (a Dramatiq middleware)
-sets when a message is enqueued on that queue: in this process directly, and in other processes
-through Redis pub/sub (:class:`~gateway.messenger.live.RedisSignal`, one channel per namespace). A
-consumer holding delayed messages waits no longer than the earliest one's due time, so Dramatiq
-releases it on time; a freed prefetch slot (an ack) wakes it too. Wake-ups promise nothing: a consumer
+its queue is empty, waits until :class:`QueueWakes` (a Dramatiq middleware) wakes it after a message is
+enqueued on that queue: in this process directly, and through Redis pub/sub
+(:class:`~gateway.messenger.live.RedisSignal`, one channel per namespace) in the other processes,
+unless this process's consumer takes the job now. A consumer holding delayed messages waits no longer
+than the earliest one's due time, so Dramatiq releases it on time; a freed prefetch slot (an ack) wakes
+it too, and messages a stopping worker puts back wake the others. Wake-ups promise nothing: a consumer
 looks at its queue at least every ``IDLE_POLL_MS`` anyway (a lost wake-up, a message Dramatiq's
 maintenance put back, the worker's heartbeat). The actors themselves are declared in ``gateway.jobs``.
 """
@@ -15,10 +16,11 @@ maintenance put back, the worker's heartbeat). The actors themselves are declare
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import dramatiq
@@ -90,47 +92,65 @@ def idle_wait_seconds(now_ms: int, due_ms: int | None, idle_poll_ms: int) -> flo
 
 
 class QueueWakes(dramatiq.Middleware):
-    """This process's wake-up events, one per queue: set after every enqueue on that queue (here, and in
-    other processes through ``signal``), and all at once when the worker stops."""
+    """This process's consumers' wake-ups: after every enqueue on a queue, its consumer here is woken, and
+    the other processes' through ``publisher`` unless that one takes the job now; while a worker runs,
+    what other processes publish (on a ``listener`` made for that worker) wakes the consumers here; when
+    the worker stops, every consumer is woken and polls until it has stopped."""
 
-    def __init__(self, signal: ChangeSignal | None = None) -> None:
-        self._signal = signal
-        self._events: dict[str, threading.Event] = {}
+    def __init__(self, publisher: ChangeSignal | None = None,
+                 listener: Callable[[], ChangeSignal] | None = None) -> None:
+        self._publisher = publisher
+        self._make_listener = listener
+        self._listener: ChangeSignal | None = None
+        self._consumers: dict[str, WaitingConsumer] = {}
         self._lock = threading.Lock()
-        self._listening = False
         #: Set while a worker of this broker stops: consumers then look at their queue every ``worker_timeout``.
         self.stopping = threading.Event()
 
-    def event(self, queue_name: str) -> threading.Event:
-        """The wake-up event of ``queue_name`` (its consumer waits on it); the first one makes this
-        process listen to other processes' wake-ups."""
+    def register(self, queue_name: str, consumer: WaitingConsumer) -> None:
+        """``consumer`` is this process's consumer of ``queue_name`` from now on; the first one of a worker
+        makes this process listen to other processes' wake-ups. Returns once the listening has begun (or
+        after ``IDLE_POLL_MS``), so no wake-up sent after the consumer's first look is missed."""
         with self._lock:
-            woken = self._events.setdefault(queue_name, threading.Event())
-            listen, self._listening = not self._listening, True
-        if listen and self._signal is not None:
-            self._signal.subscribe(self.wake)
-        return woken
+            self._consumers[queue_name] = consumer
+            listen = self._listener is None and self._make_listener is not None
+            if listen and self._make_listener is not None:
+                self._listener = self._make_listener()
+            listener = self._listener
+        if listener is None:
+            return
+        if listen:
+            listener.subscribe(self.wake)
+        subscribed = getattr(listener, "subscribed", None)
+        if isinstance(subscribed, threading.Event):
+            subscribed.wait(IDLE_POLL_MS / 1000)
 
     def wake(self, queue_name: str) -> None:
         """Wake the consumer of ``queue_name`` in this process, if it has one."""
-        woken = self._events.get(queue_name)
-        if woken is not None:
-            woken.set()
+        consumer = self._consumers.get(queue_name)
+        if consumer is not None:
+            consumer.wake()
+
+    def publish(self, queue_name: str) -> None:
+        """Wake the consumers of ``queue_name`` in the other processes. A wake-up that cannot be sent is
+        logged; they find the job when they next look."""
+        if self._publisher is None:
+            return
+        try:
+            self._publisher.publish(queue_name)
+        except Exception as exc:  # noqa: BLE001 - Redis is down: logged; the consumers poll
+            log.warning("could not wake the consumers of queue %s (%s); they find the job within %.0f s",
+                        queue_name, one_line(exc), IDLE_POLL_MS / 1000)
 
     def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
-        """Wake the consumer of the message's queue (its delay queue when delayed): this process's own when it
-        has one (it takes the message now: another process's could not take it from there), otherwise the
-        other processes'. The message is enqueued whatever happens here; a wake-up that cannot be sent is
-        logged, and the consumers find the message when they next look."""
-        woken = self._events.get(message.queue_name)
-        if woken is not None and not self.stopping.is_set():
-            woken.set()
-        elif self._signal is not None:
-            try:
-                self._signal.publish(message.queue_name)
-            except Exception as exc:  # noqa: BLE001 - Redis is down: logged; the consumers poll
-                log.warning("could not wake the consumers of queue %s (%s); they find the job within %.0f s",
-                            message.queue_name, one_line(exc), IDLE_POLL_MS / 1000)
+        """Wake the consumers of the message's queue (its delay queue when delayed): this process's own, and
+        the other processes' unless this one's takes the job now (it has room and is not stopping): another
+        process's could not take it from there. The message is enqueued whatever happens here."""
+        local = self._consumers.get(message.queue_name)
+        if local is not None:
+            local.wake()
+        if local is None or local.full or self.stopping.is_set():
+            self.publish(message.queue_name)
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         """A worker started: consumers wait for wake-ups again."""
@@ -140,50 +160,68 @@ class QueueWakes(dramatiq.Middleware):
         """A worker stops: no consumer waits for a wake-up any more, so it sees its stop in time."""
         self.stopping.set()
         with self._lock:
-            events = list(self._events.values())
-        for woken in events:
-            woken.set()
+            consumers = list(self._consumers.values())
+        for consumer in consumers:
+            consumer.wake()
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        """The worker stopped: stop listening to other processes' wake-ups."""
-        if self._signal is not None:
-            self._signal.close()
+        """The worker stopped: stop listening to other processes' wake-ups (a next worker listens anew)."""
+        with self._lock:
+            listener, self._listener = self._listener, None
+            self._consumers.clear()
+        if listener is not None:
+            listener.close()
 
 
 class WaitingConsumer(Consumer):
-    """One of Dramatiq's consumers, made to wait for a wake-up (``woken``) when its queue is empty, not to
-    poll: ``inner`` is asked to look once (it is made with no wait of its own) and, when it finds nothing,
-    this waits for ``woken``, at most ``idle_poll_ms``, or until the earliest delayed message it handed
-    out is due. When it holds ``prefetch`` messages not acked yet, an ack wakes it. While ``stopping``, it
-    looks every ``stop_poll_ms`` instead."""
+    """One of Dramatiq's consumers, made to wait for a wake-up when its queue is empty, not to poll:
+    ``inner`` is asked to look once (it is made with no wait of its own) and, when it finds nothing, this
+    waits for :meth:`wake`, at most ``idle_poll_ms``, or until the earliest delayed message it handed out
+    is due. When it holds ``prefetch`` messages not acked yet (:attr:`full`), an ack wakes it. While
+    ``stopping``, it looks every ``stop_poll_ms`` instead. Messages it puts back on the queue wake the
+    other processes' consumers (``put_back``)."""
 
-    def __init__(self, inner: Consumer, woken: threading.Event, *, prefetch: int, stopping: threading.Event,
-                 idle_poll_ms: int, stop_poll_ms: int) -> None:
+    def __init__(self, inner: Consumer, *, prefetch: int, stopping: threading.Event, idle_poll_ms: int,
+                 stop_poll_ms: int, put_back: Callable[[], None] = lambda: None) -> None:
         self._inner = inner
         self._prefetch = prefetch
-        self._held = 0  # messages handed out and not acked yet (acks come from the worker's threads)
-        self._lock = threading.Lock()
-        self._woken = woken
         self._stopping = stopping
         self._idle_poll_ms = idle_poll_ms
         self._stop_poll_ms = stop_poll_ms
-        self._due: list[tuple[int, str]] = []  # (eta, message id) of delayed messages handed out, a heap
-        self._delayed: set[str] = set()  # those not acked yet
+        self._put_back = put_back
+        self._woken = threading.Event()
+        self._lock = threading.Lock()  # acks come from the worker's threads
+        # The messages handed out and not acked yet, by identity (a message id repeats across re-sends),
+        # kept alive so an identity is not reused; the value is the token of a delayed one's due time.
+        self._out: dict[int, tuple[MessageProxy, int | None]] = {}
+        self._due: list[tuple[int, int]] = []  # (eta, token) of delayed messages handed out: a heap
+        self._waiting: set[int] = set()  # the tokens of those not acked yet
+        self._tokens = itertools.count()
+
+    @property
+    def full(self) -> bool:
+        """Whether it holds all the messages its prefetch allows (it looks again after an ack)."""
+        return len(self._out) >= self._prefetch
+
+    def wake(self) -> None:
+        """End its wait, or its next one: something is on the queue, or the worker stops."""
+        self._woken.set()
 
     def ack(self, message: MessageProxy) -> None:
-        try:
-            self._inner.ack(message)
-        finally:
-            self._settled(message)
+        self._inner.ack(message)  # when this raises, Dramatiq tries again: the message is still held
+        self._settled(message)
 
     def nack(self, message: MessageProxy) -> None:
-        try:
-            self._inner.nack(message)
-        finally:
-            self._settled(message)
+        self._inner.nack(message)
+        self._settled(message)
 
     def requeue(self, messages: Iterable[MessageProxy]) -> None:
+        messages = list(messages)
         self._inner.requeue(messages)
+        for message in messages:
+            self._settled(message)
+        if messages:
+            self._put_back()
 
     def close(self) -> None:
         self._inner.close()
@@ -192,12 +230,14 @@ class WaitingConsumer(Consumer):
         self._woken.clear()  # before looking: a message enqueued from now on sets it again
         message = next(self._inner)
         if message is not None:
-            with self._lock:
-                self._held += 1
             eta = message.options.get("eta")
-            if isinstance(eta, int | float):
-                heapq.heappush(self._due, (int(eta), message.message_id))
-                self._delayed.add(message.message_id)
+            due = int(eta) if isinstance(eta, int | float) else None
+            token = next(self._tokens) if due is not None else None
+            with self._lock:
+                self._out[id(message)] = (message, token)
+                if due is not None and token is not None:
+                    heapq.heappush(self._due, (due, token))
+                    self._waiting.add(token)
             return message
         if self._stopping.is_set():
             time.sleep(self._stop_poll_ms / 1000)
@@ -206,28 +246,34 @@ class WaitingConsumer(Consumer):
         return None
 
     def _next_due(self) -> int | None:
-        while self._due and self._due[0][1] not in self._delayed:
-            heapq.heappop(self._due)
-        return self._due[0][0] if self._due else None
+        with self._lock:
+            while self._due and self._due[0][1] not in self._waiting:
+                heapq.heappop(self._due)
+            return self._due[0][0] if self._due else None
 
     def _settled(self, message: MessageProxy) -> None:
-        self._delayed.discard(message.message_id)
         with self._lock:
-            full, self._held = self._held >= self._prefetch, self._held - 1
-        if full:
+            full = self.full
+            held = self._out.pop(id(message), None)  # another consumer's (before a restart): nothing held here
+            if held is not None and held[1] is not None:
+                self._waiting.discard(held[1])
+        if full and held is not None:
             self._woken.set()  # a prefetch slot is free again: look for what waited
 
 
 def _waiting(inner: Consumer, wakes: QueueWakes, queue_name: str, *, prefetch: int, idle_poll_ms: int,
              timeout: int) -> Consumer:
-    return WaitingConsumer(inner, wakes.event(queue_name), prefetch=prefetch, stopping=wakes.stopping,
-                           idle_poll_ms=idle_poll_ms, stop_poll_ms=timeout)
+    consumer = WaitingConsumer(inner, prefetch=prefetch, stopping=wakes.stopping, idle_poll_ms=idle_poll_ms,
+                               stop_poll_ms=timeout, put_back=lambda: wakes.publish(queue_name))
+    wakes.register(queue_name, consumer)
+    return consumer
 
 
 class _WakingRedisBroker(RedisBroker):
     def __init__(self, url: str, *, namespace: str, idle_poll_ms: int) -> None:
         super().__init__(url=url, namespace=namespace)  # type: ignore[no-untyped-call]
-        self.wakes = QueueWakes(RedisSignal(url, channel=f"{namespace}:wake-ups"))
+        channel = f"{namespace}:wake-ups"
+        self.wakes = QueueWakes(RedisSignal(url, channel=channel), lambda: RedisSignal(url, channel=channel))
         self.idle_poll_ms = idle_poll_ms
         self.add_middleware(self.wakes)
 

@@ -103,3 +103,20 @@ def test_an_idle_worker_stops_promptly(brokers: tuple[dramatiq.Broker, dramatiq.
     started = time.monotonic()
     worker.stop()
     assert time.monotonic() - started < PROMPT
+
+
+def test_a_worker_started_again_on_the_same_broker_is_woken_too(
+        brokers: tuple[dramatiq.Broker, dramatiq.Broker]) -> None:
+    ran = Ran()
+    job = declare(brokers, ran)
+    for n in range(2):  # a second worker listens to the wake-ups anew
+        worker = make_worker(brokers[0], threads=2)
+        worker.start()
+        try:
+            job.send(2 * n)
+            ran.wait(2 * n)
+            sent = time.monotonic()
+            job.send(2 * n + 1)  # the worker is idle now: only a wake-up runs this in time
+            assert ran.wait(2 * n + 1) - sent < PROMPT
+        finally:
+            worker.stop()
