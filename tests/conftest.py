@@ -8,8 +8,8 @@ from pathlib import Path
 
 import dramatiq
 import pytest
-from dramatiq.brokers.stub import StubBroker
 
+from gateway.broker import make_broker
 from gateway.store import make_engine, migrate
 from tests.services import REDIS_URL, postgres_schema_url, require_service
 
@@ -31,20 +31,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def stub_broker() -> Iterator[dramatiq.Broker]:
-    """The in-process broker."""
-    broker = StubBroker()
+    """The in-process broker, as the gateway makes it (its idle consumers wait for wake-ups)."""
+    broker = make_broker(None)
     yield broker
     broker.close()
 
 
 @pytest.fixture
 def redis_broker() -> Iterator[dramatiq.Broker]:
-    """A Dramatiq broker on the real Redis, in a namespace of its own that is emptied afterwards."""
-    from dramatiq.brokers.redis import RedisBroker
-
+    """A broker on the real Redis as the gateway makes it, in a namespace of its own that is emptied afterwards."""
     require_service("Redis", "127.0.0.1", 6379)
     namespace = "w2c-test-" + uuid.uuid4().hex[:8]
-    broker = RedisBroker(url=REDIS_URL, namespace=namespace)
+    broker = make_broker(REDIS_URL, namespace=namespace)
     yield broker
     for key in broker.client.scan_iter(f"{namespace}*"):
         broker.client.delete(key)
