@@ -273,7 +273,8 @@ class _WakingRedisBroker(RedisBroker):
     def __init__(self, url: str, *, namespace: str, idle_poll_ms: int) -> None:
         super().__init__(url=url, namespace=namespace)  # type: ignore[no-untyped-call]
         channel = f"{namespace}:wake-ups"
-        self.wakes = QueueWakes(RedisSignal(url, channel=channel), lambda: RedisSignal(url, channel=channel))
+        self.wakes = QueueWakes(RedisSignal(url, channel=channel, purpose="queue wake-ups"),
+                                lambda: RedisSignal(url, channel=channel, purpose="queue wake-ups"))
         self.idle_poll_ms = idle_poll_ms
         self.add_middleware(self.wakes)
 

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from gateway.logs import one_line
+
 __all__ = ["ChangeSignal", "LocalSignal", "RedisSignal"]
 
 log = logging.getLogger(__name__)
@@ -87,11 +89,14 @@ class LocalSignal:
 class RedisSignal:
     """Wake-ups across processes through Redis pub/sub; subscribing starts one listener thread."""
 
-    def __init__(self, url: str, *, channel: str = DEFAULT_CHANNEL, client: Any = None) -> None:
+    def __init__(self, url: str, *, channel: str = DEFAULT_CHANNEL, client: Any = None,
+                 purpose: str = "messenger signal") -> None:
+        """``purpose`` names the signal in its log lines."""
         import redis
 
         self._url = url
         self._channel = channel
+        self._purpose = purpose
         self._client = client or redis.Redis.from_url(
             url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
         )
@@ -134,19 +139,26 @@ class RedisSignal:
         import redis
 
         listener = redis.Redis.from_url(self._url, socket_connect_timeout=REDIS_TIMEOUT)
+        failing = False
         while not self._stop.is_set():
             pubsub = listener.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call,unused-ignore]
             try:
                 pubsub.subscribe(self._channel)
                 self.subscribed.set()
+                if failing:
+                    log.info("%s: Redis is back; listening again", self._purpose)
+                    failing = False
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
                     if message is not None and message.get("type") == "message":
                         data = message["data"]
                         self._listeners.call(data.decode() if isinstance(data, bytes) else str(data))
-            except redis.RedisError:
+            except redis.RedisError as exc:
                 self.subscribed.clear()
-                log.warning("messenger signal: Redis unavailable; retrying", exc_info=True)
+                if not failing:  # one line an outage, not one a second
+                    log.warning("%s: Redis unavailable (%s); trying again every %.0f s", self._purpose,
+                                one_line(exc), RECONNECT_DELAY)
+                    failing = True
                 self._stop.wait(RECONNECT_DELAY)
             finally:
                 pubsub.close()

@@ -190,3 +190,34 @@ def test_a_wake_up_that_cannot_be_sent_is_logged_and_the_commit_stands(
         assert ["T-1"] == [t["id"] for t in api.client.get("/v1/customers/c-1/recent-tickets").json()["tickets"]]
     finally:
         api.stop()
+
+
+def test_a_listener_without_redis_warns_once_an_outage_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis unreachable while a process listens: one warning line naming the signal, however many times it
+    tries again (a line a second would bury the log)."""
+    import redis.client
+
+    from gateway.messenger import live
+    from tests.services import free_port
+
+    tries: list[int] = []
+    subscribe = redis.client.PubSub.subscribe
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tries.append(1)
+        return subscribe(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.PubSub, "subscribe", counted)
+    monkeypatch.setattr(live, "RECONNECT_DELAY", 0.01)
+    signal = RedisSignal(f"redis://127.0.0.1:{free_port()}/0", purpose="queue wake-ups")
+    with caplog.at_level("WARNING", logger="gateway.messenger.live"):
+        signal.subscribe(lambda _: None)
+        try:
+            wait_for(lambda: len(tries) >= 5, timeout=10, what="five tries")
+        finally:
+            signal.close()
+    warned = [r for r in caplog.records if r.name == "gateway.messenger.live"]
+    assert 1 == len(warned) and warned[0].exc_info is None
+    assert warned[0].getMessage().startswith("queue wake-ups: Redis unavailable (ConnectionError: ")
