@@ -261,37 +261,35 @@ class WaitingConsumer(Consumer):
             self._woken.set()  # a prefetch slot is free again: look for what waited
 
 
-def _waiting(inner: Consumer, wakes: QueueWakes, queue_name: str, *, prefetch: int, idle_poll_ms: int,
-             timeout: int) -> Consumer:
-    consumer = WaitingConsumer(inner, prefetch=prefetch, stopping=wakes.stopping, idle_poll_ms=idle_poll_ms,
-                               stop_poll_ms=timeout, put_back=lambda: wakes.publish(queue_name))
-    wakes.register(queue_name, consumer)
-    return consumer
+class _Waking(dramatiq.Broker):
+    """What both brokers add: the wake-ups middleware, and consumers that wait for it (Dramatiq's own
+    consumer, made with no wait of its own, inside a :class:`WaitingConsumer`)."""
+
+    wakes: QueueWakes
+    idle_poll_ms: int
+
+    def _wait_for(self, wakes: QueueWakes, idle_poll_ms: int) -> None:
+        self.wakes, self.idle_poll_ms = wakes, idle_poll_ms
+        self.add_middleware(wakes)
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
+        consumer = WaitingConsumer(super().consume(queue_name, prefetch, timeout=0), prefetch=prefetch,
+                                   stopping=self.wakes.stopping, idle_poll_ms=self.idle_poll_ms,
+                                   stop_poll_ms=timeout, put_back=lambda: self.wakes.publish(queue_name))
+        self.wakes.register(queue_name, consumer)
+        return consumer
 
 
-class _WakingRedisBroker(RedisBroker):
+class _WakingRedisBroker(_Waking, RedisBroker):
     def __init__(self, url: str, *, namespace: str, idle_poll_ms: int) -> None:
         super().__init__(url=url, namespace=namespace)  # type: ignore[no-untyped-call]
         channel = f"{namespace}:wake-ups"
-        self.wakes = QueueWakes(RedisSignal(url, channel=channel, purpose="queue wake-ups"),
-                                lambda: RedisSignal(url, channel=channel, purpose="queue wake-ups"))
-        self.idle_poll_ms = idle_poll_ms
-        self.add_middleware(self.wakes)
-
-    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
-        inner = super().consume(queue_name, prefetch, timeout=0)
-        return _waiting(inner, self.wakes, queue_name, prefetch=prefetch, idle_poll_ms=self.idle_poll_ms,
-                        timeout=timeout)
+        self._wait_for(QueueWakes(RedisSignal(url, channel=channel, purpose="queue wake-ups"),
+                                  lambda: RedisSignal(url, channel=channel, purpose="queue wake-ups")),
+                       idle_poll_ms)
 
 
-class _WakingStubBroker(StubBroker):
-    def __init__(self, *, idle_poll_ms: int, **options: Any) -> None:
-        super().__init__(**options)
-        self.wakes = QueueWakes()
-        self.idle_poll_ms = idle_poll_ms
-        self.add_middleware(self.wakes)
-
-    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 100) -> Consumer:
-        inner = super().consume(queue_name, prefetch, timeout=0)
-        return _waiting(inner, self.wakes, queue_name, prefetch=prefetch, idle_poll_ms=self.idle_poll_ms,
-                        timeout=timeout)
+class _WakingStubBroker(_Waking, StubBroker):
+    def __init__(self, *, idle_poll_ms: int) -> None:
+        super().__init__()
+        self._wait_for(QueueWakes(), idle_poll_ms)

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dramatiq
 import pytest
@@ -64,33 +65,36 @@ def declare(brokers: tuple[dramatiq.Broker, dramatiq.Broker], ran: Ran) -> drama
     return actors[-1]
 
 
+@contextmanager
+def working(broker: dramatiq.Broker) -> Iterator[dramatiq.Worker]:
+    """A worker of two threads on ``broker``, stopped afterwards."""
+    worker = make_worker(broker, threads=2)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
 def test_an_idle_worker_runs_each_new_job_at_once(brokers: tuple[dramatiq.Broker, dramatiq.Broker]) -> None:
     ran = Ran()
     job = declare(brokers, ran)
-    worker = make_worker(brokers[0], threads=2)
-    worker.start()
-    try:
+    with working(brokers[0]):
         for n in range(3):  # after the first, each job comes while the worker's consumer waits, idle
             sent = time.monotonic()
             job.send(n)
             assert ran.wait(n) - sent < PROMPT
-    finally:
-        worker.stop()
 
 
 def test_a_delayed_job_runs_when_due_on_an_idle_worker(brokers: tuple[dramatiq.Broker, dramatiq.Broker]) -> None:
     ran = Ran()
     job = declare(brokers, ran)
-    worker = make_worker(brokers[0], threads=2)
-    worker.start()
-    try:
+    with working(brokers[0]):
         job.send(0)
         ran.wait(0)
         sent = time.monotonic()
         job.send_with_options(args=(1,), delay=300)
         assert 0.3 <= ran.wait(1) - sent < PROMPT  # not before its delay, and not at the next idle poll
-    finally:
-        worker.stop()
 
 
 def test_an_idle_worker_stops_promptly(brokers: tuple[dramatiq.Broker, dramatiq.Broker]) -> None:
@@ -110,13 +114,9 @@ def test_a_worker_started_again_on_the_same_broker_is_woken_too(
     ran = Ran()
     job = declare(brokers, ran)
     for n in range(2):  # a second worker listens to the wake-ups anew
-        worker = make_worker(brokers[0], threads=2)
-        worker.start()
-        try:
+        with working(brokers[0]):
             job.send(2 * n)
             ran.wait(2 * n)
             sent = time.monotonic()
             job.send(2 * n + 1)  # the worker is idle now: only a wake-up runs this in time
             assert ran.wait(2 * n + 1) - sent < PROMPT
-        finally:
-            worker.stop()
